@@ -1,0 +1,429 @@
+"""Load a pathway definition, check it against its schema and its meaning, and compile it.
+
+Loading reports *every* problem at once, each with its file, line and JSON pointer: a definition
+author fixes a file in one pass rather than one error per run. The schema catches shape (missing
+fields, wrong types, misspelt keys); the checks here catch meaning: names that refer to nothing,
+states no case can reach or leave, handoffs with no way back when the receiving team declines.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jsonschema
+
+from .errors import DefinitionError, Problem
+from .guards import BUILTIN_GUARDS, GuardRegistry
+from .machine import CompiledMachine
+from .validation import schema_problems
+from .spec import (
+    ACTOR_HOLDER,
+    Catalog,
+    GuardRef,
+    Organisation,
+    State,
+    Task,
+    Team,
+    Transition,
+)
+from .yamlsource import SourceDocument, parse_document, pointer, read_document
+
+DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@attrs.frozen(eq=False)
+class Role:
+    """A role some guard of the pathway asks for, and the triggers that ask for it."""
+
+    name: str
+    triggers: tuple[str, ...]
+
+
+@attrs.frozen(eq=False)
+class Pathway:
+    """A validated, compiled pathway definition: the spec every case of it runs against.
+
+    One ``Pathway`` (and its one compiled state machine) serves every case; cases are never
+    registered with the machine.
+    """
+
+    id: str
+    version: str
+    title: str
+    description: str
+    source: str
+    organisations: Catalog[Organisation]
+    teams: Catalog[Team]
+    tasks: Catalog[Task]
+    states: Catalog[State]
+    initial: str
+    initial_holder: str | None
+    transitions: tuple[Transition, ...]
+    triggers: Catalog[tuple[Transition, ...]]
+    roles: Catalog[Role]
+    guards: GuardRegistry
+    plugins: tuple[str, ...] = ()
+    machine: CompiledMachine = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "machine", CompiledMachine(self))
+
+    def organisation_of(self, team: str) -> str:
+        """The organisation of ``team``; a team unknown to the pathway (imported history) has none."""
+        found = self.teams.get(team)
+        return found.organisation if found is not None else "unknown"
+
+    def final_states(self) -> list[str]:
+        return [name for name, state in self.states.items() if state.final]
+
+
+def _ids(
+    doc: SourceDocument, key: str, kind: str, problems: list[Problem]
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, item in enumerate(doc.data.get(key) or []):
+        ident = item["id"]
+        if ident in found:
+            problems.append(
+                doc.problem(
+                    pointer(key, index, "id"),
+                    f"duplicate {kind} {ident!r}: already defined at "
+                    f"{pointer(key, found[ident][0])}",
+                )
+            )
+            continue
+        found[ident] = (index, item)
+    return found
+
+
+def _guard_refs(
+    doc: SourceDocument,
+    index: int,
+    raw: Iterable[Any],
+    registry: GuardRegistry,
+    problems: list[Problem],
+) -> list[GuardRef]:
+    refs: list[GuardRef] = []
+    for g_index, entry in enumerate(raw):
+        name, params = (entry, {}) if isinstance(entry, str) else (entry["guard"], entry.get("params") or {})
+        where = pointer("transitions", index, "guards", g_index)
+        spec = registry.get(name)
+        if spec is None:
+            known = ", ".join(sorted(registry))
+            problems.append(doc.problem(where, f"unknown guard {name!r} (known guards: {known})"))
+            continue
+        for error in jsonschema.Draft202012Validator(spec.params_schema).iter_errors(params):
+            sub = pointer(*error.absolute_path)
+            problems.append(
+                doc.problem(where, f"guard {name}: params{sub}: {error.message}".replace("params: ", "params "))
+            )
+        refs.append(GuardRef(name=name, params=dict(params)))
+    return refs
+
+
+def _check_references(doc: SourceDocument, registry: GuardRegistry, problems: list[Problem]) -> dict[str, Any]:
+    """Check every name refers to something; build the parts. Returns the parts by kind."""
+    data = doc.data
+    orgs = _ids(doc, "organisations", "organisation", problems)
+    teams = _ids(doc, "teams", "team", problems)
+    tasks = _ids(doc, "tasks", "task", problems)
+    states = _ids(doc, "states", "state", problems)
+
+    def team_ref(ptr: str, name: str, allow_actor: bool = False) -> None:
+        if allow_actor and name == ACTOR_HOLDER:
+            return
+        if name not in teams:
+            problems.append(doc.problem(ptr, f"unknown team {name!r} (teams: {', '.join(teams)})"))
+
+    def state_ref(ptr: str, name: str) -> None:
+        if name not in states:
+            problems.append(doc.problem(ptr, f"unknown state {name!r} (states: {', '.join(states)})"))
+
+    def task_ref(ptr: str, name: str) -> None:
+        if name not in tasks:
+            problems.append(doc.problem(ptr, f"unknown task {name!r} (tasks: {', '.join(tasks) or 'none'})"))
+
+    for name, (index, item) in teams.items():
+        if item["organisation"] not in orgs:
+            problems.append(
+                doc.problem(
+                    pointer("teams", index, "organisation"),
+                    f"team {name}: unknown organisation {item['organisation']!r} "
+                    f"(organisations: {', '.join(orgs)})",
+                )
+            )
+    for _name, (index, item) in tasks.items():
+        for t_index, team in enumerate(item["teams"]):
+            team_ref(pointer("tasks", index, "teams", t_index), team)
+    for name, (index, item) in states.items():
+        if "holder" in item:
+            team_ref(pointer("states", index, "holder"), item["holder"])
+        elif "offer_to" not in item:
+            problems.append(
+                doc.problem(
+                    pointer("states", index),
+                    f"state {name} has no holder: every state but an offer state names the team "
+                    "that holds a case in it",
+                )
+            )
+        if "offer_to" in item:
+            team_ref(pointer("states", index, "offer_to"), item["offer_to"])
+        if "task" in item:
+            task_ref(pointer("states", index, "task"), item["task"])
+    state_ref("/initial", data["initial"])
+    if data["initial"] in states and "offer_to" in states[data["initial"]][1]:
+        problems.append(doc.problem("/initial", "a case cannot open on an offer state"))
+    if "initial_holder" in data:
+        team_ref("/initial_holder", data["initial_holder"], allow_actor=True)
+
+    transitions: list[Transition] = []
+    for index, item in enumerate(data["transitions"]):
+        base = ("transitions", index)
+        sources_raw = item["sources"]
+        if sources_raw == "*":
+            sources = tuple(n for n, (_, s) in states.items() if not s.get("final", False))
+        else:
+            sources = tuple(sources_raw)
+            for s_index, source in enumerate(sources):
+                state_ref(pointer(*base, "sources", s_index), source)
+        dest = item.get("dest")
+        if dest is not None:
+            state_ref(pointer(*base, "dest"), dest)
+        if "holder" in item:
+            team_ref(pointer(*base, "holder"), item["holder"], allow_actor=True)
+        if "task" in item:
+            task_ref(pointer(*base, "task"), item["task"])
+        refs = _guard_refs(doc, index, item.get("guards") or [], registry, problems)
+        dest_item = states.get(dest, (0, {}))[1] if dest else {}
+        task = item.get("task")
+        if task is not None or dest_item.get("task") is not None:
+            if not any(r.name == "team_may_perform" for r in refs):
+                refs.insert(0, GuardRef(name="team_may_perform", automatic=True))
+        is_offer_dest = "offer_to" in dest_item
+        handoff = bool(item.get("handoff", False))
+        if handoff and dest is not None and dest in states and not is_offer_dest:
+            problems.append(
+                doc.problem(
+                    pointer(*base, "handoff"),
+                    f"{item['trigger']} is a handoff, so its destination {dest} must be an offer "
+                    "state (one with offer_to) that the receiving team accepts or declines",
+                )
+            )
+        if is_offer_dest and not handoff:
+            problems.append(
+                doc.problem(
+                    pointer(*base, "dest"),
+                    f"{item['trigger']} leads to the offer state {dest}: mark it handoff: true",
+                )
+            )
+        transitions.append(
+            Transition(
+                trigger=item["trigger"],
+                sources=sources,
+                dest=dest,
+                index=index,
+                description=item.get("description", ""),
+                returns=bool(item.get("return", False)),
+                holder=item.get("holder"),
+                task=task,
+                handoff=handoff,
+                guards=tuple(refs),
+            )
+        )
+    return {"orgs": orgs, "teams": teams, "tasks": tasks, "states": states, "transitions": transitions}
+
+
+def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[Problem]) -> None:
+    """Reachability, ways out, and handoffs that can be declined."""
+    states: dict[str, tuple[int, dict[str, Any]]] = parts["states"]
+    transitions: list[Transition] = parts["transitions"]
+    outgoing: dict[str, list[Transition]] = defaultdict(list)
+    entered_from: dict[str, set[str]] = defaultdict(set)
+    for t in transitions:
+        for source in t.sources:
+            outgoing[source].append(t)
+            if t.dest is not None:
+                entered_from[t.dest].add(source)
+
+    def holder_of(t: Transition) -> str | None:
+        if t.holder is not None:
+            return t.holder
+        if t.dest is not None and t.dest in states:
+            return states[t.dest][1].get("holder")
+        return None
+
+    # Reachability: a return goes back to any state the source can be entered from.
+    initial = doc.data["initial"]
+    seen = {initial} if initial in states else set()
+    frontier = list(seen)
+    while frontier:
+        current = frontier.pop()
+        for t in outgoing.get(current, []):
+            targets = entered_from.get(current, set()) if t.returns else {t.dest}
+            for target in targets:
+                if target in states and target not in seen:
+                    seen.add(target)
+                    frontier.append(target)
+    for name, (index, item) in states.items():
+        if name not in seen:
+            problems.append(
+                doc.problem(
+                    pointer("states", index),
+                    f"state {name} is unreachable: no sequence of transitions from {initial} leads to it",
+                )
+            )
+        if not item.get("final", False) and not outgoing.get(name):
+            problems.append(
+                doc.problem(
+                    pointer("states", index),
+                    f"state {name} is not final but no transition leaves it: a case there would be stuck",
+                )
+            )
+    for t in transitions:
+        if not t.handoff or t.dest not in states:
+            continue
+        offer = t.dest
+        receiver = states[offer][1].get("offer_to")
+        exits = outgoing.get(offer, [])
+        back = [e for e in exits if e.returns or (e.dest is not None and e.dest in t.sources)]
+        accept = [e for e in exits if not e.returns and holder_of(e) in (receiver, ACTOR_HOLDER)]
+        where = pointer("transitions", t.index)
+        if not back:
+            problems.append(
+                doc.problem(
+                    where,
+                    f"handoff {t.trigger} has no way back when declined: add a transition from "
+                    f"{offer} with return: true (or back to {', '.join(t.sources)})",
+                )
+            )
+        if not accept:
+            problems.append(
+                doc.problem(
+                    where,
+                    f"handoff {t.trigger} cannot be accepted: no transition from {offer} gives the "
+                    f"case to {receiver}",
+                )
+            )
+    for t in transitions:
+        if t.returns:
+            for source in t.sources:
+                if not entered_from.get(source) and source != initial:
+                    problems.append(
+                        doc.problem(
+                            pointer("transitions", t.index, "return"),
+                            f"{t.trigger} returns from {source}, which no transition enters",
+                        )
+                    )
+
+
+def build_pathway(doc: SourceDocument, guards: GuardRegistry | None = None) -> Pathway:
+    """Validate a parsed definition document and compile it into a :class:`Pathway`."""
+    registry = guards if guards is not None else BUILTIN_GUARDS
+    problems = schema_problems(doc, "pathway")
+    if problems:
+        raise DefinitionError(problems)
+    parts = _check_references(doc, registry, problems)
+    if not problems:
+        _check_graph(doc, parts, problems)
+    if problems:
+        raise DefinitionError(sorted(problems, key=lambda p: (p.line or 0, p.pointer)))
+    data = doc.data
+    transitions: list[Transition] = parts["transitions"]
+    by_trigger: dict[str, list[Transition]] = defaultdict(list)
+    for t in transitions:
+        by_trigger[t.trigger].append(t)
+    role_triggers: dict[str, list[str]] = defaultdict(list)
+    for t in transitions:
+        for ref in t.guards:
+            for role in registry[ref.name].roles(ref.params):
+                if t.trigger not in role_triggers[role]:
+                    role_triggers[role].append(t.trigger)
+    return Pathway(
+        id=data["id"],
+        version=str(data["version"]),
+        title=data.get("title", data["id"]),
+        description=data.get("description", ""),
+        source=doc.name,
+        organisations=Catalog(
+            "organisation",
+            {
+                k: Organisation(k, v.get("name", k), v.get("kind", "other"), v.get("description", ""))
+                for k, (_, v) in parts["orgs"].items()
+            },
+        ),
+        teams=Catalog(
+            "team",
+            {
+                k: Team(k, v["organisation"], v.get("name", k), v.get("description", ""))
+                for k, (_, v) in parts["teams"].items()
+            },
+        ),
+        tasks=Catalog(
+            "task",
+            {
+                k: Task(k, frozenset(v["teams"]), v.get("description", ""))
+                for k, (_, v) in parts["tasks"].items()
+            },
+        ),
+        states=Catalog(
+            "state",
+            {
+                k: State(
+                    id=k,
+                    holder=v.get("holder"),
+                    description=v.get("description", ""),
+                    offer_to=v.get("offer_to"),
+                    task=v.get("task"),
+                    time_limit_days=v.get("time_limit_days"),
+                    final=bool(v.get("final", False)),
+                )
+                for k, (_, v) in parts["states"].items()
+            },
+        ),
+        initial=data["initial"],
+        initial_holder=data.get("initial_holder"),
+        transitions=tuple(transitions),
+        triggers=Catalog("trigger", {k: tuple(v) for k, v in by_trigger.items()}),
+        roles=Catalog("role", {k: Role(k, tuple(v)) for k, v in sorted(role_triggers.items())}),
+        guards=registry,
+        plugins=tuple(data.get("plugins", ())),
+    )
+
+
+def shipped_definitions() -> dict[str, str]:
+    """Names of the pathway definitions shipped inside the package, with their file names."""
+    folder = resources.files("pathway.definitions")
+    found = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(DEFINITION_SUFFIXES):
+            found[entry.name.rsplit(".", 1)[0]] = entry.name
+    return dict(sorted(found.items()))
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.endswith(DEFINITION_SUFFIXES) or "/" in name or "\\" in name or Path(name).exists()
+
+
+def load_pathway(name_or_path: str | Path, *, guards: GuardRegistry | None = None) -> Pathway:
+    """Load, validate and compile a pathway: a shipped one by name, or a YAML/JSON file by path.
+
+    Raises :class:`~pathway.errors.DefinitionError` listing every problem with its place.
+    """
+    if isinstance(name_or_path, Path) or _looks_like_path(str(name_or_path)):
+        doc = read_document(Path(name_or_path))
+    else:
+        shipped = shipped_definitions()
+        file_name = shipped.get(str(name_or_path))
+        if file_name is None:
+            known = ", ".join(shipped) or "none"
+            raise DefinitionError(
+                [Problem(str(name_or_path), "", f"no shipped pathway of that name (shipped: {known}); give a file path to load your own")]
+            )
+        text = resources.files("pathway.definitions").joinpath(file_name).read_text("utf-8")
+        doc = parse_document(text, f"{name_or_path} (shipped {file_name})")
+    return build_pathway(doc, guards)

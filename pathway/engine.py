@@ -1,0 +1,329 @@
+"""The engine: the one place where pathway rules run against stored cases.
+
+Each call reads the case inside one ``BEGIN IMMEDIATE`` transaction, asks the pathway's compiled
+machine for a decision, and writes the new case row and its audit event together. A refusal is
+recorded as a ``refused`` audit event (governance counts refused referrals) and raised as
+:class:`TransitionRefused`; the case itself does not change.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .definition import Pathway
+from .errors import (
+    CaseExists,
+    ConcurrencyConflict,
+    InvalidRequest,
+    TransitionRefused,
+)
+from .machine import Evaluation
+from .model import Actor, AuditEvent, Case, Decision, Person
+from .spec import ACTOR_HOLDER
+from .store.base import IdempotencyRecord, NewEvent, Store, StoreTransaction
+from .timeutil import Clock, format_instant, system_clock, to_utc
+
+OPEN_TRIGGER = "open"
+"""The trigger name of the event that opens a case."""
+
+
+def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InvalidRequest("data must be a mapping of field names to JSON values")
+    try:
+        json.dumps(dict(data), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"data must be plain JSON values: {exc}") from None
+    return dict(data)
+
+
+class Engine:
+    """Runs one pathway's rules on the cases of one store.
+
+    ``clock`` is injected (default: the system clock in UTC) so tests and replays are
+    deterministic; an ``at`` given to a call is business time and may be in the past, but never
+    before the case's newest event.
+    """
+
+    def __init__(self, pathway: Pathway, store: Store, *, clock: Clock = system_clock) -> None:
+        self.pathway = pathway
+        self.store = store
+        self._clock = clock
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return to_utc(self._clock())
+
+    def _check_actor(self, actor: Actor) -> None:
+        if not isinstance(actor, Actor):
+            raise InvalidRequest("actor must be a pathway.Actor")
+        if not actor.id:
+            raise InvalidRequest("actor id must not be empty")
+        if actor.team not in self.pathway.teams:
+            known = ", ".join(self.pathway.teams)
+            raise InvalidRequest(f"unknown team {actor.team!r} for pathway {self.pathway.id} (teams: {known})")
+
+    def _check_trigger(self, trigger: str) -> None:
+        if trigger not in self.pathway.triggers:
+            known = ", ".join(self.pathway.triggers)
+            raise InvalidRequest(f"unknown trigger {trigger!r} for pathway {self.pathway.id} (triggers: {known})")
+
+    def _check_case(self, case: Case) -> None:
+        if case.pathway_id != self.pathway.id:
+            raise InvalidRequest(
+                f"case {case.id} runs on pathway {case.pathway_id}, not {self.pathway.id}"
+            )
+
+    def _when(self, at: datetime | None) -> datetime:
+        if at is None:
+            return self._now()
+        if not isinstance(at, datetime):
+            raise InvalidRequest("at must be a datetime")
+        return to_utc(at)
+
+    def _event(
+        self,
+        before: Case | None,
+        after: Case,
+        trigger: str,
+        actor: Actor,
+        at: datetime,
+        outcome: str,
+        reasons: tuple[str, ...] = (),
+        note: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> NewEvent:
+        return NewEvent(
+            event_id=uuid.uuid4().hex,
+            case_id=after.id,
+            occurred_at=at,
+            recorded_at=self._now(),
+            trigger=trigger,
+            from_state=before.state if before else None,
+            to_state=after.state,
+            from_team=before.team if before else None,
+            to_team=after.team,
+            from_organisation=before.organisation if before else None,
+            to_organisation=after.organisation,
+            actor_id=actor.id,
+            actor_team=actor.team,
+            actor_roles=tuple(actor.roles),
+            outcome="applied" if outcome == "applied" else "refused",
+            pathway_id=self.pathway.id,
+            pathway_version=self.pathway.version,
+            reasons=reasons,
+            note=note,
+            data=dict(data or {}),
+        )
+
+    def _next_seq(self, tx: StoreTransaction, case: Case, at: datetime) -> int:
+        head = tx.case_head(case.id)
+        if head is None:
+            return 1
+        if at < head.occurred_at:
+            raise InvalidRequest(
+                f"case {case.id}: at {format_instant(at)} is before the case's newest event "
+                f"({format_instant(head.occurred_at)}); events of a case must be in time order"
+            )
+        return head.seq + 1
+
+    def _holder(self, case: Case, evaluation: Evaluation, actor: Actor) -> tuple[str, str | None]:
+        transition = evaluation.transition
+        assert transition is not None and evaluation.dest is not None
+        dest = self.pathway.states[evaluation.dest]
+        if transition.holder == ACTOR_HOLDER:
+            return actor.team, actor.id
+        if transition.holder is not None:
+            team = transition.holder
+        elif transition.returns and case.previous_team is not None:
+            team = case.previous_team
+        elif dest.holder is None:  # an offer state: the offering team keeps the case
+            team = case.team
+        else:
+            team = dest.holder
+        return team, (case.worker if team == case.team else None)
+
+    def _apply(
+        self, case: Case, evaluation: Evaluation, actor: Actor, at: datetime, data: Mapping[str, Any]
+    ) -> Case:
+        dest = evaluation.dest
+        assert dest is not None
+        team, worker = self._holder(case, evaluation, actor)
+        moved = dest != case.state
+        return attrs.evolve(
+            case,
+            state=dest,
+            team=team,
+            organisation=self.pathway.organisation_of(team),
+            worker=worker,
+            version=case.version + 1,
+            state_entered_at=at if moved else case.state_entered_at,
+            previous_state=case.state if moved else case.previous_state,
+            previous_team=case.team if moved else case.previous_team,
+            closed_at=at if self.pathway.states[dest].final else None,
+            attributes={**case.attributes, **data},
+        )
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        case_id: str,
+        actor: Actor,
+        at: datetime | None = None,
+        data: Mapping[str, Any] | None = None,
+        *,
+        note: str | None = None,
+        person: Person | None = None,
+    ) -> Case:
+        """Open a new case in the pathway's initial state; the opening is the case's first event.
+
+        ``person`` (name, date of birth, NHS number) is stored apart from the audit trail, so it can
+        be erased at the end of retention without breaking the hash chain.
+        """
+        if not isinstance(case_id, str) or not case_id.strip():
+            raise InvalidRequest("case id must be a non-empty string")
+        self._check_actor(actor)
+        values = _check_data(data)
+        when = self._when(at)
+        initial = self.pathway.states[self.pathway.initial]
+        holder = self.pathway.initial_holder or initial.holder or ACTOR_HOLDER
+        team = actor.team if holder == ACTOR_HOLDER else holder
+        case = Case(
+            id=case_id,
+            pathway_id=self.pathway.id,
+            pathway_version=self.pathway.version,
+            state=initial.id,
+            team=team,
+            organisation=self.pathway.organisation_of(team),
+            version=1,
+            opened_at=when,
+            state_entered_at=when,
+            worker=actor.id if team == actor.team else None,
+            closed_at=when if initial.final else None,
+            attributes=values,
+        )
+        with self.store.transaction() as tx:
+            if tx.case_exists(case_id):
+                raise CaseExists(case_id)
+            tx.insert_case(case)
+            tx.append_event(self._event(None, case, OPEN_TRIGGER, actor, when, "applied", (), note, values), 1)
+            if person is not None:
+                tx.save_person(case_id, person)
+        return case
+
+    def fire(
+        self,
+        case_id: str,
+        trigger: str,
+        actor: Actor,
+        at: datetime | None = None,
+        expected_version: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        note: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Case:
+        """Fire ``trigger`` on a case and return the case after it.
+
+        Raises :class:`TransitionRefused` (after recording the refusal) when a guard refuses,
+        :class:`ConcurrencyConflict` (writing nothing) when ``expected_version`` is stale, and
+        :class:`CaseNotFound` for an unknown case. With an ``idempotency_key`` already used, it
+        returns (or raises) what the first call did and writes nothing.
+        """
+        self._check_actor(actor)
+        self._check_trigger(trigger)
+        values = _check_data(data)
+        when = self._when(at)
+        refusal: TransitionRefused | None = None
+        with self.store.transaction() as tx:
+            if idempotency_key is not None:
+                prior = tx.idempotency(idempotency_key)
+                if prior is not None:
+                    return self._replay(prior, case_id, trigger)
+            case = tx.load_case(case_id)
+            self._check_case(case)
+            if expected_version is not None and case.version != expected_version:
+                raise ConcurrencyConflict(case_id, expected_version, case.version)
+            seq = self._next_seq(tx, case, when)
+            evaluation = self.pathway.machine.evaluate(case, trigger, actor, when, values)
+            if evaluation.allowed:
+                result = self._apply(case, evaluation, actor, when, values)
+                tx.update_case(result, expected_version=case.version)
+                tx.append_event(self._event(case, result, trigger, actor, when, "applied", (), note, values), seq)
+                record = IdempotencyRecord(idempotency_key or "", case_id, trigger, "applied", result, ())
+            else:
+                tx.append_event(
+                    self._event(case, case, trigger, actor, when, "refused", evaluation.reasons, note, values),
+                    seq,
+                )
+                refusal = TransitionRefused(case_id, trigger, evaluation.reasons)
+                record = IdempotencyRecord(
+                    idempotency_key or "", case_id, trigger, "refused", None, evaluation.reasons
+                )
+            if idempotency_key is not None:
+                tx.save_idempotency(record)
+        if refusal is not None:
+            raise refusal
+        return result
+
+    def _replay(self, prior: IdempotencyRecord, case_id: str, trigger: str) -> Case:
+        if prior.case_id != case_id or prior.trigger != trigger:
+            raise InvalidRequest(
+                f"idempotency key {prior.key!r} was already used for {prior.trigger} on case "
+                f"{prior.case_id}; use a new key for a different call"
+            )
+        if prior.outcome == "refused" or prior.case is None:
+            raise TransitionRefused(case_id, trigger, prior.reasons)
+        return prior.case
+
+    def _decision(self, evaluation: Evaluation) -> Decision:
+        return Decision(
+            trigger=evaluation.trigger,
+            allowed=evaluation.allowed,
+            reasons=evaluation.reasons,
+            dest=evaluation.dest,
+            checks=evaluation.checks,
+        )
+
+    def check(
+        self,
+        case_id: str,
+        trigger: str,
+        actor: Actor,
+        at: datetime | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """Would ``trigger`` be allowed now? Evaluates every guard; writes nothing."""
+        self._check_actor(actor)
+        self._check_trigger(trigger)
+        case = self.store.case(case_id)
+        self._check_case(case)
+        evaluation = self.pathway.machine.evaluate(case, trigger, actor, self._when(at), _check_data(data))
+        return self._decision(evaluation)
+
+    def available(
+        self, case_id: str, actor: Actor, at: datetime | None = None
+    ) -> list[Decision]:
+        """Every trigger that leads out of the case's current state, allowed or not, with reasons."""
+        self._check_actor(actor)
+        case = self.store.case(case_id)
+        self._check_case(case)
+        when = self._when(at)
+        machine = self.pathway.machine
+        return [
+            self._decision(machine.evaluate(case, trigger, actor, when, {}))
+            for trigger in machine.triggers_from(case.state)
+        ]
+
+    def history(self, case_id: str) -> list[AuditEvent]:
+        """The case's audit events in order (a convenience for ``engine.store.history``)."""
+        return self.store.history(case_id)

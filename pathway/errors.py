@@ -1,0 +1,105 @@
+"""The exceptions the library raises.
+
+Every error the library raises on purpose is a :class:`PathwayError`, so an embedding system can
+catch one class at its boundary and show the message to a person: messages name the place
+(file and line, JSON pointer, case id, field) and never need a traceback to be understood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+
+class PathwayError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+@attrs.frozen
+class Problem:
+    """One problem found in a definition or data file, with its place.
+
+    ``line`` is 1-based when known; ``pointer`` is the JSON pointer of the offending value
+    (``/transitions/3/dest``) and is ``""`` for the document as a whole.
+    """
+
+    source: str
+    pointer: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        place = self.source
+        if self.line is not None:
+            place += f":{self.line}"
+        if self.pointer:
+            return f"{place}: {self.pointer}: {self.message}"
+        return f"{place}: {self.message}"
+
+
+class DefinitionError(PathwayError):
+    """A pathway definition (or another data file) is invalid; ``problems`` lists every problem."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        if not self.problems:
+            raise ValueError("DefinitionError needs at least one problem")
+        lines = [str(p) for p in self.problems]
+        head = f"{len(lines)} problem(s) in definition" if len(lines) > 1 else lines[0]
+        super().__init__(head if len(lines) == 1 else head + ":\n  " + "\n  ".join(lines))
+
+
+class TransitionRefused(PathwayError):
+    """A transition was refused; ``reasons`` holds every failing guard's reason.
+
+    The refusal is itself recorded as a ``refused`` audit event; the case does not change.
+    """
+
+    def __init__(self, case_id: str, trigger: str, reasons: Sequence[str]) -> None:
+        self.case_id = case_id
+        self.trigger = trigger
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        super().__init__(
+            f"case {case_id}: {trigger} refused: " + "; ".join(self.reasons or ("no reason given",))
+        )
+
+
+class ConcurrencyConflict(PathwayError):
+    """The case changed since the caller read it (its version is not the expected one)."""
+
+    def __init__(self, case_id: str, expected: int, actual: int) -> None:
+        self.case_id = case_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"case {case_id} is at version {actual}, not the expected {expected}: "
+            "someone else changed it; read it again and retry"
+        )
+
+
+class CaseNotFound(PathwayError):
+    """No case with this id is in the store."""
+
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(f"no case {case_id!r} in the store")
+
+
+class CaseExists(PathwayError):
+    """A case with this id is already in the store."""
+
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(f"case {case_id!r} already exists")
+
+
+class InvalidRequest(PathwayError):
+    """A call's arguments cannot be acted on (unknown trigger or team, time out of order, ...).
+
+    Unlike :class:`TransitionRefused` this is not a decision about the case and writes nothing.
+    """
+
+
+class StoreError(PathwayError):
+    """The case store cannot be opened or is not a care-pathway store of a known version."""

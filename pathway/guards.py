@@ -1,0 +1,253 @@
+"""Guards: named, pure checks that decide whether a transition may happen, with a readable reason.
+
+A guard is a function ``guard(ctx, **params) -> GuardResult``. It must depend only on the context
+(case, actor, time, data) and its parameters, never on the database or the clock, so that the
+explanation of a refusal (re-checking every guard) always matches the decision.
+
+Built-in guards are registered in :data:`BUILTIN_GUARDS`; a :class:`GuardRegistry` can be copied
+and extended (plug-ins add their own). Each guard declares a JSON Schema for its parameters, which
+the definition loader checks, so a misspelt parameter is a load-time error with its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from .model import Actor, Case
+
+if TYPE_CHECKING:
+    from .definition import Pathway
+    from .spec import Transition
+
+
+@attrs.frozen
+class GuardResult:
+    """A guard's verdict: passed or not, and why, in words for a practitioner."""
+
+    passed: bool
+    reason: str
+
+
+def passed(reason: str) -> GuardResult:
+    """A passing verdict."""
+    return GuardResult(True, reason)
+
+
+def refused(reason: str) -> GuardResult:
+    """A refusing verdict."""
+    return GuardResult(False, reason)
+
+
+@attrs.frozen
+class GuardContext:
+    """What a guard may look at: the case before the transition, who acts, when, and with what data.
+
+    ``values`` is the case's attributes updated with the data given to this call, so a guard sees
+    what the case will know if the transition is applied.
+    """
+
+    pathway: Pathway
+    case: Case
+    actor: Actor
+    at: datetime
+    transition: Transition
+    data: Mapping[str, Any]
+
+    @property
+    def values(self) -> Mapping[str, Any]:
+        return {**self.case.attributes, **self.data}
+
+
+class GuardFunction(Protocol):
+    def __call__(self, ctx: GuardContext, /, **params: Any) -> GuardResult: ...
+
+
+@attrs.frozen
+class GuardSpec:
+    """A registered guard: its function, what it checks, and the JSON Schema of its parameters.
+
+    ``roles`` returns the role names a use of the guard asks for (they make up ``Pathway.roles``).
+    """
+
+    name: str
+    function: GuardFunction
+    description: str
+    params_schema: Mapping[str, Any] = attrs.field(
+        factory=lambda: {"type": "object", "additionalProperties": False}
+    )
+    roles: Callable[[Mapping[str, Any]], Iterable[str]] = lambda params: ()
+
+
+class GuardRegistry(Mapping[str, GuardSpec]):
+    """Guards by name. Registering a name twice is an error, never a silent replacement."""
+
+    def __init__(self, specs: Iterable[GuardSpec] = ()) -> None:
+        self._specs: dict[str, GuardSpec] = {}
+        for spec in specs:
+            self.register(spec)
+
+    def register(self, spec: GuardSpec) -> None:
+        if spec.name in self._specs:
+            raise ValueError(f"a guard named {spec.name!r} is already registered")
+        self._specs[spec.name] = spec
+
+    def copy(self) -> GuardRegistry:
+        return GuardRegistry(self._specs.values())
+
+    def __getitem__(self, name: str) -> GuardSpec:
+        return self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+def _task_of(ctx: GuardContext, task: str | None) -> str | None:
+    if task is not None:
+        return task
+    if ctx.transition.task is not None:
+        return ctx.transition.task
+    if ctx.transition.dest is not None:
+        return ctx.pathway.states[ctx.transition.dest].task
+    return None
+
+
+def team_may_perform(ctx: GuardContext, /, task: str | None = None) -> GuardResult:
+    """The actor's team may perform the step, by the pathway's task matrix."""
+    name = _task_of(ctx, task)
+    if name is None:
+        return passed("no task is named for this step, so any team may perform it")
+    allowed = ctx.pathway.tasks[name].teams
+    team = ctx.actor.team
+    listed = ", ".join(sorted(allowed))
+    if team in allowed:
+        return passed(f"team {team} may perform {name} (task matrix: {listed})")
+    return refused(f"team {team} may not perform {name}: the task matrix allows {listed}")
+
+
+def has_role(ctx: GuardContext, /, role: str) -> GuardResult:
+    """The actor holds a role (e.g. ``amhp`` for a Mental Health Act application)."""
+    if role in ctx.actor.roles:
+        return passed(f"{ctx.actor.id} holds the {role} role")
+    held = ", ".join(ctx.actor.roles) or "none"
+    return refused(f"{ctx.actor.id} does not hold the {role} role (roles held: {held})")
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str | list | dict | tuple):
+        return bool(value.strip()) if isinstance(value, str) else bool(value)
+    return True
+
+
+def data_present(ctx: GuardContext, /, fields: list[str]) -> GuardResult:
+    """Required data is recorded on the case or given with this call (e.g. an enablement plan)."""
+    values = ctx.values
+    missing = [name for name in fields if not _present(values.get(name))]
+    if missing:
+        return refused("required data missing: " + ", ".join(missing))
+    return passed("required data present: " + ", ".join(fields))
+
+
+def _fmt_days(days: float) -> str:
+    return f"{days:.1f}".rstrip("0").rstrip(".")
+
+
+def within_time_limit(
+    ctx: GuardContext, /, state: str | None = None, days: float | None = None
+) -> GuardResult:
+    """The case has not been in a state longer than its time limit (default: the current state's)."""
+    state_name = state or ctx.case.state
+    limit = days if days is not None else ctx.pathway.states[state_name].time_limit_days
+    if limit is None:
+        return passed(f"{state_name} has no time limit")
+    if ctx.case.state != state_name:
+        return passed(f"the case is not in {state_name}, so its time limit does not apply")
+    spent = (ctx.at - ctx.case.state_entered_at) / timedelta(days=1)
+    if spent <= limit:
+        return passed(f"{_fmt_days(spent)} days in {state_name}, within {_fmt_days(limit)}")
+    return refused(
+        f"{_fmt_days(spent)} days in {state_name}, over its limit of {_fmt_days(limit)} days"
+    )
+
+
+def receiving_team(ctx: GuardContext, /) -> GuardResult:
+    """Only the team a case is offered to may accept (or decline) the handoff."""
+    state = ctx.pathway.states[ctx.case.state]
+    if state.offer_to is None:
+        return refused(f"{ctx.case.state} is not a handoff offer, so there is nothing to accept")
+    if ctx.actor.team == state.offer_to:
+        return passed(f"{state.offer_to}, the team the case is offered to, decides the handoff")
+    return refused(
+        f"only {state.offer_to}, the team the case is offered to, may accept or decline it "
+        f"(the actor is in {ctx.actor.team})"
+    )
+
+
+BUILTIN_GUARDS = GuardRegistry(
+    [
+        GuardSpec(
+            "team_may_perform",
+            team_may_perform,
+            "The actor's team may perform the step (the task matrix). Applied automatically to "
+            "every transition that names a task, or whose destination state does.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"task": {"type": "string"}},
+            },
+        ),
+        GuardSpec(
+            "has_role",
+            has_role,
+            "The actor holds a role.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["role"],
+                "properties": {"role": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}},
+            },
+            roles=lambda params: [str(params["role"])],
+        ),
+        GuardSpec(
+            "data_present",
+            data_present,
+            "Required data is on the case or given with the call.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["fields"],
+                "properties": {
+                    "fields": {"type": "array", "minItems": 1, "items": {"type": "string"}}
+                },
+            },
+        ),
+        GuardSpec(
+            "within_time_limit",
+            within_time_limit,
+            "The case has not overrun a state's time limit.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "state": {"type": "string"},
+                    "days": {"type": "number", "exclusiveMinimum": 0},
+                },
+            },
+        ),
+        GuardSpec(
+            "receiving_team",
+            receiving_team,
+            "The receiving team has accepted (or declined) the handoff: only a member of the team "
+            "the case is offered to may fire the transition.",
+        ),
+    ]
+)
+"""The guards every pathway can use."""

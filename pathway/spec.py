@@ -1,0 +1,122 @@
+"""The parts of a compiled pathway definition (the spec), separate from any running case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+T = TypeVar("T")
+
+ACTOR_HOLDER = "actor"
+"""A transition ``holder`` meaning: the acting actor's team takes the case."""
+
+
+class Catalog(Mapping[str, T], Generic[T]):
+    """Named parts of a pathway: iterating yields names, indexing by name yields the part.
+
+    Order is the definition's order, so listings read like the file.
+    """
+
+    __slots__ = ("_items", "_kind")
+
+    def __init__(self, kind: str, items: Mapping[str, T]) -> None:
+        self._kind = kind
+        self._items = dict(items)
+
+    def __getitem__(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            known = ", ".join(self._items) or "none"
+            raise KeyError(f"no {self._kind} {name!r} (known: {known})") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Catalog({self._kind}: {', '.join(self._items)})"
+
+
+@attrs.frozen
+class Organisation:
+    """A party to the Section 75 arrangement (the council, the NHS trust)."""
+
+    id: str
+    name: str
+    kind: str = "other"
+    description: str = ""
+
+
+@attrs.frozen
+class Team:
+    """A team, always inside one organisation."""
+
+    id: str
+    organisation: str
+    name: str = ""
+    description: str = ""
+
+
+@attrs.frozen
+class Task:
+    """A row of the task matrix: which teams may perform a step."""
+
+    id: str
+    teams: frozenset[str]
+    description: str = ""
+
+
+@attrs.frozen
+class State:
+    """A state of the pathway.
+
+    ``holder`` is the default holding team (``None`` on an offer state: the offering team keeps the
+    case until the receiving team ``offer_to`` accepts it).
+    """
+
+    id: str
+    holder: str | None
+    description: str = ""
+    offer_to: str | None = None
+    task: str | None = None
+    time_limit_days: float | None = None
+    final: bool = False
+
+    @property
+    def is_offer(self) -> bool:
+        """True for a pending-handoff state."""
+        return self.offer_to is not None
+
+
+@attrs.frozen
+class GuardRef:
+    """A guard named by a transition, with its parameters."""
+
+    name: str
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    automatic: bool = False
+
+
+@attrs.frozen
+class Transition:
+    """One transition: a trigger from some states to a destination, behind guards.
+
+    ``dest`` is ``None`` for a ``return`` transition, which goes back to the case's previous state.
+    ``index`` is its position in the definition (``/transitions/<index>``).
+    """
+
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str | None
+    index: int
+    description: str = ""
+    returns: bool = False
+    holder: str | None = None
+    task: str | None = None
+    handoff: bool = False
+    guards: tuple[GuardRef, ...] = ()

@@ -1,0 +1,192 @@
+"""The case store contract, and what every backend shares.
+
+A store keeps cases, their append-only audit events (hash-chained in one store-wide order),
+personal details (outside the chain, erasable) and idempotency records. It runs no pathway rules:
+the engine decides, the store makes each decision durable in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from ..audit import Checkpoint, VerifyResult
+from ..model import AuditEvent, Case, Outcome, Person
+from ..timeutil import format_instant, parse_instant
+
+SCHEMA_VERSION = 1
+
+
+@attrs.frozen
+class NewEvent:
+    """An audit event as the engine describes it, before the store numbers and chains it."""
+
+    event_id: str
+    case_id: str
+    occurred_at: datetime
+    recorded_at: datetime
+    trigger: str
+    from_state: str | None
+    to_state: str | None
+    from_team: str | None
+    to_team: str | None
+    from_organisation: str | None
+    to_organisation: str | None
+    actor_id: str
+    actor_team: str
+    actor_roles: tuple[str, ...]
+    outcome: Outcome
+    pathway_id: str
+    pathway_version: str
+    reasons: tuple[str, ...] = ()
+    note: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    imported: bool = False
+
+
+@attrs.frozen
+class IdempotencyRecord:
+    """What a call with an idempotency key did, so a retry returns the same result."""
+
+    key: str
+    case_id: str
+    trigger: str
+    outcome: Outcome
+    case: Case | None
+    reasons: tuple[str, ...]
+
+
+@attrs.frozen
+class CaseHead:
+    """The newest event of a case: its sequence number and business time."""
+
+    seq: int
+    occurred_at: datetime
+
+
+class StoreTransaction(Protocol):
+    """Operations inside one atomic transaction (all commit together or none do)."""
+
+    def load_case(self, case_id: str) -> Case: ...
+    def case_exists(self, case_id: str) -> bool: ...
+    def case_head(self, case_id: str) -> CaseHead | None: ...
+    def insert_case(self, case: Case) -> None: ...
+    def update_case(self, case: Case, expected_version: int) -> None: ...
+    def append_event(self, event: NewEvent, seq: int) -> AuditEvent: ...
+    def save_person(self, case_id: str, person: Person) -> None: ...
+    def idempotency(self, key: str) -> IdempotencyRecord | None: ...
+    def save_idempotency(self, record: IdempotencyRecord) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A case store: SQLite (embedded default) or a server backend."""
+
+    location: str
+
+    def transaction(self) -> AbstractContextManager[StoreTransaction]: ...
+    def case(self, case_id: str) -> Case: ...
+    def cases(self) -> Iterator[Case]: ...
+    def history(self, case_id: str) -> list[AuditEvent]: ...
+    def events(self) -> Iterator[AuditEvent]: ...
+    def person(self, case_id: str) -> Person | None: ...
+    def erase_person(self, case_id: str) -> bool: ...
+    def verify(self, against: Checkpoint | None = None) -> VerifyResult: ...
+    def checkpoint(self) -> Checkpoint: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def close(self) -> None: ...
+
+
+# --- row conversion shared by the SQL backends -------------------------------------------------
+
+CASE_COLUMNS = (
+    "id", "pathway_id", "pathway_version", "state", "team", "organisation", "worker", "version",
+    "opened_at", "closed_at", "state_entered_at", "previous_state", "previous_team", "attributes",
+)  # fmt: skip
+
+EVENT_COLUMNS = (
+    "position", "event_id", "case_id", "seq", "occurred_at", "recorded_at", "trigger",
+    "from_state", "to_state", "from_team", "to_team", "from_organisation", "to_organisation",
+    "actor_id", "actor_team", "actor_roles", "outcome", "pathway_id", "pathway_version",
+    "reasons", "note", "data", "imported", "prev_hash", "hash",
+)  # fmt: skip
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for stored JSON columns (sorted keys: the same value, the same text)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _instant(value: str | None) -> datetime | None:
+    return parse_instant(value) if value is not None else None
+
+
+def case_to_row(case: Case) -> tuple[Any, ...]:
+    return (
+        case.id, case.pathway_id, case.pathway_version, case.state, case.team, case.organisation,
+        case.worker, case.version, format_instant(case.opened_at),
+        format_instant(case.closed_at) if case.closed_at else None,
+        format_instant(case.state_entered_at), case.previous_state, case.previous_team,
+        dumps(dict(case.attributes)),
+    )  # fmt: skip
+
+
+def case_from_row(row: tuple[Any, ...]) -> Case:
+    (id_, pid, pver, state, team, org, worker, version, opened, closed, entered, prev_state,
+     prev_team, attributes) = row  # fmt: skip
+    return Case(
+        id=id_, pathway_id=pid, pathway_version=pver, state=state, team=team, organisation=org,
+        worker=worker, version=version, opened_at=parse_instant(opened), closed_at=_instant(closed),
+        state_entered_at=parse_instant(entered), previous_state=prev_state,
+        previous_team=prev_team, attributes=json.loads(attributes),
+    )  # fmt: skip
+
+
+def event_to_row(event: AuditEvent) -> tuple[Any, ...]:
+    return (
+        event.position, event.event_id, event.case_id, event.seq,
+        format_instant(event.occurred_at), format_instant(event.recorded_at), event.trigger,
+        event.from_state, event.to_state, event.from_team, event.to_team,
+        event.from_organisation, event.to_organisation, event.actor_id, event.actor_team,
+        dumps(list(event.actor_roles)), event.outcome, event.pathway_id, event.pathway_version,
+        dumps(list(event.reasons)), event.note, dumps(dict(event.data)), int(event.imported),
+        event.prev_hash, event.hash,
+    )  # fmt: skip
+
+
+def event_from_row(row: tuple[Any, ...]) -> AuditEvent:
+    (position, event_id, case_id, seq, occurred, recorded, trigger, from_state, to_state,
+     from_team, to_team, from_org, to_org, actor_id, actor_team, roles, outcome, pid, pver,
+     reasons, note, data, imported, prev_hash, digest) = row  # fmt: skip
+    return AuditEvent(
+        event_id=event_id, case_id=case_id, seq=seq, position=position,
+        occurred_at=parse_instant(occurred), recorded_at=parse_instant(recorded), trigger=trigger,
+        from_state=from_state, to_state=to_state, from_team=from_team, to_team=to_team,
+        from_organisation=from_org, to_organisation=to_org, actor_id=actor_id,
+        actor_team=actor_team, actor_roles=tuple(json.loads(roles)), outcome=outcome,
+        pathway_id=pid, pathway_version=pver, reasons=tuple(json.loads(reasons)), note=note,
+        data=json.loads(data), imported=bool(imported), prev_hash=prev_hash, hash=digest,
+    )  # fmt: skip
+
+
+def chain_event(new: NewEvent, seq: int, position: int, prev_hash: str) -> AuditEvent:
+    """Number and hash a new event, given the chain head it follows."""
+    from ..audit import event_hash
+
+    event = AuditEvent(
+        event_id=new.event_id, case_id=new.case_id, seq=seq, position=position,
+        occurred_at=new.occurred_at, recorded_at=new.recorded_at, trigger=new.trigger,
+        from_state=new.from_state, to_state=new.to_state, from_team=new.from_team,
+        to_team=new.to_team, from_organisation=new.from_organisation,
+        to_organisation=new.to_organisation, actor_id=new.actor_id, actor_team=new.actor_team,
+        actor_roles=tuple(new.actor_roles), outcome=new.outcome, pathway_id=new.pathway_id,
+        pathway_version=new.pathway_version, reasons=tuple(new.reasons), note=new.note,
+        data=dict(new.data), imported=new.imported, prev_hash=prev_hash,
+    )  # fmt: skip
+    return attrs.evolve(event, hash=event_hash(event))

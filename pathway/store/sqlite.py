@@ -1,0 +1,370 @@
+"""The embedded case store: one SQLite file, through sqlite-utils.
+
+Guarantees (see docs/architecture.md in the repository for why each setting is what it is):
+
+* WAL journal with ``synchronous=FULL``: a committed transition survives power loss.
+* Every write transaction is ``BEGIN IMMEDIATE`` with a busy timeout, so concurrent writers queue
+  instead of failing with "database is locked" when a read turns into a write.
+* The audit ``events`` table refuses UPDATE and DELETE (triggers); its rows are hash-chained.
+* Optimistic concurrency: ``UPDATE cases ... WHERE id = ? AND version = ?`` and the row count is
+  checked; ``UNIQUE(case_id, seq)`` on events is the backstop.
+
+A store object wraps one connection and is meant for one thread; open one per thread or process.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ..audit import Checkpoint, VerifyResult, verify_events
+from ..canonical import GENESIS_HASH
+from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
+from ..model import AuditEvent, Case, Person
+from ..serialize import from_dict, to_dict
+from .base import (
+    CASE_COLUMNS,
+    EVENT_COLUMNS,
+    SCHEMA_VERSION,
+    CaseHead,
+    IdempotencyRecord,
+    NewEvent,
+    case_from_row,
+    case_to_row,
+    chain_event,
+    event_from_row,
+    event_to_row,
+)
+
+BUSY_TIMEOUT_MS = 30_000
+APPLICATION_ID = 0x43505457  # "CPTW": marks the file as a care-pathway store
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE cases (
+    id TEXT PRIMARY KEY,
+    pathway_id TEXT NOT NULL,
+    pathway_version TEXT NOT NULL,
+    state TEXT NOT NULL,
+    team TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    worker TEXT,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    state_entered_at TEXT NOT NULL,
+    previous_state TEXT,
+    previous_team TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE events (
+    position INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    case_id TEXT NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    occurred_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    from_team TEXT,
+    to_team TEXT,
+    from_organisation TEXT,
+    to_organisation TEXT,
+    actor_id TEXT NOT NULL,
+    actor_team TEXT NOT NULL,
+    actor_roles TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'refused')),
+    pathway_id TEXT NOT NULL,
+    pathway_version TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    note TEXT,
+    data TEXT NOT NULL,
+    imported INTEGER NOT NULL DEFAULT 0,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (case_id, seq)
+);
+CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused');
+END;
+CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused');
+END;
+CREATE TABLE people (
+    case_id TEXT PRIMARY KEY,
+    name TEXT,
+    date_of_birth TEXT,
+    nhs_number TEXT
+);
+CREATE TABLE idempotency (
+    key TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    result TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+"""Schema version -> the SQL that brings a store from the version before to it."""
+
+_CASE_SELECT = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases"
+_EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+_EVENT_INSERT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+)
+_CASE_INSERT = (
+    f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
+)
+_CASE_UPDATE = (
+    "UPDATE cases SET "
+    + ", ".join(f"{c} = ?" for c in CASE_COLUMNS[1:])
+    + " WHERE id = ? AND version = ?"
+)
+
+
+class SqliteTransaction:
+    """One ``BEGIN IMMEDIATE`` transaction on the store's connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def load_case(self, case_id: str) -> Case:
+        row = self._conn.execute(_CASE_SELECT + " WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(case_id)
+        return case_from_row(row)
+
+    def case_exists(self, case_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
+
+    def case_head(self, case_id: str) -> CaseHead | None:
+        row = self._conn.execute(
+            "SELECT seq, occurred_at FROM events WHERE case_id = ? ORDER BY seq DESC LIMIT 1",
+            (case_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        from ..timeutil import parse_instant
+
+        return CaseHead(row[0], parse_instant(row[1]))
+
+    def insert_case(self, case: Case) -> None:
+        try:
+            self._conn.execute(_CASE_INSERT, case_to_row(case))
+        except sqlite3.IntegrityError:
+            raise CaseExists(case.id) from None
+
+    def update_case(self, case: Case, expected_version: int) -> None:
+        row = case_to_row(case)
+        cursor = self._conn.execute(_CASE_UPDATE, (*row[1:], case.id, expected_version))
+        if cursor.rowcount != 1:
+            actual = self._conn.execute("SELECT version FROM cases WHERE id = ?", (case.id,)).fetchone()
+            if actual is None:
+                raise CaseNotFound(case.id)
+            raise ConcurrencyConflict(case.id, expected_version, actual[0])
+
+    def append_event(self, event: NewEvent, seq: int) -> AuditEvent:
+        head = self._conn.execute(
+            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        position, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+        chained = chain_event(event, seq, position, prev_hash)
+        self._conn.execute(_EVENT_INSERT, event_to_row(chained))
+        return chained
+
+    def save_person(self, case_id: str, person: Person) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO people (case_id, name, date_of_birth, nhs_number) VALUES (?, ?, ?, ?)",
+            (case_id, person.name, person.date_of_birth, person.nhs_number),
+        )
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        row = self._conn.execute(
+            "SELECT key, case_id, trigger, outcome, result FROM idempotency WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        result = json.loads(row[4])
+        case = from_dict(Case, result["case"]) if result.get("case") else None
+        return IdempotencyRecord(row[0], row[1], row[2], row[3], case, tuple(result["reasons"]))
+
+    def save_idempotency(self, record: IdempotencyRecord) -> None:
+        result = {
+            "case": to_dict(record.case) if record.case is not None else None,
+            "reasons": list(record.reasons),
+        }
+        self._conn.execute(
+            "INSERT INTO idempotency (key, case_id, trigger, outcome, result) VALUES (?, ?, ?, ?, ?)",
+            (record.key, record.case_id, record.trigger, record.outcome, json.dumps(result)),
+        )
+
+
+class SqliteStore:
+    """A case store in one SQLite file (created, and migrated to the current schema, on open)."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.location = str(path)
+        if not create and self.location != ":memory:" and not Path(path).exists():
+            raise StoreError(f"{self.location}: no such store (run `pathway init` to create one)")
+        try:
+            conn = sqlite3.connect(
+                self.location, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.location}: cannot open as a SQLite database: {exc}") from None
+        self._conn = conn
+        self.db = sqlite_utils.Database(conn)
+        try:
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{self.location}: not a usable SQLite database: {exc}") from None
+        except StoreError:
+            conn.close()
+            raise
+
+    def _configure(self) -> None:
+        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if self.location != ":memory:":
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate(self) -> None:
+        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        current = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID):
+            raise StoreError(f"{self.location}: this SQLite file is not a care-pathway store")
+        if app_id == 0 and current == 0 and self.db.table_names():
+            raise StoreError(
+                f"{self.location}: this SQLite file has tables of its own and is not a "
+                "care-pathway store; give a new file"
+            )
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.location}: store schema version {current} is newer than this "
+                f"care-pathway supports ({SCHEMA_VERSION}); upgrade care-pathway"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        with self._immediate():
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            current = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _split_sql(MIGRATIONS[version]):
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {version}")
+            self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        if self._conn.in_transaction:
+            raise StoreError("a store transaction is already open on this connection")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        """An atomic write transaction: everything inside commits together, or nothing does."""
+        with self._immediate() as conn:
+            yield SqliteTransaction(conn)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> Case:
+        row = self._conn.execute(_CASE_SELECT + " WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(case_id)
+        return case_from_row(row)
+
+    def cases(self) -> Iterator[Case]:
+        for row in self._conn.execute(_CASE_SELECT + " ORDER BY id"):
+            yield case_from_row(row)
+
+    def history(self, case_id: str) -> list[AuditEvent]:
+        rows = self._conn.execute(_EVENT_SELECT + " WHERE case_id = ? ORDER BY seq", (case_id,))
+        events = [event_from_row(r) for r in rows]
+        if not events and self._conn.execute(
+            "SELECT 1 FROM cases WHERE id = ?", (case_id,)
+        ).fetchone() is None:
+            raise CaseNotFound(case_id)
+        return events
+
+    def events(self) -> Iterator[AuditEvent]:
+        for row in self._conn.execute(_EVENT_SELECT + " ORDER BY position"):
+            yield event_from_row(row)
+
+    def person(self, case_id: str) -> Person | None:
+        row = self._conn.execute(
+            "SELECT name, date_of_birth, nhs_number FROM people WHERE case_id = ?", (case_id,)
+        ).fetchone()
+        return Person(*row) if row else None
+
+    def erase_person(self, case_id: str) -> bool:
+        """Erase a case's personal details (end of retention); the audit chain is unaffected."""
+        with self._immediate() as conn:
+            return conn.execute("DELETE FROM people WHERE case_id = ?", (case_id,)).rowcount > 0
+
+    def verify(self, against: Checkpoint | None = None) -> VerifyResult:
+        """Recompute the hash chain (and, given a checkpoint, check nothing was cut off)."""
+        return verify_events(self.events(), against)
+
+    def checkpoint(self) -> Checkpoint:
+        """The current head of the chain (position 0 and the genesis hash when empty)."""
+        row = self._conn.execute(
+            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        return Checkpoint(row[0], row[1]) if row else Checkpoint(0, GENESIS_HASH)
+
+    def integrity_check(self) -> str:
+        """SQLite's own ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._immediate() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a schema script into statements (trigger bodies keep their inner semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    return statements

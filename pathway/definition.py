@@ -20,7 +20,6 @@ import jsonschema
 from .errors import DefinitionError, Problem
 from .guards import BUILTIN_GUARDS, GuardRegistry
 from .machine import CompiledMachine
-from .validation import schema_problems
 from .spec import (
     ACTOR_HOLDER,
     Catalog,
@@ -31,6 +30,7 @@ from .spec import (
     Team,
     Transition,
 )
+from .validation import schema_problems
 from .yamlsource import SourceDocument, parse_document, pointer, read_document
 
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
@@ -110,7 +110,9 @@ def _guard_refs(
 ) -> list[GuardRef]:
     refs: list[GuardRef] = []
     for g_index, entry in enumerate(raw):
-        name, params = (entry, {}) if isinstance(entry, str) else (entry["guard"], entry.get("params") or {})
+        name, params = (
+            (entry, {}) if isinstance(entry, str) else (entry["guard"], entry.get("params") or {})
+        )
         where = pointer("transitions", index, "guards", g_index)
         spec = registry.get(name)
         if spec is None:
@@ -120,13 +122,18 @@ def _guard_refs(
         for error in jsonschema.Draft202012Validator(spec.params_schema).iter_errors(params):
             sub = pointer(*error.absolute_path)
             problems.append(
-                doc.problem(where, f"guard {name}: params{sub}: {error.message}".replace("params: ", "params "))
+                doc.problem(
+                    where,
+                    f"guard {name}: params{sub}: {error.message}".replace("params: ", "params "),
+                )
             )
         refs.append(GuardRef(name=name, params=dict(params)))
     return refs
 
 
-def _check_references(doc: SourceDocument, registry: GuardRegistry, problems: list[Problem]) -> dict[str, Any]:
+def _check_references(
+    doc: SourceDocument, registry: GuardRegistry, problems: list[Problem]
+) -> dict[str, Any]:
     """Check every name refers to something; build the parts. Returns the parts by kind."""
     data = doc.data
     orgs = _ids(doc, "organisations", "organisation", problems)
@@ -142,11 +149,15 @@ def _check_references(doc: SourceDocument, registry: GuardRegistry, problems: li
 
     def state_ref(ptr: str, name: str) -> None:
         if name not in states:
-            problems.append(doc.problem(ptr, f"unknown state {name!r} (states: {', '.join(states)})"))
+            problems.append(
+                doc.problem(ptr, f"unknown state {name!r} (states: {', '.join(states)})")
+            )
 
     def task_ref(ptr: str, name: str) -> None:
         if name not in tasks:
-            problems.append(doc.problem(ptr, f"unknown task {name!r} (tasks: {', '.join(tasks) or 'none'})"))
+            problems.append(
+                doc.problem(ptr, f"unknown task {name!r} (tasks: {', '.join(tasks) or 'none'})")
+            )
 
     for name, (index, item) in teams.items():
         if item["organisation"] not in orgs:
@@ -201,9 +212,9 @@ def _check_references(doc: SourceDocument, registry: GuardRegistry, problems: li
         refs = _guard_refs(doc, index, item.get("guards") or [], registry, problems)
         dest_item = states.get(dest, (0, {}))[1] if dest else {}
         task = item.get("task")
-        if task is not None or dest_item.get("task") is not None:
-            if not any(r.name == "team_may_perform" for r in refs):
-                refs.insert(0, GuardRef(name="team_may_perform", automatic=True))
+        names_task = task is not None or dest_item.get("task") is not None
+        if names_task and not any(r.name == "team_may_perform" for r in refs):
+            refs.insert(0, GuardRef(name="team_may_perform", automatic=True))
         is_offer_dest = "offer_to" in dest_item
         handoff = bool(item.get("handoff", False))
         if handoff and dest is not None and dest in states and not is_offer_dest:
@@ -235,7 +246,13 @@ def _check_references(doc: SourceDocument, registry: GuardRegistry, problems: li
                 guards=tuple(refs),
             )
         )
-    return {"orgs": orgs, "teams": teams, "tasks": tasks, "states": states, "transitions": transitions}
+    return {
+        "orgs": orgs,
+        "teams": teams,
+        "tasks": tasks,
+        "states": states,
+        "transitions": transitions,
+    }
 
 
 def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[Problem]) -> None:
@@ -352,7 +369,9 @@ def build_pathway(doc: SourceDocument, guards: GuardRegistry | None = None) -> P
         organisations=Catalog(
             "organisation",
             {
-                k: Organisation(k, v.get("name", k), v.get("kind", "other"), v.get("description", ""))
+                k: Organisation(
+                    k, v.get("name", k), v.get("kind", "other"), v.get("description", "")
+                )
                 for k, (_, v) in parts["orgs"].items()
             },
         ),
@@ -422,7 +441,13 @@ def load_pathway(name_or_path: str | Path, *, guards: GuardRegistry | None = Non
         if file_name is None:
             known = ", ".join(shipped) or "none"
             raise DefinitionError(
-                [Problem(str(name_or_path), "", f"no shipped pathway of that name (shipped: {known}); give a file path to load your own")]
+                [
+                    Problem(
+                        str(name_or_path),
+                        "",
+                        f"no shipped pathway of that name (shipped: {known}); give a file path to load your own",
+                    )
+                ]
             )
         text = resources.files("pathway.definitions").joinpath(file_name).read_text("utf-8")
         doc = parse_document(text, f"{name_or_path} (shipped {file_name})")

@@ -70,12 +70,16 @@ class Engine:
             raise InvalidRequest("actor id must not be empty")
         if actor.team not in self.pathway.teams:
             known = ", ".join(self.pathway.teams)
-            raise InvalidRequest(f"unknown team {actor.team!r} for pathway {self.pathway.id} (teams: {known})")
+            raise InvalidRequest(
+                f"unknown team {actor.team!r} for pathway {self.pathway.id} (teams: {known})"
+            )
 
     def _check_trigger(self, trigger: str) -> None:
         if trigger not in self.pathway.triggers:
             known = ", ".join(self.pathway.triggers)
-            raise InvalidRequest(f"unknown trigger {trigger!r} for pathway {self.pathway.id} (triggers: {known})")
+            raise InvalidRequest(
+                f"unknown trigger {trigger!r} for pathway {self.pathway.id} (triggers: {known})"
+            )
 
     def _check_case(self, case: Case) -> None:
         if case.pathway_id != self.pathway.id:
@@ -153,7 +157,12 @@ class Engine:
         return team, (case.worker if team == case.team else None)
 
     def _apply(
-        self, case: Case, evaluation: Evaluation, actor: Actor, at: datetime, data: Mapping[str, Any]
+        self,
+        case: Case,
+        evaluation: Evaluation,
+        actor: Actor,
+        at: datetime,
+        data: Mapping[str, Any],
     ) -> Case:
         dest = evaluation.dest
         assert dest is not None
@@ -216,7 +225,9 @@ class Engine:
             if tx.case_exists(case_id):
                 raise CaseExists(case_id)
             tx.insert_case(case)
-            tx.append_event(self._event(None, case, OPEN_TRIGGER, actor, when, "applied", (), note, values), 1)
+            tx.append_event(
+                self._event(None, case, OPEN_TRIGGER, actor, when, "applied", (), note, values), 1
+            )
             if person is not None:
                 tx.save_person(case_id, person)
         return case
@@ -258,11 +269,26 @@ class Engine:
             if evaluation.allowed:
                 result = self._apply(case, evaluation, actor, when, values)
                 tx.update_case(result, expected_version=case.version)
-                tx.append_event(self._event(case, result, trigger, actor, when, "applied", (), note, values), seq)
-                record = IdempotencyRecord(idempotency_key or "", case_id, trigger, "applied", result, ())
+                tx.append_event(
+                    self._event(case, result, trigger, actor, when, "applied", (), note, values),
+                    seq,
+                )
+                record = IdempotencyRecord(
+                    idempotency_key or "", case_id, trigger, "applied", result, ()
+                )
             else:
                 tx.append_event(
-                    self._event(case, case, trigger, actor, when, "refused", evaluation.reasons, note, values),
+                    self._event(
+                        case,
+                        case,
+                        trigger,
+                        actor,
+                        when,
+                        "refused",
+                        evaluation.reasons,
+                        note,
+                        values,
+                    ),
                     seq,
                 )
                 refusal = TransitionRefused(case_id, trigger, evaluation.reasons)
@@ -307,12 +333,12 @@ class Engine:
         self._check_trigger(trigger)
         case = self.store.case(case_id)
         self._check_case(case)
-        evaluation = self.pathway.machine.evaluate(case, trigger, actor, self._when(at), _check_data(data))
+        evaluation = self.pathway.machine.evaluate(
+            case, trigger, actor, self._when(at), _check_data(data)
+        )
         return self._decision(evaluation)
 
-    def available(
-        self, case_id: str, actor: Actor, at: datetime | None = None
-    ) -> list[Decision]:
+    def available(self, case_id: str, actor: Actor, at: datetime | None = None) -> list[Decision]:
         """Every trigger that leads out of the case's current state, allowed or not, with reasons."""
         self._check_actor(actor)
         case = self.store.case(case_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -62,8 +62,8 @@ class GuardContext:
         return {**self.case.attributes, **self.data}
 
 
-class GuardFunction(Protocol):
-    def __call__(self, ctx: GuardContext, /, **params: Any) -> GuardResult: ...
+GuardFunction = Callable[..., GuardResult]
+"""``guard(ctx, **params) -> GuardResult``: the guard's parameters come from the definition."""
 
 
 @attrs.frozen

@@ -94,7 +94,9 @@ class CompiledMachine:
 
         def condition(event: Any) -> bool:
             token: _Token = event.model
-            ctx = GuardContext(pathway=pathway, case=token.case, transition=transition, **token.ctx_args)
+            ctx = GuardContext(
+                pathway=pathway, case=token.case, transition=transition, **token.ctx_args
+            )
             checks = []
             for ref in transition.guards:
                 result = pathway.guards[ref.name].function(ctx, **ref.params)
@@ -110,7 +112,11 @@ class CompiledMachine:
 
     def triggers_from(self, state: str) -> list[str]:
         """Triggers that have a transition from ``state``, in definition order."""
-        return [name for name in self._pathway.triggers if state in self._machine.events[name].transitions]
+        return [
+            name
+            for name in self._pathway.triggers
+            if state in self._machine.events[name].transitions
+        ]
 
     def evaluate(
         self, case: Case, trigger: str, actor: Actor, at: datetime, data: Mapping[str, Any]
@@ -119,12 +125,16 @@ class CompiledMachine:
         token = _Token(case, {"actor": actor, "at": at, "data": data})
         event = self._machine.events.get(trigger)
         if event is None:
-            return Evaluation(trigger, False, None, None, (), (f"{trigger} is not a trigger of this pathway",))
+            return Evaluation(
+                trigger, False, None, None, (), (f"{trigger} is not a trigger of this pathway",)
+            )
         try:
             ok = bool(event.trigger(token))
         except MachineError:
             possible = ", ".join(self.triggers_from(case.state)) or "none"
-            reason = f"{trigger} cannot be fired from state {case.state} (possible here: {possible})"
+            reason = (
+                f"{trigger} cannot be fired from state {case.state} (possible here: {possible})"
+            )
             return Evaluation(trigger, False, None, None, (), (reason,))
         checks = tuple(c for _, cs in token.results for c in cs)
         if ok and token.chosen is not None:

@@ -122,9 +122,7 @@ MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 
 _CASE_SELECT = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases"
 _EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
-_EVENT_INSERT = (
-    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
-)
+_EVENT_INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 _CASE_INSERT = (
     f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 )
@@ -148,7 +146,10 @@ class SqliteTransaction:
         return case_from_row(row)
 
     def case_exists(self, case_id: str) -> bool:
-        return self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
+        return (
+            self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
+            is not None
+        )
 
     def case_head(self, case_id: str) -> CaseHead | None:
         row = self._conn.execute(
@@ -171,7 +172,9 @@ class SqliteTransaction:
         row = case_to_row(case)
         cursor = self._conn.execute(_CASE_UPDATE, (*row[1:], case.id, expected_version))
         if cursor.rowcount != 1:
-            actual = self._conn.execute("SELECT version FROM cases WHERE id = ?", (case.id,)).fetchone()
+            actual = self._conn.execute(
+                "SELECT version FROM cases WHERE id = ?", (case.id,)
+            ).fetchone()
             if actual is None:
                 raise CaseNotFound(case.id)
             raise ConcurrencyConflict(case.id, expected_version, actual[0])
@@ -303,9 +306,11 @@ class SqliteStore:
     def history(self, case_id: str) -> list[AuditEvent]:
         rows = self._conn.execute(_EVENT_SELECT + " WHERE case_id = ? ORDER BY seq", (case_id,))
         events = [event_from_row(r) for r in rows]
-        if not events and self._conn.execute(
-            "SELECT 1 FROM cases WHERE id = ?", (case_id,)
-        ).fetchone() is None:
+        if (
+            not events
+            and self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
+            is None
+        ):
             raise CaseNotFound(case_id)
         return events
 

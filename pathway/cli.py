@@ -1,0 +1,482 @@
+"""The ``pathway`` command: a thin layer over the library.
+
+Each command parses its options, makes one library call and renders the result. Exit codes:
+0 done; 1 a decision the user asked about went against them (a refused transition, a failed
+verification, a definition with problems); 2 bad input (unknown names, unreadable files, bad
+options), with one clear message on stderr and nothing written; 3 a concurrency conflict.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .audit import Checkpoint
+from .definition import load_pathway
+from .engine import Engine
+from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
+from .model import Actor, Decision
+from .render import FORMATS, render_record, render_rows
+from .serialize import to_dict
+from .store import open_store
+from .timeutil import parse_instant
+from .workspace import DEFAULT_PATHWAY, init_store, open_engine
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_DECISION = 1
+EXIT_BAD_INPUT = 2
+EXIT_CONFLICT = 3
+
+
+def parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """Parse an ``--at`` option: an ISO 8601 date or date-time (naive means UTC)."""
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """Turn the library's errors into one clear message and the documented exit code."""
+    try:
+        yield
+    except TransitionRefused as exc:
+        click.echo(f"Refused: {exc.trigger} on case {exc.case_id}", err=True)
+        for reason in exc.reasons:
+            click.echo(f"  - {reason}", err=True)
+        sys.exit(EXIT_DECISION)
+    except ConcurrencyConflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    except DefinitionError as exc:
+        click.echo("Error: invalid definition:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except PathwayError as exc:
+        fail(str(exc))
+
+
+def db_option(f: F) -> F:
+    return click.option(
+        "--db",
+        envvar="PATHWAY_DB",
+        default="pathway.db",
+        show_default=True,
+        help="The case store: a SQLite file. Default: $PATHWAY_DB, else ./pathway.db.",
+    )(f)
+
+
+def pathway_option(f: F) -> F:
+    return click.option(
+        "--pathway",
+        "pathway_name",
+        metavar="NAME_OR_FILE",
+        help="Pathway definition (a shipped name or a YAML file). Default: the one the store was initialised with.",
+    )(f)
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices or FORMATS),
+            default="table",
+            show_default=True,
+            help="Output format.",
+        )(f)
+
+    return decorate
+
+
+def actor_options(f: F) -> F:
+    f = click.option(
+        "--role",
+        "roles",
+        multiple=True,
+        metavar="ROLE",
+        help="A role the actor holds (repeatable), e.g. amhp.",
+    )(f)
+    f = click.option("--team", required=True, help="The team the actor acts for.")(f)
+    f = click.option(
+        "--actor",
+        "actor_id",
+        required=True,
+        metavar="ID",
+        help="Who acts (a worker id, never a name).",
+    )(f)
+    return f
+
+
+def data_options(f: F) -> F:
+    f = click.option(
+        "--set",
+        "settings",
+        multiple=True,
+        metavar="FIELD=VALUE",
+        help="Set one data field (repeatable); VALUE is read as JSON if it parses, else as text.",
+    )(f)
+    f = click.option(
+        "--data",
+        "data_json",
+        metavar="JSON",
+        help='Data as a JSON object, e.g. \'{"enablement_plan": "..."}\'.',
+    )(f)
+    return f
+
+
+def parse_data(data_json: str | None, settings: tuple[str, ...]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if data_json:
+        try:
+            loaded = json.loads(data_json)
+        except json.JSONDecodeError as exc:
+            fail(f"--data is not valid JSON: {exc}")
+        if not isinstance(loaded, dict):
+            fail('--data must be a JSON object, e.g. \'{"field": "value"}\'')
+        data.update(loaded)
+    for item in settings:
+        field, sep, raw = item.partition("=")
+        if not sep or not field:
+            fail(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            data[field] = json.loads(raw)
+        except json.JSONDecodeError:
+            data[field] = raw
+    return data
+
+
+def engine_for(db: str, pathway_name: str | None) -> Engine:
+    with library_errors():
+        return open_engine(db, pathway_name)
+
+
+def echo_case(engine: Engine, case_id: str, fmt: str) -> None:
+    with library_errors():
+        case = engine.store.case(case_id)
+    click.echo(render_record(to_dict(case), fmt))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="care-pathway")
+def cli() -> None:
+    """Pathway governance for mental-health social care.
+
+    Cases move through a pathway of guarded transitions; every transition, applied or refused,
+    writes a hash-chained audit event, so governance can see who held each case, for how long,
+    and how often it was passed around.
+
+    \b
+    Start here:
+      pathway init --db cases.db                  create a store on the default pathway
+      pathway validate my-pathway.yaml            check a pathway definition
+      pathway case open C1 --actor w1 --team hub  open a case
+      pathway case triggers C1 --actor w2 --team lets
+      pathway audit verify                        recompute the audit hash chain
+
+    \b
+    Exit codes: 0 done; 1 refused / verification failed / definition has problems;
+    2 bad input (nothing was written); 3 concurrency conflict (re-read and retry).
+    """
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--pathway",
+    "pathway_name",
+    default=DEFAULT_PATHWAY,
+    show_default=True,
+    metavar="NAME_OR_FILE",
+    help="The pathway the store's cases run on: a shipped name or a definition file.",
+)
+def init(db: str, pathway_name: str) -> None:
+    """Create a case store (or re-point an existing one) and record its pathway.
+
+    The definition is validated first: a bad one creates nothing.
+    """
+    with library_errors():
+        store, compiled = init_store(db, pathway_name)
+        store.close()
+    click.echo(
+        f"Store {db} ready: pathway {compiled.id} version {compiled.version} ({compiled.title})"
+    )
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check pathway definition FILES against the schema and for meaning.
+
+    Every problem is listed with its file, line and JSON pointer. Exit 1 if any file has problems.
+    """
+    bad = 0
+    for path in files:
+        try:
+            compiled = load_pathway(path)
+        except DefinitionError as exc:
+            bad += 1
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            continue
+        click.echo(
+            f"{path}: ok: pathway {compiled.id} version {compiled.version}: "
+            f"{len(compiled.states)} states, {len(compiled.transitions)} transitions, "
+            f"{len(compiled.teams)} teams"
+        )
+    if bad:
+        click.echo(f"{bad} of {len(files)} file(s) have problems", err=True)
+        sys.exit(EXIT_DECISION)
+
+
+@cli.group()
+def case() -> None:
+    """Open, move and inspect cases."""
+
+
+@case.command("open")
+@click.argument("case_id")
+@actor_options
+@data_options
+@click.option(
+    "--at",
+    callback=parse_at,
+    metavar="DATETIME",
+    help="When it happened (ISO 8601; default now). Naive times are UTC.",
+)
+@click.option("--note", help="A note for the audit trail (no personal details).")
+@db_option
+@pathway_option
+@format_option("table", "json")
+def open_(
+    case_id: str,
+    actor_id: str,
+    team: str,
+    roles: tuple[str, ...],
+    data_json: str | None,
+    settings: tuple[str, ...],
+    at: datetime | None,
+    note: str | None,
+    db: str,
+    pathway_name: str | None,
+    fmt: str,
+) -> None:
+    """Open case CASE_ID in the pathway's initial state."""
+    data = parse_data(data_json, settings)
+    engine = engine_for(db, pathway_name)
+    with library_errors():
+        created = engine.open_case(
+            case_id, Actor(actor_id, team, roles), at=at, data=data, note=note
+        )
+    click.echo(render_record(to_dict(created), fmt))
+
+
+@case.command()
+@click.argument("case_id")
+@click.argument("trigger")
+@actor_options
+@data_options
+@click.option(
+    "--at",
+    callback=parse_at,
+    metavar="DATETIME",
+    help="When it happened (ISO 8601; default now). Naive times are UTC.",
+)
+@click.option("--note", help="A note for the audit trail (no personal details).")
+@click.option(
+    "--expected-version",
+    type=click.IntRange(min=1),
+    help="Refuse if the case is no longer at this version.",
+)
+@click.option(
+    "--idempotency-key", metavar="KEY", help="Retry-safe key: the same key again changes nothing."
+)
+@db_option
+@pathway_option
+@format_option("table", "json")
+def fire(
+    case_id: str,
+    trigger: str,
+    actor_id: str,
+    team: str,
+    roles: tuple[str, ...],
+    data_json: str | None,
+    settings: tuple[str, ...],
+    at: datetime | None,
+    note: str | None,
+    expected_version: int | None,
+    idempotency_key: str | None,
+    db: str,
+    pathway_name: str | None,
+    fmt: str,
+) -> None:
+    """Fire TRIGGER on case CASE_ID. A refusal is recorded and its reasons printed (exit 1)."""
+    data = parse_data(data_json, settings)
+    engine = engine_for(db, pathway_name)
+    with library_errors():
+        moved = engine.fire(
+            case_id,
+            trigger,
+            Actor(actor_id, team, roles),
+            at=at,
+            expected_version=expected_version,
+            data=data,
+            note=note,
+            idempotency_key=idempotency_key,
+        )
+    click.echo(render_record(to_dict(moved), fmt))
+
+
+@case.command()
+@click.argument("case_id")
+@db_option
+@format_option("table", "json")
+def show(case_id: str, db: str, fmt: str) -> None:
+    """Show case CASE_ID as it stands."""
+    with library_errors():
+        store = open_store(db, create=False)
+        found = store.case(case_id)
+    click.echo(render_record(to_dict(found), fmt))
+
+
+HISTORY_COLUMNS = (
+    "seq", "occurred_at", "trigger", "outcome", "from_state", "to_state", "from_team", "to_team",
+    "actor_id", "actor_team", "reasons", "note",
+)  # fmt: skip
+
+
+@case.command()
+@click.argument("case_id")
+@db_option
+@format_option("table", "json", "csv")
+def history(case_id: str, db: str, fmt: str) -> None:
+    """The audit events of case CASE_ID, oldest first (JSON gives every field)."""
+    with library_errors():
+        store = open_store(db, create=False)
+        events = store.history(case_id)
+    click.echo(render_rows([to_dict(e) for e in events], HISTORY_COLUMNS, fmt))
+
+
+def _decision_row(decision: Decision) -> dict[str, Any]:
+    return {
+        "trigger": decision.trigger,
+        "allowed": "yes" if decision.allowed else "no",
+        "to": decision.dest or "",
+        "reasons": list(decision.reasons),
+    }
+
+
+@case.command()
+@click.argument("case_id")
+@actor_options
+@click.option(
+    "--at", callback=parse_at, metavar="DATETIME", help="Decide as of this time (default now)."
+)
+@db_option
+@pathway_option
+@format_option("table", "json", "csv")
+def triggers(
+    case_id: str,
+    actor_id: str,
+    team: str,
+    roles: tuple[str, ...],
+    at: datetime | None,
+    db: str,
+    pathway_name: str | None,
+    fmt: str,
+) -> None:
+    """What this actor may fire on CASE_ID now, and why the rest are refused."""
+    engine = engine_for(db, pathway_name)
+    with library_errors():
+        decisions = engine.available(case_id, Actor(actor_id, team, roles), at=at)
+    if fmt == "json":
+        click.echo(json.dumps([to_dict(d) for d in decisions], indent=2))
+        return
+    click.echo(
+        render_rows(
+            [_decision_row(d) for d in decisions], ["trigger", "allowed", "to", "reasons"], fmt
+        )
+    )
+
+
+@cli.group()
+def audit() -> None:
+    """Verify the audit trail's hash chain and print checkpoints of it."""
+
+
+@audit.command()
+@click.option(
+    "--against",
+    metavar="CHECKPOINT",
+    help="A checkpoint from `pathway audit checkpoint` (its JSON, or a file holding it): also catches events cut off the end.",
+)
+@db_option
+def verify(against: str | None, db: str) -> None:
+    """Recompute the hash chain; name the first event that does not match (exit 1)."""
+    checkpoint = None
+    if against is not None:
+        text = Path(against).read_text(encoding="utf-8") if Path(against).is_file() else against
+        try:
+            checkpoint = Checkpoint.from_json(text)
+        except ValueError as exc:
+            fail(f"--against: {exc}")
+    with library_errors():
+        store = open_store(db, create=False)
+        result = store.verify(against=checkpoint)
+    if result.ok:
+        suffix = f", including checkpoint position {checkpoint.position}" if checkpoint else ""
+        click.echo(
+            f"ok: {result.events} events verified{suffix}; head position {result.head.position} hash {result.head.hash}"
+        )
+        return
+    click.echo(f"FAILED: {result.problem}", err=True)
+    sys.exit(EXIT_DECISION)
+
+
+@audit.command()
+@db_option
+def checkpoint(db: str) -> None:
+    """Print the chain's head (position and hash) as JSON, to keep outside the database."""
+    with library_errors():
+        store = open_store(db, create=False)
+        head = store.checkpoint()
+    click.echo(head.to_json())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="pathway")
+
+
+@functools.cache
+def _all_commands() -> dict[str, click.Command]:
+    """Every command by its full name (``case open``), for docs and tests."""
+    found: dict[str, click.Command] = {}
+
+    def walk(group: click.Group, prefix: str) -> None:
+        for name, command in group.commands.items():
+            full = f"{prefix}{name}"
+            found[full] = command
+            if isinstance(command, click.Group):
+                walk(command, full + " ")
+
+    walk(cli, "")
+    return found

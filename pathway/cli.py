@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import click
 
 from . import __version__
@@ -26,9 +28,19 @@ from .engine import Engine
 from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
 from .model import Actor, Decision
 from .render import FORMATS, render_record, render_rows
+from .samples import (
+    SampleStep,
+    load_sample,
+    play,
+    play_steps,
+    sample_pathway,
+    shipped_samples,
+)
 from .serialize import to_dict
 from .store import open_store
+from .summary import summarise
 from .timeutil import parse_instant
+from .walkthrough import describe_choices, describe_sample, describe_step
 from .workspace import DEFAULT_PATHWAY, init_store, open_engine
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -459,6 +471,189 @@ def checkpoint(db: str) -> None:
         store = open_store(db, create=False)
         head = store.checkpoint()
     click.echo(head.to_json())
+
+
+@cli.command("cases")
+@format_option("table", "json", "csv")
+def cases_(fmt: str) -> None:
+    """List the shipped sample cases with their titles and learning points."""
+    rows = []
+    with library_errors():
+        for name in shipped_samples():
+            sample = load_sample(name)
+            rows.append(
+                {"sample": name, "title": sample.title, "learning_point": sample.learning_point}
+            )
+    click.echo(render_rows(rows, ["sample", "title", "learning_point"], fmt))
+
+
+@contextmanager
+def store_location(db: str | None) -> Iterator[str]:
+    """The given --db, or a throw-away store in a temporary folder."""
+    if db is not None:
+        yield db
+        return
+    with tempfile.TemporaryDirectory(prefix="care-pathway-") as folder:
+        yield str(Path(folder) / "walk.db")
+
+
+def _choose(engine: Engine, sample_step: SampleStep, case_id: str) -> str | None:
+    """Ask the trainee which trigger to fire; None to stop. Enter takes the scripted one."""
+    decisions = engine.available(
+        case_id, sample_step.actor, at=sample_step.when, data=sample_step.data
+    )
+    click.echo(f"  What should {sample_step.actor.id} ({sample_step.actor.team}) do now?")
+    for line in describe_choices(decisions):
+        click.echo(line)
+    while True:
+        answer = click.prompt(
+            f"  Choose 1-{len(decisions)}, Enter for the script's {sample_step.trigger}, q to stop",
+            default="",
+            show_default=False,
+        ).strip()
+        if answer == "":
+            return str(sample_step.trigger)
+        if answer.lower() == "q":
+            return None
+        if answer.isdigit() and 1 <= int(answer) <= len(decisions):
+            chosen = decisions[int(answer) - 1]
+            if not chosen.allowed:
+                click.echo(f"  {chosen.trigger} is not allowed: {'; '.join(chosen.reasons)}")
+                continue
+            return chosen.trigger
+        click.echo("  Please type a number from the list, Enter, or q.")
+
+
+@cli.command()
+@click.argument("sample_name", metavar="SAMPLE")
+@click.option("--no-pause", is_flag=True, help="Run straight through without waiting for Enter.")
+@click.option(
+    "--interactive",
+    is_flag=True,
+    help="At each step choose the next trigger among those allowed now; see why the others are not.",
+)
+@click.option(
+    "--db",
+    envvar=None,
+    default=None,
+    help="Keep the walk in this store (default: a temporary one).",
+)
+def walk(sample_name: str, no_pause: bool, interactive: bool, db: str | None) -> None:
+    """Step through sample case SAMPLE (a name from `pathway cases`, or a file), explaining each step.
+
+    Each step shows when, who acted and the trigger; state and holder before and after; each
+    guard checked and why it passed or refused; and how long each team has held the case.
+    """
+    with library_errors():
+        sample = load_sample(sample_name)
+        compiled = sample_pathway(sample)
+    for line in describe_sample(sample):
+        click.echo(line)
+    click.echo("")
+    with store_location(db) as location, library_errors():
+        store = open_store(location)
+        engine = Engine(compiled, store)
+        total = len(sample.steps)
+        before = None
+        for number, scripted in enumerate(sample.steps):
+            step = scripted
+            if interactive and number > 0:
+                chosen = _choose(engine, scripted, sample.id)
+                if chosen is None:
+                    click.echo("Stopped.")
+                    break
+                if chosen != scripted.trigger:
+                    click.echo(f"  (The script fires {scripted.trigger} here; you chose {chosen}.)")
+                    step = attrs.evolve(scripted, trigger=chosen, refused=None)
+            outcome = next(play_steps(engine, sample.id, [step], before))
+            before = outcome.after
+            for line in describe_step(outcome, compiled, total):
+                click.echo(line)
+            click.echo("")
+            if not no_pause and not interactive and number < total - 1:
+                click.prompt(
+                    "  [Enter for the next step]", default="", show_default=False, prompt_suffix=""
+                )
+        final = store.case(sample.id)
+        store.close()
+    reached = final.state == sample.end_state and final.team == sample.end_team
+    click.echo(
+        f"End: {final.state}, held by {final.team} ({final.organisation})"
+        + (
+            ""
+            if reached or interactive
+            else f"; the script expected {sample.end_state} held by {sample.end_team}"
+        )
+    )
+
+
+@cli.command()
+@click.option(
+    "--db", default=None, help="Keep the demo store in this file (default: a temporary one)."
+)
+def demo(db: str | None) -> None:
+    """Play every sample case into a fresh store and print a short governance summary.
+
+    Shows how many cases there are, how often they were handed between teams and across the
+    council/trust (Section 75) boundary, and which teams held them for how long.
+    """
+    with store_location(db) as location, library_errors():
+        if db is not None and Path(db).exists():
+            fail(f"{db} already exists: the demo plays into a fresh store; give a new file")
+        store = open_store(location)
+        pathways: dict[str, Any] = {}
+        latest: datetime | None = None
+        names = list(shipped_samples())
+        for name in names:
+            sample = load_sample(name)
+            compiled = sample_pathway(sample)
+            pathways[compiled.id] = compiled
+            engine = Engine(compiled, store)
+            for outcome in play(engine, sample):
+                if not outcome.as_scripted:
+                    fail(f"sample {name} step {outcome.step.index + 1} did not go as scripted")
+            latest = max(latest or sample.steps[-1].when, sample.steps[-1].when)
+        if latest is None:
+            fail("no sample cases are installed")
+            return
+        summary = summarise(store, lambda pid: pathways[pid], latest)
+        store.close()
+    click.echo(
+        f"Played {len(names)} sample cases into {db or 'a temporary store'} (as of {latest:%Y-%m-%d})."
+    )
+    click.echo("")
+    click.echo(
+        render_record(
+            {
+                "cases": summary.cases,
+                "open cases": summary.open_cases,
+                "audit events": summary.events,
+                "refused transitions": summary.refusals,
+                "handoffs between teams": summary.handoffs,
+                "S75 crossings (council <-> trust)": summary.s75_crossings,
+            },
+            "table",
+        )
+    )
+    click.echo("")
+    click.echo("Who held the cases, and for how long:")
+    rows = [
+        {
+            "team": t.team,
+            "organisation": t.organisation,
+            "cases": t.cases,
+            "days held": f"{t.days:.1f}",
+        }
+        for t in summary.teams
+    ]
+    click.echo(render_rows(rows, ["team", "organisation", "cases", "days held"], "table"))
+    click.echo("")
+    click.echo("Most passed-around cases:")
+    top = [
+        {"case": c, "handoffs": n, "teams in order": " -> ".join(t)}
+        for c, n, t in summary.most_passed
+    ]
+    click.echo(render_rows(top, ["case", "handoffs", "teams in order"], "table"))
 
 
 def main() -> None:

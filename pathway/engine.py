@@ -338,15 +338,25 @@ class Engine:
         )
         return self._decision(evaluation)
 
-    def available(self, case_id: str, actor: Actor, at: datetime | None = None) -> list[Decision]:
-        """Every trigger that leads out of the case's current state, allowed or not, with reasons."""
+    def available(
+        self,
+        case_id: str,
+        actor: Actor,
+        at: datetime | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> list[Decision]:
+        """Every trigger leading out of the case's current state, allowed or not, with reasons.
+
+        ``data`` is what the actor would give with the call (guards such as ``data_present`` see it).
+        """
         self._check_actor(actor)
+        values = _check_data(data)
         case = self.store.case(case_id)
         self._check_case(case)
         when = self._when(at)
         machine = self.pathway.machine
         return [
-            self._decision(machine.evaluate(case, trigger, actor, when, {}))
+            self._decision(machine.evaluate(case, trigger, actor, when, values))
             for trigger in machine.triggers_from(case.state)
         ]
 

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from .errors import DefinitionError, Problem
+from .packaged import data_folder
 from .yamlsource import SourceDocument, pointer
 
 
 def _schema_text(file_name: str) -> str:
-    try:
-        return resources.files("pathway.schemas").joinpath(file_name).read_text("utf-8")
-    except ModuleNotFoundError:
-        # Running from a source checkout that was not installed: read the tree's schemas/.
-        return (Path(__file__).resolve().parent.parent / "schemas" / file_name).read_text("utf-8")
+    return data_folder("schemas").joinpath(file_name).read_text("utf-8")
 
 
 @functools.cache

@@ -1,0 +1,246 @@
+"""Sample cases: scripted, invented journeys for trainers and tests.
+
+A sample (YAML, ``schemas/sample_case.schema.json``) names a pathway and a list of steps: who
+acts, for which team, when, firing which trigger with which data, and, for a step that must be
+refused, exactly the reasons it must be refused with. :func:`play` runs a sample through an
+engine and yields one :class:`StepOutcome` per step, with everything a trainer explains: state
+and holder before and after, each guard checked and why, and how long each team held the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .definition import Pathway, load_pathway
+from .engine import OPEN_TRIGGER, Engine
+from .errors import DefinitionError, Problem, TransitionRefused
+from .model import Actor, AuditEvent, Case, GuardCheck
+from .packaged import data_folder
+from .timeutil import parse_instant
+from .validation import validate_document
+from .yamlsource import SourceDocument, parse_document, pointer, read_document
+
+DEFAULT_SAMPLE_PATHWAY = "barnet-enablement"
+
+
+@attrs.frozen
+class SampleStep:
+    """One scripted step."""
+
+    index: int
+    when: datetime
+    actor: Actor
+    trigger: str
+    data: Mapping[str, Any]
+    note: str | None
+    explain: str | None
+    refused: tuple[str, ...] | None
+
+
+@attrs.frozen
+class SampleCase:
+    """A validated sample case."""
+
+    id: str
+    title: str
+    learning_point: str
+    pathway: str
+    pseudonym: str
+    steps: tuple[SampleStep, ...]
+    end_state: str
+    end_team: str
+    end_closed: bool | None
+    source: str
+    seed_reference: str = ""
+
+
+@attrs.frozen
+class Holding:
+    """How long one team has held a case so far (days, decimal)."""
+
+    team: str
+    organisation: str
+    days: float
+
+
+@attrs.frozen
+class StepOutcome:
+    """What happened at one step, for a trainer to explain."""
+
+    step: SampleStep
+    before: Case | None
+    after: Case
+    applied: bool
+    reasons: tuple[str, ...]
+    checks: tuple[GuardCheck, ...]
+    expected_refusal: tuple[str, ...] | None
+    holdings: tuple[Holding, ...]
+
+    @property
+    def as_scripted(self) -> bool:
+        """True when the engine did what the script says (applied, or refused for these reasons)."""
+        if self.expected_refusal is None:
+            return self.applied
+        return not self.applied and self.reasons == self.expected_refusal
+
+
+def _parse(doc: SourceDocument) -> SampleCase:
+    validate_document(doc, "sample_case")
+    data = doc.data
+    problems: list[Problem] = []
+    steps: list[SampleStep] = []
+    previous: datetime | None = None
+    for index, raw in enumerate(data["steps"]):
+        where = pointer("steps", index, "when")
+        try:
+            when = parse_instant(str(raw["when"]))
+        except ValueError as exc:
+            problems.append(doc.problem(where, str(exc)))
+            continue
+        if previous is not None and when < previous:
+            problems.append(doc.problem(where, "steps must be in time order"))
+        previous = when
+        if index == 0 and raw["trigger"] != OPEN_TRIGGER:
+            problems.append(
+                doc.problem(pointer("steps", 0, "trigger"), "the first step must be `open`")
+            )
+        if index > 0 and raw["trigger"] == OPEN_TRIGGER:
+            problems.append(
+                doc.problem(
+                    pointer("steps", index, "trigger"), "only the first step opens the case"
+                )
+            )
+        steps.append(
+            SampleStep(
+                index=index,
+                when=when,
+                actor=Actor(raw["actor"], raw["team"], tuple(raw.get("roles", ()))),
+                trigger=raw["trigger"],
+                data=dict(raw.get("data") or {}),
+                note=raw.get("note"),
+                explain=raw.get("explain"),
+                refused=tuple(raw["refused"]) if "refused" in raw else None,
+            )
+        )
+    if problems:
+        raise DefinitionError(problems)
+    end = data["end"]
+    return SampleCase(
+        id=data["id"],
+        title=data["title"],
+        learning_point=data["learning_point"],
+        pathway=data.get("pathway", DEFAULT_SAMPLE_PATHWAY),
+        pseudonym=data["person"]["pseudonym"],
+        steps=tuple(steps),
+        end_state=end["state"],
+        end_team=end["team"],
+        end_closed=end.get("closed"),
+        source=doc.name,
+        seed_reference=data.get("seed_reference", ""),
+    )
+
+
+def load_sample(name_or_path: str | Path) -> SampleCase:
+    """Load a sample by shipped name (``s01-self-referral``) or by file path."""
+    text_name = str(name_or_path)
+    if isinstance(name_or_path, Path) or text_name.endswith((".yaml", ".yml")) or "/" in text_name:
+        return _parse(read_document(Path(name_or_path)))
+    shipped = shipped_samples()
+    if text_name not in shipped:
+        known = ", ".join(shipped) or "none"
+        raise DefinitionError(
+            [Problem(text_name, "", f"no sample case of that name (samples: {known})")]
+        )
+    file_name = shipped[text_name]
+    text = data_folder("sample_cases").joinpath(file_name).read_text("utf-8")
+    return _parse(parse_document(text, f"sample_cases/{file_name}"))
+
+
+def shipped_samples() -> dict[str, str]:
+    """Shipped sample names (file names without ``.yaml``), sorted, with their file names."""
+    folder = data_folder("sample_cases")
+    names = {e.name[:-5]: e.name for e in folder.iterdir() if e.name.endswith(".yaml")}
+    return dict(sorted(names.items()))
+
+
+def sample_pathway(sample: SampleCase) -> Pathway:
+    """Load the pathway a sample runs on (a relative file path is relative to the sample)."""
+    ref = sample.pathway
+    if ref.endswith((".yaml", ".yml", ".json")) and not Path(ref).is_absolute():
+        base = Path(sample.source).parent
+        if (base / ref).exists():
+            ref = str(base / ref)
+    return load_pathway(ref)
+
+
+def holdings(history: list[AuditEvent], pathway: Pathway, until: datetime) -> tuple[Holding, ...]:
+    """Days each team has held the case, from its applied events up to ``until`` (or closure)."""
+    totals: dict[str, float] = {}
+    applied = [e for e in history if e.outcome == "applied"]
+    for current, following in zip(applied, [*applied[1:], None], strict=True):
+        team = current.to_team or "unallocated"
+        if following is not None:
+            end = following.occurred_at
+        elif (
+            current.to_state is not None
+            and pathway.states.get(current.to_state) is not None
+            and pathway.states[current.to_state].final
+        ):
+            end = current.occurred_at
+        else:
+            end = until
+        totals[team] = totals.get(team, 0.0) + max(
+            (end - current.occurred_at) / timedelta(days=1), 0.0
+        )
+    return tuple(
+        Holding(team, pathway.organisation_of(team), days) for team, days in totals.items()
+    )
+
+
+def play(engine: Engine, sample: SampleCase, case_id: str | None = None) -> Iterator[StepOutcome]:
+    """Run the sample's steps on ``engine``, yielding what happened at each.
+
+    A step the engine refuses is recorded (as a refused audit event) and yielded, not raised; use
+    :attr:`StepOutcome.as_scripted` to compare with the script.
+    """
+    return play_steps(engine, case_id or sample.id, sample.steps)
+
+
+def play_steps(
+    engine: Engine, cid: str, steps: Iterable[SampleStep], before: Case | None = None
+) -> Iterator[StepOutcome]:
+    """Run ``steps`` on case ``cid`` (the first opens it if its trigger is ``open``)."""
+    for step in steps:
+        reasons: tuple[str, ...] = ()
+        checks: tuple[GuardCheck, ...] = ()
+        if step.trigger == OPEN_TRIGGER:
+            after = engine.open_case(cid, step.actor, at=step.when, data=step.data, note=step.note)
+            applied = True
+        else:
+            decision = engine.check(cid, step.trigger, step.actor, at=step.when, data=step.data)
+            checks = decision.checks
+            try:
+                after = engine.fire(
+                    cid, step.trigger, step.actor, at=step.when, data=step.data, note=step.note
+                )
+                applied = True
+            except TransitionRefused as refusal:
+                after = engine.store.case(cid)
+                applied, reasons = False, refusal.reasons
+        history = engine.store.history(cid)
+        yield StepOutcome(
+            step=step,
+            before=before,
+            after=after,
+            applied=applied,
+            reasons=reasons,
+            checks=checks,
+            expected_refusal=step.refused,
+            holdings=holdings(history, engine.pathway, step.when),
+        )
+        before = after

@@ -47,7 +47,9 @@ def store(tmp_path: Path) -> Iterator[pathway.store.SqliteStore]:
 
 
 @pytest.fixture
-def engine(minimal: pathway.Pathway, store: pathway.store.SqliteStore, clock: FakeClock) -> pathway.Engine:
+def engine(
+    minimal: pathway.Pathway, store: pathway.store.SqliteStore, clock: FakeClock
+) -> pathway.Engine:
     return pathway.Engine(minimal, store, clock=clock)
 
 

@@ -17,7 +17,9 @@ from pathway.cli import _all_commands, cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m pathway ARGS` as a user would run `pathway ARGS`."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("PATHWAY_DB", None) if env is None else None
@@ -41,7 +43,20 @@ def workdir(tmp_path: Path) -> Path:
 
 def test_a_case_moves_through_the_cli_and_the_chain_verifies(workdir: Path) -> None:
     """open, fire, show, history, triggers and audit verify work end to end in ./pathway.db."""
-    opened = run("case", "open", "C1", "--actor", "w1", "--team", "hub", "--at", "2026-01-05", "--format", "json", cwd=workdir)
+    opened = run(
+        "case",
+        "open",
+        "C1",
+        "--actor",
+        "w1",
+        "--team",
+        "hub",
+        "--at",
+        "2026-01-05",
+        "--format",
+        "json",
+        cwd=workdir,
+    )
     assert opened.returncode == 0, opened.stderr
     assert json.loads(opened.stdout)["state"] == "referred"
     fired = run(
@@ -55,7 +70,9 @@ def test_a_case_moves_through_the_cli_and_the_chain_verifies(workdir: Path) -> N
     lines = history.stdout.splitlines()
     assert lines[0].startswith("seq,occurred_at,trigger,outcome")
     assert lines[2].startswith("2,2026-01-06T10:00:00.000000+00:00,book_choice_appointment,applied")
-    options = run("case", "triggers", "C1", "--actor", "w2", "--team", "lets", "--format", "json", cwd=workdir)
+    options = run(
+        "case", "triggers", "C1", "--actor", "w2", "--team", "lets", "--format", "json", cwd=workdir
+    )
     decisions = {d["trigger"]: d for d in json.loads(options.stdout)}
     assert decisions["refer_to_cmht"]["allowed"] is True
     assert decisions["start_enablement"]["reasons"] == ["required data missing: enablement_plan"]
@@ -67,8 +84,20 @@ def test_a_case_moves_through_the_cli_and_the_chain_verifies(workdir: Path) -> N
 def test_a_refusal_exits_1_with_every_reason(workdir: Path) -> None:
     """A refused fire prints each reason on stderr and exits 1; the refusal is in the history."""
     run("case", "open", "C1", "--actor", "w1", "--team", "hub", cwd=workdir)
-    run("case", "fire", "C1", "book_choice_appointment", "--actor", "w2", "--team", "lets", cwd=workdir)
-    done = run("case", "fire", "C1", "start_enablement", "--actor", "w3", "--team", "cmht", cwd=workdir)
+    run(
+        "case",
+        "fire",
+        "C1",
+        "book_choice_appointment",
+        "--actor",
+        "w2",
+        "--team",
+        "lets",
+        cwd=workdir,
+    )
+    done = run(
+        "case", "fire", "C1", "start_enablement", "--actor", "w3", "--team", "cmht", cwd=workdir
+    )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "Refused: start_enablement on case C1",
@@ -88,12 +117,35 @@ def test_a_refusal_exits_1_with_every_reason(workdir: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("case", "fire", "C1", "fly", "--actor", "a", "--team", "lets"), "Error: unknown trigger 'fly'"),
+        (
+            ("case", "fire", "C1", "fly", "--actor", "a", "--team", "lets"),
+            "Error: unknown trigger 'fly'",
+        ),
         (("case", "fire", "C1", "close", "--actor", "a", "--team", "x"), "Error: unknown team 'x'"),
         (("case", "show", "NOPE"), "Error: no case 'NOPE' in the store"),
-        (("case", "fire", "C1", "close", "--actor", "a", "--team", "lets", "--data", "{bad"), "Error: --data is not valid JSON"),
-        (("case", "fire", "C1", "close", "--actor", "a", "--team", "lets", "--at", "soon"), "'soon' is not an ISO 8601 date"),
-        (("case", "fire", "C1", "close", "--actor", "a", "--team", "lets", "--expected-version", "9"), "Error: case C1 is at version 1, not the expected 9"),
+        (
+            ("case", "fire", "C1", "close", "--actor", "a", "--team", "lets", "--data", "{bad"),
+            "Error: --data is not valid JSON",
+        ),
+        (
+            ("case", "fire", "C1", "close", "--actor", "a", "--team", "lets", "--at", "soon"),
+            "'soon' is not an ISO 8601 date",
+        ),
+        (
+            (
+                "case",
+                "fire",
+                "C1",
+                "close",
+                "--actor",
+                "a",
+                "--team",
+                "lets",
+                "--expected-version",
+                "9",
+            ),
+            "Error: case C1 is at version 1, not the expected 9",
+        ),
         (("audit", "verify", "--against", "{}"), "Error: --against: not a checkpoint"),
         (("case", "show", "C1", "--db", "missing.db"), "Error: missing.db: no such store"),
     ],
@@ -109,7 +161,12 @@ def test_bad_input_gets_one_clear_line_and_changes_nothing(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (workdir / "missing.db").exists()
-    assert json.loads(run("case", "history", "C1", "--format", "json", cwd=workdir).stdout)[-1]["trigger"] == "open"
+    assert (
+        json.loads(run("case", "history", "C1", "--format", "json", cwd=workdir).stdout)[-1][
+            "trigger"
+        ]
+        == "open"
+    )
     assert len(before) > 0
 
 

@@ -111,7 +111,10 @@ BROKEN = [
     ),
     (
         "unknown state as destination",
-        ("    dest: closed\n    task: brief_enablement", "    dest: finished\n    task: brief_enablement"),
+        (
+            "    dest: closed\n    task: brief_enablement",
+            "    dest: finished\n    task: brief_enablement",
+        ),
         "unknown state 'finished'",
         "/transitions/2/dest",
         "dest: finished",
@@ -159,14 +162,20 @@ BROKEN = [
     ),
     (
         "handoff to a state that is not an offer",
-        ("    dest: cmht_offered\n    handoff: true", "    dest: specialist_support\n    handoff: true"),
+        (
+            "    dest: cmht_offered\n    handoff: true",
+            "    dest: specialist_support\n    handoff: true",
+        ),
         "its destination specialist_support must be an offer state",
         "/transitions/3/handoff",
         "handoff: true",
     ),
     (
         "duplicate state",
-        ("  - {id: mha_assessment, holder: amhp, task: mha_assessment}", "  - {id: referred, holder: amhp}"),
+        (
+            "  - {id: mha_assessment, holder: amhp, task: mha_assessment}",
+            "  - {id: referred, holder: amhp}",
+        ),
         "duplicate state 'referred'",
         "/states/5/id",
         "{id: referred, holder: amhp}",
@@ -217,7 +226,9 @@ def test_broken_definition_is_reported_with_its_place(
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     """Two independent mistakes give two problems in one error, in file order."""
-    text = GOOD.replace("holder: hub,", "holder: hubb,").replace("dest: mha_assessment", "dest: mha")
+    text = GOOD.replace("holder: hub,", "holder: hubb,").replace(
+        "dest: mha_assessment", "dest: mha"
+    )
     problems = problems_of(tmp_path, text)
     messages = [p.message for p in problems]
     assert any("unknown team 'hubb'" in m for m in messages)

@@ -108,7 +108,9 @@ def test_truncation_is_caught_only_against_a_checkpoint(
     assert pathway.Checkpoint.from_json(head.to_json()) == head
 
 
-def test_stale_expected_version_raises_and_writes_nothing(engine: pathway.Engine, tmp_path: Path) -> None:
+def test_stale_expected_version_raises_and_writes_nothing(
+    engine: pathway.Engine, tmp_path: Path
+) -> None:
     """Optimistic concurrency: a stale version is a ConcurrencyConflict with no event written."""
     engine.open_case("C1", HUB)
     engine.fire("C1", "book_choice_appointment", LETS, expected_version=1)

@@ -1,0 +1,57 @@
+"""The benchmark script still runs and still writes the figures docs/performance.md is built from.
+
+Speed is checked by the benchmark itself (as ratios to a same-run baseline), never by a test: this
+test only keeps the script from rotting, with sizes so small the figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "bench_core.py"
+
+
+def test_bench_core_quick_writes_every_figure(tmp_path: Path) -> None:
+    """``bench_core.py --quick --json`` at a tiny size exits 0 and writes positive figures.
+
+    Checks the keys and that every rate, time and ratio is a positive number; it asserts nothing
+    about how fast anything is.
+    """
+    out = tmp_path / "bench.json"
+    args = ["--quick", "--cases", "10", "--fires", "200", "--rounds", "1", "--load-reps", "2"]
+    args += ["--dir", str(tmp_path), "--json", str(out)]
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "fire, file store" in completed.stdout
+    results = json.loads(out.read_text(encoding="utf-8"))
+
+    assert {"meta", "fire_file", "fire_memory", "fire_target", "load"} <= results.keys()
+    assert results["meta"]["mode"] == "quick"
+    assert results["meta"]["sizes"] == {"cases": 10, "fires": 200, "rounds": 1, "load_reps": 2}
+    for key in ("fire_file", "fire_memory"):
+        fire = results[key]
+        assert fire["cases"] == 10 and fire["fires"] == 200
+        for figure in ("fires_per_s", "baseline_per_s", "ratio", "us_per_fire", "us_per_baseline"):
+            assert isinstance(fire[figure], int | float) and fire[figure] > 0, (key, figure)
+        assert len(fire["ratio_per_round"]) == 1
+
+    by_name = {entry["definition"]: entry for entry in results["load"]}
+    minimal = by_name["minimal"]
+    assert "skipped" not in minimal, minimal
+    for figure in ("load_ms", "safe_load_ms", "ratio"):
+        assert isinstance(minimal[figure], int | float) and minimal[figure] > 0, figure
+    # The shipped default is written concurrently: either measured or skipped with a reason.
+    barnet = by_name["barnet-enablement"]
+    assert barnet.get("skipped") or barnet["ratio"] > 0
+    # The temporary SQLite files are cleaned up.
+    assert not list(tmp_path.glob("pathway-bench-*"))

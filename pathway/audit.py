@@ -18,14 +18,41 @@ import attrs
 
 from .canonical import GENESIS_HASH, chain_hash
 from .model import AuditEvent
-from .serialize import to_dict
+from .timeutil import format_instant
 
 
 def hash_payload(event: AuditEvent) -> dict[str, Any]:
-    """What an event's hash covers: every field but the hash itself."""
-    payload = to_dict(event)
-    payload.pop("hash", None)
-    return payload
+    """What an event's hash covers: every field but the hash itself, as JSON values.
+
+    Built by hand rather than through cattrs: it runs once per transition on the hot path, and
+    it must stay byte-for-byte stable, so it is spelled out.
+    """
+    return {
+        "event_id": event.event_id,
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "position": event.position,
+        "occurred_at": format_instant(event.occurred_at),
+        "recorded_at": format_instant(event.recorded_at),
+        "trigger": event.trigger,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "from_team": event.from_team,
+        "to_team": event.to_team,
+        "from_organisation": event.from_organisation,
+        "to_organisation": event.to_organisation,
+        "actor_id": event.actor_id,
+        "actor_team": event.actor_team,
+        "actor_roles": list(event.actor_roles),
+        "outcome": event.outcome,
+        "pathway_id": event.pathway_id,
+        "pathway_version": event.pathway_version,
+        "reasons": list(event.reasons),
+        "note": event.note,
+        "data": dict(event.data),
+        "imported": event.imported,
+        "prev_hash": event.prev_hash,
+    }
 
 
 def event_hash(event: AuditEvent) -> str:

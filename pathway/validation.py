@@ -52,6 +52,8 @@ def _best_message(error: jsonschema.ValidationError) -> str:
 def schema_problems(document: SourceDocument, schema_name: str) -> list[Problem]:
     """Every schema problem of ``document`` against schema ``schema_name``, in document order."""
     problems: list[Problem] = []
+    if document.data is None:
+        return [document.problem("", "the file is empty: expected a YAML mapping")]
     errors = sorted(
         _validator(schema_name).iter_errors(document.data),
         key=lambda e: document.line_of(pointer(*e.absolute_path)) or 0,

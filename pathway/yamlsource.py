@@ -65,11 +65,19 @@ def _walk(node: yaml.Node, ptr: str, lines: dict[str, int], dups: list[tuple[str
             _walk(item, f"{ptr}/{index}", lines, dups)
 
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it (several times faster), else PyYAML's own."""
+
+
 def parse_document(text: str, name: str) -> SourceDocument:
-    """Parse YAML (a superset of JSON) text; raise :class:`DefinitionError` naming the line."""
+    """Parse YAML (a superset of JSON) text; raise :class:`DefinitionError` naming the line.
+
+    The text is composed into nodes once; the line map and the data both come from those nodes.
+    """
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -77,6 +85,8 @@ def parse_document(text: str, name: str) -> SourceDocument:
         raise DefinitionError([Problem(name, "", f"not valid YAML: {what}", line)]) from None
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML marks nearly every error
         raise DefinitionError([Problem(name, "", f"not valid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
     lines: dict[str, int] = {}
     dups: list[tuple[str, int]] = []
     if node is not None:

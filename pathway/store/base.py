@@ -118,9 +118,12 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON for stored JSON columns (sorted keys: the same value, the same text)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -148,18 +151,6 @@ def case_from_row(row: tuple[Any, ...]) -> Case:
     )  # fmt: skip
 
 
-def event_to_row(event: AuditEvent) -> tuple[Any, ...]:
-    return (
-        event.position, event.event_id, event.case_id, event.seq,
-        format_instant(event.occurred_at), format_instant(event.recorded_at), event.trigger,
-        event.from_state, event.to_state, event.from_team, event.to_team,
-        event.from_organisation, event.to_organisation, event.actor_id, event.actor_team,
-        dumps(list(event.actor_roles)), event.outcome, event.pathway_id, event.pathway_version,
-        dumps(list(event.reasons)), event.note, dumps(dict(event.data)), int(event.imported),
-        event.prev_hash, event.hash,
-    )  # fmt: skip
-
-
 def event_from_row(row: tuple[Any, ...]) -> AuditEvent:
     (position, event_id, case_id, seq, occurred, recorded, trigger, from_state, to_state,
      from_team, to_team, from_org, to_org, actor_id, actor_team, roles, outcome, pid, pver,
@@ -175,9 +166,12 @@ def event_from_row(row: tuple[Any, ...]) -> AuditEvent:
     )  # fmt: skip
 
 
-def chain_event(new: NewEvent, seq: int, position: int, prev_hash: str) -> AuditEvent:
-    """Number and hash a new event, given the chain head it follows."""
-    from ..audit import event_hash
+def chain_event(
+    new: NewEvent, seq: int, position: int, prev_hash: str
+) -> tuple[AuditEvent, tuple[Any, ...]]:
+    """Number and hash a new event, given the chain head it follows; also return its row."""
+    from ..audit import hash_payload
+    from ..canonical import chain_hash
 
     event = AuditEvent(
         event_id=new.event_id, case_id=new.case_id, seq=seq, position=position,
@@ -189,4 +183,21 @@ def chain_event(new: NewEvent, seq: int, position: int, prev_hash: str) -> Audit
         pathway_version=new.pathway_version, reasons=tuple(new.reasons), note=new.note,
         data=dict(new.data), imported=new.imported, prev_hash=prev_hash,
     )  # fmt: skip
-    return attrs.evolve(event, hash=event_hash(event))
+    payload = hash_payload(event)
+    digest = chain_hash(prev_hash, payload)
+    object.__setattr__(event, "hash", digest)  # set once, before anyone else sees the record
+    return event, row_from_payload(payload, digest)
+
+
+def row_from_payload(payload: dict[str, Any], digest: str) -> tuple[Any, ...]:
+    """The events-table row of a hashed payload (JSON columns as compact text)."""
+    return (
+        payload["position"], payload["event_id"], payload["case_id"], payload["seq"],
+        payload["occurred_at"], payload["recorded_at"], payload["trigger"],
+        payload["from_state"], payload["to_state"], payload["from_team"], payload["to_team"],
+        payload["from_organisation"], payload["to_organisation"], payload["actor_id"],
+        payload["actor_team"], dumps(payload["actor_roles"]), payload["outcome"],
+        payload["pathway_id"], payload["pathway_version"], dumps(payload["reasons"]),
+        payload["note"], dumps(payload["data"]), int(payload["imported"]), payload["prev_hash"],
+        digest,
+    )  # fmt: skip

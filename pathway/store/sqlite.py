@@ -39,7 +39,6 @@ from .base import (
     case_to_row,
     chain_event,
     event_from_row,
-    event_to_row,
 )
 
 BUSY_TIMEOUT_MS = 30_000
@@ -184,8 +183,8 @@ class SqliteTransaction:
             "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
         position, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-        chained = chain_event(event, seq, position, prev_hash)
-        self._conn.execute(_EVENT_INSERT, event_to_row(chained))
+        chained, row = chain_event(event, seq, position, prev_hash)
+        self._conn.execute(_EVENT_INSERT, row)
         return chained
 
     def save_person(self, case_id: str, person: Person) -> None:

@@ -24,6 +24,7 @@ import click
 from . import __version__
 from .audit import Checkpoint
 from .definition import load_pathway
+from .diagram import dot, mermaid
 from .engine import Engine
 from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
 from .model import Actor, Decision
@@ -471,6 +472,35 @@ def checkpoint(db: str) -> None:
         store = open_store(db, create=False)
         head = store.checkpoint()
     click.echo(head.to_json())
+
+
+@cli.command()
+@click.option(
+    "--pathway",
+    "pathway_name",
+    default=DEFAULT_PATHWAY,
+    show_default=True,
+    metavar="NAME_OR_FILE",
+    help="The pathway to draw: a shipped name or a definition file.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid stateDiagram-v2 text (renders on GitHub, no software needed) or Graphviz DOT.",
+)
+def diagram(pathway_name: str, fmt: str) -> None:
+    """Print the pathway's state diagram: states, transitions (labelled by trigger), offers.
+
+    \b
+    pathway diagram > pathway.mmd
+    pathway diagram --format dot | dot -Tsvg > pathway.svg
+    """
+    with library_errors():
+        compiled = load_pathway(pathway_name)
+    click.echo(mermaid(compiled) if fmt == "mermaid" else dot(compiled), nl=False)
 
 
 @cli.command("cases")

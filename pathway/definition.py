@@ -19,9 +19,10 @@ import jsonschema
 
 from .errors import DefinitionError, Problem
 from .guards import BUILTIN_GUARDS, GuardRegistry
-from .machine import CompiledMachine
+from .machine import CompiledMachine, return_targets
 from .spec import (
     ACTOR_HOLDER,
+    HOLDER_KEYWORDS,
     Catalog,
     GuardRef,
     Organisation,
@@ -142,7 +143,7 @@ def _check_references(
     states = _ids(doc, "states", "state", problems)
 
     def team_ref(ptr: str, name: str, allow_actor: bool = False) -> None:
-        if allow_actor and name == ACTOR_HOLDER:
+        if allow_actor and name in HOLDER_KEYWORDS:
             return
         if name not in teams:
             problems.append(doc.problem(ptr, f"unknown team {name!r} (teams: {', '.join(teams)})"))
@@ -243,6 +244,7 @@ def _check_references(
                 holder=item.get("holder"),
                 task=task,
                 handoff=handoff,
+                interrupt=bool(item.get("interrupt", False)),
                 guards=tuple(refs),
             )
         )
@@ -260,12 +262,9 @@ def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[P
     states: dict[str, tuple[int, dict[str, Any]]] = parts["states"]
     transitions: list[Transition] = parts["transitions"]
     outgoing: dict[str, list[Transition]] = defaultdict(list)
-    entered_from: dict[str, set[str]] = defaultdict(set)
     for t in transitions:
         for source in t.sources:
             outgoing[source].append(t)
-            if t.dest is not None:
-                entered_from[t.dest].add(source)
 
     def holder_of(t: Transition) -> str | None:
         if t.holder is not None:
@@ -274,14 +273,17 @@ def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[P
             return states[t.dest][1].get("holder")
         return None
 
-    # Reachability: a return goes back to any state the source can be entered from.
+    # Reachability: a return goes back to where the offer or interruption was made from.
+    return_map = return_targets(
+        list(states), transitions, [n for n, (_, item) in states.items() if "offer_to" in item]
+    )
     initial = doc.data["initial"]
     seen = {initial} if initial in states else set()
     frontier = list(seen)
     while frontier:
         current = frontier.pop()
         for t in outgoing.get(current, []):
-            targets = entered_from.get(current, set()) if t.returns else {t.dest}
+            targets = set(return_map.get(current, ())) if t.returns else {t.dest}
             for target in targets:
                 if target in states and target not in seen:
                     seen.add(target)
@@ -326,14 +328,18 @@ def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[P
                     f"case to {receiver}",
                 )
             )
+    # A return needs something to return to: its source must lie inside the region of an offer
+    # or an interruption.
     for t in transitions:
         if t.returns:
             for source in t.sources:
-                if not entered_from.get(source) and source != initial:
+                if not return_map.get(source):
                     problems.append(
                         doc.problem(
                             pointer("transitions", t.index, "return"),
-                            f"{t.trigger} returns from {source}, which no transition enters",
+                            f"{t.trigger} returns from {source}, but no offer or interruption "
+                            f"(handoff: true or interrupt: true) leads into {source}: there is "
+                            "nothing to return to",
                         )
                     )
 

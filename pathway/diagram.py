@@ -2,8 +2,8 @@
 
 Both drawings show the same graph: the initial state, one edge per transition from each of its
 sources to its destination, labelled with the trigger; a ``return`` transition (a declined offer,
-the end of an interruption) drawn back to every state its source can be entered from, as the
-compiled machine does; final states leading to an end mark; offer states (pending handoffs) marked
+the end of an interruption) drawn back to every state the offer or interruption could have been
+made from, as the compiled machine does; final states leading to an end mark; offer states (pending handoffs) marked
 with the team they are offered to.
 
 Output is deterministic: states and edges come in definition order, so the same definition always
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from .definition import Pathway
+from .machine import return_targets
 
 __all__ = ["dot", "edges", "mermaid", "state_identifiers"]
 
@@ -86,24 +87,20 @@ def state_identifiers(pathway: Pathway) -> dict[str, str]:
     return {name: found[name] for name in names}
 
 
-def _entered_from(pathway: Pathway) -> dict[str, list[str]]:
-    """For each state, the states a non-return transition enters it from, in definition order."""
-    order = {name: index for index, name in enumerate(pathway.states)}
-    entered: dict[str, set[str]] = {}
-    for transition in pathway.transitions:
-        if transition.dest is not None:
-            entered.setdefault(transition.dest, set()).update(transition.sources)
-    return {state: sorted(sources, key=order.__getitem__) for state, sources in entered.items()}
+def _return_targets(pathway: Pathway) -> dict[str, list[str]]:
+    """For each state, where a return from it may go back to, as the compiled machine has it."""
+    offers = [name for name, state in pathway.states.items() if state.is_offer]
+    return return_targets(list(pathway.states), pathway.transitions, offers)
 
 
 def edges(pathway: Pathway) -> list[tuple[str, str, str, bool]]:
     """Every edge of the diagram as ``(source, dest, trigger, is_return)``, by state name.
 
     One edge per transition and source, in definition order; a ``return`` transition gives one
-    edge per state its source can be entered from (none if nothing enters it). An edge repeated
-    exactly (same ends, trigger and kind) is drawn once.
+    edge per state the case may go back to (where the offer or interruption it ends was made
+    from). An edge repeated exactly (same ends, trigger and kind) is drawn once.
     """
-    entered = _entered_from(pathway)
+    entered = _return_targets(pathway)
     seen: set[tuple[str, str, str, bool]] = set()
     result: list[tuple[str, str, str, bool]] = []
     for transition in pathway.transitions:

@@ -24,8 +24,8 @@ from .errors import (
     TransitionRefused,
 )
 from .machine import Evaluation
-from .model import Actor, AuditEvent, Case, Decision, Person
-from .spec import ACTOR_HOLDER
+from .model import Actor, AuditEvent, Case, Decision, Person, ReturnPoint
+from .spec import ACTOR_HOLDER, KEEP_HOLDER
 from .store.base import IdempotencyRecord, NewEvent, Store, StoreTransaction
 from .timeutil import Clock, format_instant, system_clock, to_utc
 
@@ -146,15 +146,32 @@ class Engine:
         dest = self.pathway.states[evaluation.dest]
         if transition.holder == ACTOR_HOLDER:
             return actor.team, actor.id
-        if transition.holder is not None:
+        if transition.holder == KEEP_HOLDER:
+            team = case.team
+        elif transition.holder is not None:
             team = transition.holder
-        elif transition.returns and case.previous_team is not None:
-            team = case.previous_team
+        elif transition.returns and case.return_stack:
+            team = case.return_stack[-1].team
         elif dest.holder is None:  # an offer state: the offering team keeps the case
             team = case.team
         else:
             team = dest.holder
         return team, (case.worker if team == case.team else None)
+
+    def _return_stack(self, case: Case, evaluation: Evaluation) -> tuple[ReturnPoint, ...]:
+        """Push on an offer or interruption, pop on a return; an accepted offer drops its point."""
+        transition = evaluation.transition
+        assert transition is not None and evaluation.dest is not None
+        stack = case.return_stack
+        if self.pathway.states[evaluation.dest].final:
+            return ()
+        if transition.returns:
+            return stack[:-1]
+        if transition.remembers:
+            return (*stack, ReturnPoint(case.state, case.team))
+        if self.pathway.states[case.state].is_offer and stack:
+            return stack[:-1]  # accepted: the case has moved on and will not go back
+        return stack
 
     def _apply(
         self,
@@ -176,8 +193,7 @@ class Engine:
             worker=worker,
             version=case.version + 1,
             state_entered_at=at if moved else case.state_entered_at,
-            previous_state=case.state if moved else case.previous_state,
-            previous_team=case.team if moved else case.previous_team,
+            return_stack=self._return_stack(case, evaluation),
             closed_at=at if self.pathway.states[dest].final else None,
             attributes={**case.attributes, **data},
         )

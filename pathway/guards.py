@@ -191,6 +191,26 @@ def receiving_team(ctx: GuardContext, /) -> GuardResult:
     )
 
 
+def holding_team(ctx: GuardContext, /) -> GuardResult:
+    """Only the team that holds the case may do this (no one acts on another team's case)."""
+    if ctx.actor.team == ctx.case.team:
+        return passed(f"{ctx.actor.team} holds the case")
+    return refused(
+        f"only {ctx.case.team}, the team that holds the case, may do this (the actor is in {ctx.actor.team})"
+    )
+
+
+def data_in(ctx: GuardContext, /, field: str, values: list[Any]) -> GuardResult:
+    """A recorded field has one of the allowed values (e.g. a referral route from a fixed list)."""
+    value = ctx.values.get(field)
+    listed = ", ".join(str(v) for v in values)
+    if value in values:
+        return passed(f"{field} is {value}, one of: {listed}")
+    if value is None:
+        return refused(f"required data missing: {field} (one of: {listed})")
+    return refused(f"{field} is {value!r}, not one of: {listed}")
+
+
 BUILTIN_GUARDS = GuardRegistry(
     [
         GuardSpec(
@@ -239,6 +259,25 @@ BUILTIN_GUARDS = GuardRegistry(
                 "properties": {
                     "state": {"type": "string"},
                     "days": {"type": "number", "exclusiveMinimum": 0},
+                },
+            },
+        ),
+        GuardSpec(
+            "holding_team",
+            holding_team,
+            "Only the team that holds the case may fire the transition.",
+        ),
+        GuardSpec(
+            "data_in",
+            data_in,
+            "A data field has one of a list of allowed values.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["field", "values"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "values": {"type": "array", "minItems": 1},
                 },
             },
         ),

@@ -10,7 +10,7 @@ evaluated (not only up to the first failure) so a refusal can give *every* reaso
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,44 @@ class Evaluation:
     reasons: tuple[str, ...]
 
 
+def return_targets(
+    state_order: Sequence[str], transitions: Sequence[Transition], offer_states: Iterable[str]
+) -> dict[str, list[str]]:
+    """For each state, where a ``return`` from it may go back to (in definition order).
+
+    An offer or interruption made from states S leads into a *region*: its destination and every
+    state reached from there by ordinary transitions (not returns, not further offers or
+    interruptions, and not out of an offer, since leaving an offer other than by returning
+    accepts it). A return from anywhere in the region goes back to one of S.
+    """
+    offers = set(offer_states)
+    order = {name: index for index, name in enumerate(state_order)}
+    outgoing: dict[str, list[Transition]] = {}
+    for t in transitions:
+        for source in t.sources:
+            outgoing.setdefault(source, []).append(t)
+    targets: dict[str, set[str]] = {}
+    for t in transitions:
+        if not t.remembers or t.dest is None:
+            continue
+        region = {t.dest}
+        frontier = [t.dest]
+        while frontier:
+            current = frontier.pop()
+            if current in offers:
+                continue
+            for u in outgoing.get(current, []):
+                if not (u.returns or u.remembers) and u.dest is not None and u.dest not in region:
+                    region.add(u.dest)
+                    frontier.append(u.dest)
+        for state in region:
+            targets.setdefault(state, set()).update(t.sources)
+    return {
+        state: sorted(found, key=lambda name: order.get(name, len(order)))
+        for state, found in targets.items()
+    }
+
+
 class _Token:
     """The stand-in model handed to the shared machine for one evaluation."""
 
@@ -67,17 +105,17 @@ class CompiledMachine:
             send_event=True,
             ignore_invalid_triggers=False,
         )
-        entered_from: dict[str, set[str]] = {}
-        for t in pathway.transitions:
-            if t.dest is not None:
-                for source in t.sources:
-                    entered_from.setdefault(t.dest, set()).add(source)
+        targets = return_targets(
+            list(pathway.states),
+            pathway.transitions,
+            [name for name, state in pathway.states.items() if state.is_offer],
+        )
         for t in pathway.transitions:
             for source in t.sources:
                 if t.returns:
-                    # One machine transition per place the case may return to, chosen by its
-                    # remembered previous state.
-                    for target in sorted(entered_from.get(source, ())):
+                    # One machine transition per place the case may return to, chosen by the
+                    # newest return point on the case's stack.
+                    for target in targets.get(source, ()):
                         self._machine.add_transition(
                             t.trigger,
                             source,
@@ -145,9 +183,14 @@ class CompiledMachine:
                 if not c.passed and c.reason not in reasons:
                     reasons.append(c.reason)
         if not token.results:
+            came_from = case.return_stack[-1].state if case.return_stack else None
             reasons.append(
-                f"{trigger} returns the case to where it was before {case.state}, "
-                f"but it came from {case.previous_state or 'nowhere'}, which this trigger cannot return to"
+                f"{trigger} returns the case to where it was before it was offered on or interrupted, "
+                + (
+                    f"but {came_from} is not a state it can return to"
+                    if came_from
+                    else "but the case was neither offered on nor interrupted"
+                )
             )
         return Evaluation(trigger, False, None, None, checks, tuple(reasons))
 
@@ -155,6 +198,7 @@ class CompiledMachine:
 def _returns_to(target: str) -> Any:
     def condition(event: Any) -> bool:
         token: _Token = event.model
-        return bool(token.case.previous_state == target)
+        stack = token.case.return_stack
+        return bool(stack) and stack[-1].state == target
 
     return condition

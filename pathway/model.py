@@ -31,12 +31,21 @@ class Actor:
 
 
 @attrs.frozen
+class ReturnPoint:
+    """Where a case was (state and holding team) when it was offered on or interrupted."""
+
+    state: str
+    team: str
+
+
+@attrs.frozen
 class Case:
     """A case as it stands: where it is on the pathway and who holds it.
 
     ``version`` counts the applied transitions (opening the case is the first), so it equals the
-    number of applied audit events of the case. ``previous_state`` and ``previous_team`` are where
-    the case was before its current state: a ``return`` transition (a declined offer) goes back there.
+    number of applied audit events of the case. ``return_stack`` holds where the case came from
+    when it was offered to another team or interrupted (newest last): a ``return`` transition (a
+    declined offer, the end of a safeguarding enquiry) goes back to the newest of them.
     """
 
     id: str
@@ -50,8 +59,7 @@ class Case:
     state_entered_at: datetime
     worker: str | None = None
     closed_at: datetime | None = None
-    previous_state: str | None = None
-    previous_team: str | None = None
+    return_stack: tuple[ReturnPoint, ...] = ()
     attributes: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property

@@ -12,6 +12,11 @@ T = TypeVar("T")
 ACTOR_HOLDER = "actor"
 """A transition ``holder`` meaning: the acting actor's team takes the case."""
 
+KEEP_HOLDER = "keep"
+"""A transition ``holder`` meaning: the team that holds the case keeps it."""
+
+HOLDER_KEYWORDS = (ACTOR_HOLDER, KEEP_HOLDER)
+
 
 class Catalog(Mapping[str, T], Generic[T]):
     """Named parts of a pathway: iterating yields names, indexing by name yields the part.
@@ -106,8 +111,10 @@ class GuardRef:
 class Transition:
     """One transition: a trigger from some states to a destination, behind guards.
 
-    ``dest`` is ``None`` for a ``return`` transition, which goes back to the case's previous state.
-    ``index`` is its position in the definition (``/transitions/<index>``).
+    ``dest`` is ``None`` for a ``return`` transition, which goes back to where the case was before
+    the newest offer or interruption. A ``handoff`` or ``interrupt`` transition remembers where the
+    case was, so that a ``return`` can go back there. ``index`` is its position in the definition
+    (``/transitions/<index>``).
     """
 
     trigger: str
@@ -119,4 +126,10 @@ class Transition:
     holder: str | None = None
     task: str | None = None
     handoff: bool = False
+    interrupt: bool = False
     guards: tuple[GuardRef, ...] = ()
+
+    @property
+    def remembers(self) -> bool:
+        """True if firing it pushes a return point (an offer or an interruption)."""
+        return self.handoff or self.interrupt

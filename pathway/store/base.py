@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ..audit import Checkpoint, VerifyResult
-from ..model import AuditEvent, Case, Outcome, Person
+from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 
 SCHEMA_VERSION = 1
@@ -107,7 +107,7 @@ class Store(Protocol):
 
 CASE_COLUMNS = (
     "id", "pathway_id", "pathway_version", "state", "team", "organisation", "worker", "version",
-    "opened_at", "closed_at", "state_entered_at", "previous_state", "previous_team", "attributes",
+    "opened_at", "closed_at", "state_entered_at", "return_stack", "attributes",
 )  # fmt: skip
 
 EVENT_COLUMNS = (
@@ -135,19 +135,21 @@ def case_to_row(case: Case) -> tuple[Any, ...]:
         case.id, case.pathway_id, case.pathway_version, case.state, case.team, case.organisation,
         case.worker, case.version, format_instant(case.opened_at),
         format_instant(case.closed_at) if case.closed_at else None,
-        format_instant(case.state_entered_at), case.previous_state, case.previous_team,
+        format_instant(case.state_entered_at),
+        dumps([[point.state, point.team] for point in case.return_stack]),
         dumps(dict(case.attributes)),
     )  # fmt: skip
 
 
 def case_from_row(row: tuple[Any, ...]) -> Case:
-    (id_, pid, pver, state, team, org, worker, version, opened, closed, entered, prev_state,
-     prev_team, attributes) = row  # fmt: skip
+    (id_, pid, pver, state, team, org, worker, version, opened, closed, entered, stack,
+     attributes) = row  # fmt: skip
     return Case(
         id=id_, pathway_id=pid, pathway_version=pver, state=state, team=team, organisation=org,
         worker=worker, version=version, opened_at=parse_instant(opened), closed_at=_instant(closed),
-        state_entered_at=parse_instant(entered), previous_state=prev_state,
-        previous_team=prev_team, attributes=json.loads(attributes),
+        state_entered_at=parse_instant(entered),
+        return_stack=tuple(ReturnPoint(s, t) for s, t in json.loads(stack)),
+        attributes=json.loads(attributes),
     )  # fmt: skip
 
 

@@ -61,8 +61,7 @@ CREATE TABLE cases (
     opened_at TEXT NOT NULL,
     closed_at TEXT,
     state_entered_at TEXT NOT NULL,
-    previous_state TEXT,
-    previous_team TEXT,
+    return_stack TEXT NOT NULL DEFAULT '[]',
     attributes TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE events (

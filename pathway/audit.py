@@ -51,6 +51,7 @@ def hash_payload(event: AuditEvent) -> dict[str, Any]:
         "note": event.note,
         "data": dict(event.data),
         "imported": event.imported,
+        "closes": event.closes,
         "prev_hash": event.prev_hash,
     }
 

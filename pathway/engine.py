@@ -127,6 +127,7 @@ class Engine:
             reasons=reasons,
             note=note,
             data=dict(data or {}),
+            closes=outcome == "applied" and self.pathway.states[after.state].final,
         )
 
     def _next_seq(self, tx: StoreTransaction, case: Case, at: datetime) -> int:

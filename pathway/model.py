@@ -130,5 +130,6 @@ class AuditEvent:
     note: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
     imported: bool = False
+    closes: bool = False
     prev_hash: str = ""
     hash: str = ""

@@ -24,7 +24,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     """Build the wheel and install it (without dependencies: this interpreter has them)."""
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -44,7 +54,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 
 def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pathway", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pathway", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -71,7 +86,9 @@ def test_installed_copy_validates_as_the_checkout_does(
     good = run(env, tmp_path, "validate", str(ROOT / "docs/examples/minimal.yaml"))
     assert good.returncode == 0, good.stderr
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "docs/examples/minimal.yaml").read_text().replace('version: "1"', "version: 1"))
+    bad.write_text(
+        (ROOT / "docs/examples/minimal.yaml").read_text().replace('version: "1"', "version: 1")
+    )
     failed = run(env, tmp_path, "validate", str(bad))
     assert failed.returncode == 1
     assert "/version: 1 is not of type 'string'" in failed.stderr

@@ -47,6 +47,7 @@ class NewEvent:
     note: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
     imported: bool = False
+    closes: bool = False
 
 
 @attrs.frozen
@@ -114,7 +115,7 @@ EVENT_COLUMNS = (
     "position", "event_id", "case_id", "seq", "occurred_at", "recorded_at", "trigger",
     "from_state", "to_state", "from_team", "to_team", "from_organisation", "to_organisation",
     "actor_id", "actor_team", "actor_roles", "outcome", "pathway_id", "pathway_version",
-    "reasons", "note", "data", "imported", "prev_hash", "hash",
+    "reasons", "note", "data", "imported", "closes", "prev_hash", "hash",
 )  # fmt: skip
 
 
@@ -156,7 +157,7 @@ def case_from_row(row: tuple[Any, ...]) -> Case:
 def event_from_row(row: tuple[Any, ...]) -> AuditEvent:
     (position, event_id, case_id, seq, occurred, recorded, trigger, from_state, to_state,
      from_team, to_team, from_org, to_org, actor_id, actor_team, roles, outcome, pid, pver,
-     reasons, note, data, imported, prev_hash, digest) = row  # fmt: skip
+     reasons, note, data, imported, closes, prev_hash, digest) = row  # fmt: skip
     return AuditEvent(
         event_id=event_id, case_id=case_id, seq=seq, position=position,
         occurred_at=parse_instant(occurred), recorded_at=parse_instant(recorded), trigger=trigger,
@@ -164,7 +165,8 @@ def event_from_row(row: tuple[Any, ...]) -> AuditEvent:
         from_organisation=from_org, to_organisation=to_org, actor_id=actor_id,
         actor_team=actor_team, actor_roles=tuple(json.loads(roles)), outcome=outcome,
         pathway_id=pid, pathway_version=pver, reasons=tuple(json.loads(reasons)), note=note,
-        data=json.loads(data), imported=bool(imported), prev_hash=prev_hash, hash=digest,
+        data=json.loads(data), imported=bool(imported), closes=bool(closes),
+        prev_hash=prev_hash, hash=digest,
     )  # fmt: skip
 
 
@@ -183,7 +185,7 @@ def chain_event(
         to_organisation=new.to_organisation, actor_id=new.actor_id, actor_team=new.actor_team,
         actor_roles=tuple(new.actor_roles), outcome=new.outcome, pathway_id=new.pathway_id,
         pathway_version=new.pathway_version, reasons=tuple(new.reasons), note=new.note,
-        data=dict(new.data), imported=new.imported, prev_hash=prev_hash,
+        data=dict(new.data), imported=new.imported, closes=new.closes, prev_hash=prev_hash,
     )  # fmt: skip
     payload = hash_payload(event)
     digest = chain_hash(prev_hash, payload)
@@ -200,6 +202,6 @@ def row_from_payload(payload: dict[str, Any], digest: str) -> tuple[Any, ...]:
         payload["from_organisation"], payload["to_organisation"], payload["actor_id"],
         payload["actor_team"], dumps(payload["actor_roles"]), payload["outcome"],
         payload["pathway_id"], payload["pathway_version"], dumps(payload["reasons"]),
-        payload["note"], dumps(payload["data"]), int(payload["imported"]), payload["prev_hash"],
-        digest,
+        payload["note"], dumps(payload["data"]), int(payload["imported"]),
+        int(payload["closes"]), payload["prev_hash"], digest,
     )  # fmt: skip

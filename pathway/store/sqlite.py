@@ -40,6 +40,7 @@ from .base import (
     chain_event,
     event_from_row,
 )
+from .flowrows import load_flow, write_flow_changes
 
 BUSY_TIMEOUT_MS = 30_000
 APPLICATION_ID = 0x43505457  # "CPTW": marks the file as a care-pathway store
@@ -88,6 +89,7 @@ CREATE TABLE events (
     note TEXT,
     data TEXT NOT NULL,
     imported INTEGER NOT NULL DEFAULT 0,
+    closes INTEGER NOT NULL DEFAULT 0,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     UNIQUE (case_id, seq)
@@ -100,6 +102,44 @@ CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
 BEGIN
     SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused');
 END;
+CREATE INDEX events_occurred ON events (occurred_at);
+CREATE TABLE case_flow (
+    case_id TEXT PRIMARY KEY,
+    first_at REAL NOT NULL,
+    last_at REAL NOT NULL,
+    first_team TEXT,
+    last_team TEXT,
+    last_organisation TEXT,
+    prev_team TEXT,
+    handoffs INTEGER NOT NULL,
+    episode_n INTEGER NOT NULL,
+    open_n INTEGER,
+    open_team TEXT,
+    open_organisation TEXT,
+    open_start REAL,
+    events INTEGER NOT NULL
+);
+CREATE TABLE episodes (
+    case_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    team TEXT,
+    organisation TEXT,
+    start_at REAL NOT NULL,
+    end_at REAL,
+    PRIMARY KEY (case_id, n)
+);
+CREATE TABLE handoffs (
+    case_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at REAL NOT NULL,
+    from_team TEXT NOT NULL,
+    to_team TEXT NOT NULL,
+    from_organisation TEXT,
+    to_organisation TEXT,
+    crossing INTEGER NOT NULL,
+    ping_pong INTEGER NOT NULL,
+    PRIMARY KEY (case_id, n)
+);
 CREATE TABLE people (
     case_id TEXT PRIMARY KEY,
     name TEXT,
@@ -184,7 +224,18 @@ class SqliteTransaction:
         position, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         chained, row = chain_event(event, seq, position, prev_hash)
         self._conn.execute(_EVENT_INSERT, row)
+        if chained.outcome == "applied":
+            self._fold(chained)
         return chained
+
+    def _fold(self, event: AuditEvent) -> None:
+        """Keep the case's derived rows (episodes, handoffs, flow) in step with its new event."""
+        conn = self._conn
+        state = load_flow(conn, event.case_id)
+        closed, opened, handoff = state.step(
+            event.occurred_at.timestamp(), event.to_team, event.to_organisation, event.closes
+        )
+        write_flow_changes(conn, state, closed, opened, handoff)
 
     def save_person(self, case_id: str, person: Person) -> None:
         self._conn.execute(
@@ -349,6 +400,11 @@ class SqliteStore:
     def set_meta(self, key: str, value: str) -> None:
         with self._immediate() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection, for reports and bulk imports (which run their own SQL)."""
+        return self._conn
 
     def close(self) -> None:
         self._conn.close()

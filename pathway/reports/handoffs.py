@@ -1,0 +1,161 @@
+"""The handoffs report: how often cases were passed around, between whom, and across the S75 line.
+
+Definitions (docs/reports.md has them with worked examples):
+
+* a **handoff** is a change of holding team between consecutive applied events of a case;
+  unallocated gaps are skipped (A, nobody, B is one handoff A -> B);
+* an **S75 crossing** is a handoff between teams of different organisations;
+* a **ping-pong** is a handoff back to the team that just passed the case on (in the collapsed
+  team sequence t1..tk, each i >= 3 with t_i = t_(i-2));
+* handoffs are counted when they happen inside the period (at or before ``as_of``); the cases are
+  those in scope (see :mod:`pathway.reports.sql`); with a team, only handoffs from or to it, over the
+  cases it held or handed on.
+
+Refused transitions are never handoffs (see the refusals in the ``waits`` report).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .scope import Scope
+from .sql import scoped_cases
+
+
+@attrs.frozen
+class PairCount:
+    from_team: str
+    to_team: str
+    count: int
+
+
+@attrs.frozen
+class CaseHandoffs:
+    case_id: str
+    handoffs: int
+    ping_pongs: int
+    s75_crossings: int
+    teams: tuple[str, ...]
+
+
+@attrs.frozen
+class DistributionRow:
+    handoffs: int
+    cases: int
+
+
+@attrs.frozen
+class HandoffsReport:
+    """Figures of the handoffs report; ``by_case`` holds every case in scope, most passed first."""
+
+    scope: Scope
+    cases: int
+    events: int
+    handoffs: int
+    ping_pongs: int
+    s75_crossings: int
+    by_pair: tuple[PairCount, ...]
+    by_case: tuple[CaseHandoffs, ...]
+    distribution: tuple[DistributionRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "report": "handoffs",
+            **self.scope.header(),
+            "cases": self.cases,
+            "events": self.events,
+            "handoffs": self.handoffs,
+            "ping_pongs": self.ping_pongs,
+            "s75_crossings": self.s75_crossings,
+            "by_pair": [attrs.asdict(p) for p in self.by_pair],
+            "by_case": [
+                {**attrs.asdict(c, recurse=False), "teams": list(c.teams)} for c in self.by_case
+            ],
+            "distribution": [attrs.asdict(d) for d in self.distribution],
+        }
+
+
+def handoffs_report(conn: Any, scope: Scope) -> HandoffsReport:
+    """Compute the handoffs report inside the database."""
+    params = {**scope.params(), "as_of_text": scope.as_of_text}
+    team = scope.team is not None
+    conn.execute("DROP TABLE IF EXISTS temp.report_cases")
+    conn.execute(f"CREATE TEMP TABLE report_cases AS {scoped_cases(team)}", params)
+    conn.execute("CREATE UNIQUE INDEX temp.report_cases_id ON report_cases (case_id)")
+    team_clause = "AND (h.from_team = :team OR h.to_team = :team)" if team else ""
+    in_window = f"""
+        SELECT h.* FROM handoffs AS h JOIN report_cases USING (case_id)
+         WHERE h.at BETWEEN :wstart AND :wend {team_clause}
+    """
+    cases = conn.execute("SELECT COUNT(*) FROM report_cases").fetchone()[0]
+    window_events = """
+        SELECT COUNT(*) FROM events JOIN report_cases USING (case_id)
+         WHERE occurred_at <= :as_of_text
+    """
+    if scope.since is not None or scope.until is not None:
+        params["since_text"] = scope.header()["since"] or ""
+        params["until_text"] = scope.header()["until"] or scope.as_of_text
+        window_events += " AND occurred_at >= :since_text AND occurred_at <= :until_text"
+    events = conn.execute(window_events, params).fetchone()[0]
+    total, ping, crossing = conn.execute(
+        f"SELECT COUNT(*), COALESCE(SUM(ping_pong), 0), COALESCE(SUM(crossing), 0) FROM ({in_window})",
+        params,
+    ).fetchone()
+    by_pair = tuple(
+        PairCount(*row)
+        for row in conn.execute(
+            f"""SELECT from_team, to_team, COUNT(*) AS n FROM ({in_window})
+                 GROUP BY from_team, to_team ORDER BY n DESC, from_team, to_team""",
+            params,
+        )
+    )
+    rows = conn.execute(
+        f"""
+        WITH counted AS (
+            SELECT case_id, COUNT(*) AS n, SUM(ping_pong) AS p, SUM(crossing) AS c
+              FROM ({in_window}) GROUP BY case_id
+        ),
+        sequence AS (
+            SELECT case_id, group_concat(team, char(31)) AS teams FROM (
+                SELECT f.case_id, 0 AS n, f.first_team AS team
+                  FROM case_flow AS f JOIN report_cases USING (case_id)
+                 WHERE f.first_team IS NOT NULL
+                UNION ALL
+                SELECT h.case_id, h.n, h.to_team
+                  FROM handoffs AS h JOIN report_cases USING (case_id)
+                 WHERE h.at <= :wend
+                 ORDER BY 1, 2
+            ) GROUP BY case_id
+        )
+        SELECT r.case_id, COALESCE(c.n, 0), COALESCE(c.p, 0), COALESCE(c.c, 0), s.teams
+          FROM report_cases AS r
+          LEFT JOIN counted AS c USING (case_id)
+          LEFT JOIN sequence AS s USING (case_id)
+         ORDER BY COALESCE(c.n, 0) DESC, COALESCE(c.p, 0) DESC, r.case_id
+        """,
+        params,
+    )
+    by_case = tuple(
+        CaseHandoffs(cid, n, p, c, tuple(teams.split("\x1f")) if teams else ())
+        for cid, n, p, c, teams in rows
+    )
+    distribution = tuple(
+        DistributionRow(*row)
+        for row in conn.execute(
+            f"""
+            WITH counted AS (
+                SELECT r.case_id, COUNT(h.case_id) AS n
+                  FROM report_cases AS r LEFT JOIN ({in_window}) AS h USING (case_id)
+                 GROUP BY r.case_id
+            )
+            SELECT n, COUNT(*) FROM counted GROUP BY n ORDER BY n
+            """,
+            params,
+        )
+    )
+    conn.execute("DROP TABLE temp.report_cases")
+    return HandoffsReport(
+        scope, cases, events, total, ping, crossing, by_pair, by_case, distribution
+    )

@@ -1,0 +1,75 @@
+"""What a report looks at: the as-of moment, an optional period, an optional team.
+
+A report shows the world as it stood at ``as_of``: events after it are left out, and a case with
+no event at or before it is not in the report. ``since``/``until`` narrow the period counted (both
+inclusive); the period never runs past ``as_of``. ``team`` narrows a report to what that team did
+or held (each report says exactly how).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ..errors import InvalidRequest
+from ..timeutil import format_instant, to_utc
+
+DAY = 86400.0
+
+
+@attrs.frozen
+class Scope:
+    """The as-of time, period and team of one report."""
+
+    as_of: datetime
+    since: datetime | None = None
+    until: datetime | None = None
+    team: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise InvalidRequest("--since is after --until: the period is empty")
+        if self.since is not None and self.since > self.as_of:
+            raise InvalidRequest("--since is after --as-of: the period is empty")
+
+    @property
+    def start(self) -> float:
+        """Window start in POSIX seconds (minus infinity without ``since``)."""
+        return to_utc(self.since).timestamp() if self.since is not None else -math.inf
+
+    @property
+    def end(self) -> float:
+        """Window end in POSIX seconds: the earlier of ``until`` and ``as_of``."""
+        end = to_utc(self.as_of).timestamp()
+        if self.until is not None:
+            end = min(end, to_utc(self.until).timestamp())
+        return end
+
+    @property
+    def as_of_text(self) -> str:
+        return format_instant(self.as_of)
+
+    def params(self) -> dict[str, Any]:
+        """Named SQL parameters (``-inf`` is passed as a very small number SQLite can compare)."""
+        return {
+            "wstart": self.start if math.isfinite(self.start) else -1e300,
+            "wend": self.end,
+            "team": self.team,
+        }
+
+    def header(self) -> dict[str, Any]:
+        """The scope as the JSON of every report shows it."""
+        return {
+            "as_of": format_instant(self.as_of),
+            "since": format_instant(self.since) if self.since else None,
+            "until": format_instant(self.until) if self.until else None,
+            "team": self.team,
+        }
+
+
+def days(seconds: float | None) -> float:
+    """Seconds as decimal days (not rounded)."""
+    return (seconds or 0.0) / DAY

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,8 +27,20 @@ from .definition import load_pathway
 from .diagram import dot, mermaid
 from .engine import Engine
 from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
+from .importer import import_events
 from .model import Actor, Decision
 from .render import FORMATS, render_record, render_rows
+from .reports import (
+    REPORTS,
+    Scope,
+    activity_report,
+    handoffs_report,
+    holding_report,
+    load_plan,
+    s75_report,
+    waits_report,
+)
+from .reports.render import flatten
 from .samples import (
     SampleStep,
     load_sample,
@@ -684,6 +696,193 @@ def demo(db: str | None) -> None:
         for c, n, t in summary.most_passed
     ]
     click.echo(render_rows(top, ["case", "handoffs", "teams in order"], "table"))
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--pathway",
+    "pathway_name",
+    metavar="NAME_OR_FILE",
+    help="Pathway for organisations of teams and final states (default: the store's, if any).",
+)
+@click.option(
+    "--final-state",
+    "final_states",
+    multiple=True,
+    metavar="STATE",
+    help="A state that closes the case (repeatable), besides the pathway's final states.",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Rename a column first (repeatable), e.g. --map case:concept:name=case_id.",
+)
+@db_option
+def import_(
+    file: Path,
+    pathway_name: str | None,
+    final_states: tuple[str, ...],
+    maps: tuple[str, ...],
+    db: str,
+) -> None:
+    """Load an event log exported from another case system (CSV), all or nothing.
+
+    Required columns: case_id, occurred_at (ISO 8601, with or without an offset, T or space,
+    fractions of seconds), state, team (empty: unallocated from that event). Optional:
+    organisation, actor, trigger; any other column is kept as data. Rows may come in any order.
+    One bad row rejects the file, naming its line and field, and nothing is written.
+
+    \b
+    A process-mining export (XES as CSV), for example:
+      pathway import receipt.csv --map case:concept:name=case_id \\
+        --map time:timestamp=occurred_at --map concept:name=state --map org:group=team
+    """
+    mapping: dict[str, str] = {}
+    for item in maps:
+        column, sep, field = item.rpartition("=")
+        if not sep or not column or not field:
+            fail(f"--map {item!r}: expected COLUMN=FIELD")
+        mapping[column] = field
+    existed = Path(db).exists()
+    try:
+        with library_errors():
+            store = open_store(db)
+            reference = pathway_name or store.get_meta("pathway")
+            compiled = load_pathway(reference) if reference else None
+
+            def progress(rows: int) -> None:
+                click.echo(f"  {rows:,} rows checked", err=True)
+
+            result = import_events(
+                store,
+                file,
+                pathway=compiled,
+                final_states=final_states,
+                mapping=mapping,
+                progress=progress,
+            )
+            store.close()
+    except SystemExit:
+        if not existed:
+            for suffix in ("", "-wal", "-shm"):
+                Path(db + suffix).unlink(missing_ok=True)
+        raise
+    click.echo(
+        f"Imported {result.rows:,} events of {result.cases:,} cases ({result.closed_cases:,} closed) "
+        f"from {file} into {db}; chain positions {result.first_position}-{result.last_position}."
+    )
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(REPORTS))
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=parse_at,
+    metavar="DATETIME",
+    help="Show the world as it stood then (default: now).",
+)
+@click.option(
+    "--since", callback=parse_at, metavar="DATETIME", help="Start of the period (inclusive)."
+)
+@click.option(
+    "--until",
+    callback=parse_at,
+    metavar="DATETIME",
+    help="End of the period (inclusive; never after --as-of).",
+)
+@click.option("--team", help="Narrow the report to one team (see docs/reports.md for each report).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Rows per list in table, csv and markdown output (JSON has every row).",
+)
+@click.option("--case", "case_id", metavar="ID", help="holding: also list this case's episodes.")
+@click.option(
+    "--threshold",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="s75: list cases that crossed the boundary more than this many times.",
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path),
+    help="activity: a plan file instead of the business case's Table 15.",
+)
+@click.option(
+    "--milestone",
+    default="choice_appointment",
+    show_default=True,
+    help="waits: the state that ends the wait for a first appointment.",
+)
+@db_option
+@pathway_option
+def report(
+    name: str, as_of: datetime | None, since: datetime | None, until: datetime | None, team: str | None,
+    fmt: str, top: int, case_id: str | None, threshold: int, plan_file: Path | None, milestone: str,
+    db: str, pathway_name: str | None,
+) -> None:  # fmt: skip
+    """Run governance report NAME on the store, as of a moment, for a period.
+
+    \b
+    handoffs  how often cases were passed between teams; ping-pongs; S75 crossings
+    holding   which teams held the cases, for how long, in how many episodes
+    s75       time under council vs trust responsibility; crossings each way
+    waits     waits for a first appointment, time limits broken, reviews overdue, open offers
+    activity  entries into each stage against the business case's plan (Table 15)
+
+    Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored.
+    """
+    with library_errors():
+        store = open_store(db, create=False)
+        scope = Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
+        conn = store.connection
+        if name == "handoffs":
+            result: Any = handoffs_report(conn, scope)
+        elif name == "holding":
+            result = holding_report(conn, scope, case_id)
+        elif name == "s75":
+            result = s75_report(conn, scope, threshold)
+        elif name == "waits":
+            reference = pathway_name or store.get_meta("pathway")
+            result = waits_report(
+                conn, scope, load_pathway(reference) if reference else None, milestone
+            )
+        else:
+            result = activity_report(conn, scope, load_plan(plan_file) if plan_file else None)
+        data = result.to_json()
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    headline, sections = flatten(data, top)
+    if fmt == "csv":
+        click.echo(render_rows([headline], list(headline), "csv"))
+        for title, rows in sections:
+            click.echo(f"\n# {title}")
+            if rows:
+                click.echo(render_rows(rows, list(rows[0]), "csv"))
+        return
+    click.echo(render_record(headline, fmt))
+    for title, rows in sections:
+        click.echo("")
+        click.echo(f"## {title}" if fmt == "markdown" else title)
+        click.echo(render_rows(rows, list(rows[0]), fmt) if rows else "(none)")
 
 
 def main() -> None:

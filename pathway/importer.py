@@ -272,8 +272,8 @@ def import_events(
         handle = (
             io.StringIO(text)
             if text is not None
-            else open(source, newline="", encoding="utf-8-sig")
-        )  # noqa: SIM115
+            else open(source, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by `with` below
+        )
     except OSError as exc:
         raise DefinitionError([Problem(name, "", f"cannot read file: {exc}")]) from None
     with handle:

@@ -1,13 +1,35 @@
 """Governance reports, computed inside the database from the derived rows of every event.
 
-Each report is a function ``(connection, scope) -> attrs record`` with a ``to_json()`` whose shape
-is fixed by a schema in ``schemas/``. Definitions are in docs/reports.md.
+Each report is a function ``(connection, scope, ...) -> attrs record`` with a ``to_json()`` whose
+shape is fixed by a schema in ``schemas/`` (``report_<name>.schema.json``). Definitions are in
+docs/reports.md.
 """
 
 from __future__ import annotations
 
+from .activity import ActivityReport, Plan, activity_report, load_plan
 from .handoffs import HandoffsReport, handoffs_report
 from .holding import HoldingReport, holding_report
+from .s75 import S75Report, s75_report
 from .scope import Scope
+from .waits import WaitsReport, waits_report
 
-__all__ = ["HandoffsReport", "HoldingReport", "Scope", "handoffs_report", "holding_report"]
+REPORTS = ("handoffs", "holding", "s75", "waits", "activity")
+"""The report names, as `pathway report NAME` takes them."""
+
+__all__ = [
+    "REPORTS",
+    "ActivityReport",
+    "HandoffsReport",
+    "HoldingReport",
+    "Plan",
+    "S75Report",
+    "Scope",
+    "WaitsReport",
+    "activity_report",
+    "handoffs_report",
+    "holding_report",
+    "load_plan",
+    "s75_report",
+    "waits_report",
+]

@@ -1,0 +1,264 @@
+"""The waits report: how long people wait, and where the pathway's time limits are broken.
+
+* ``first_appointment``: from a case's first event to its first entry into the milestone state
+  (default ``choice_appointment``), for cases that reached it in the period; and the cases still
+  waiting at ``as_of`` (open, not yet there), with the days so far;
+* ``over_time_limit``: stays in a state with a time limit (brief enablement: six weeks) that
+  overlap the period and lasted longer than the limit (still running at ``as_of`` or ended);
+* ``reviews_overdue``: open cases whose last review (entry into a review state) was more than
+  ``review_interval_days`` (365) before ``as_of``, or which were never reviewed and were opened
+  longer ago than that;
+* ``open_offers``: cases sitting in an offer state at ``as_of``: offered to a team that has not
+  yet accepted or declined, with how long they have waited.
+
+Refused transitions are listed by team and reason in ``refusals``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from ..definition import Pathway
+from .scope import Scope
+
+DEFAULT_MILESTONE = "choice_appointment"
+REVIEW_INTERVAL_DAYS = 365.0
+
+_J = "julianday"  # julianday() parses the stored ISO 8601 text, offset included
+
+
+@attrs.frozen
+class Wait:
+    case_id: str
+    days: float
+
+
+@attrs.frozen
+class WaitSummary:
+    reached: int
+    median_days: float | None
+    p90_days: float | None
+    still_waiting: tuple[Wait, ...]
+    waits: tuple[Wait, ...]
+
+
+@attrs.frozen
+class Overrun:
+    case_id: str
+    state: str
+    entered: str
+    left: str | None
+    days: float
+    limit_days: float
+
+
+@attrs.frozen
+class OverdueReview:
+    case_id: str
+    last_review: str | None
+    days_since: float
+
+
+@attrs.frozen
+class OpenOffer:
+    case_id: str
+    state: str
+    offered_to: str
+    held_by: str
+    since: str
+    days: float
+
+
+@attrs.frozen
+class Refusal:
+    team: str
+    reason: str
+    count: int
+
+
+@attrs.frozen
+class WaitsReport:
+    scope: Scope
+    milestone: str
+    first_appointment: WaitSummary
+    over_time_limit: tuple[Overrun, ...]
+    reviews_overdue: tuple[OverdueReview, ...]
+    open_offers: tuple[OpenOffer, ...]
+    refusals: tuple[Refusal, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "report": "waits",
+            **self.scope.header(),
+            "milestone": self.milestone,
+            "first_appointment": attrs.asdict(self.first_appointment),
+            "over_time_limit": [attrs.asdict(o) for o in self.over_time_limit],
+            "reviews_overdue": [attrs.asdict(r) for r in self.reviews_overdue],
+            "open_offers": [attrs.asdict(o) for o in self.open_offers],
+            "refusals": [attrs.asdict(r) for r in self.refusals],
+        }
+
+
+def _quantile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    pos = q * (len(sorted_values) - 1)
+    low = int(pos)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (pos - low) * (sorted_values[high] - sorted_values[low])
+
+
+def _placeholders(values: Iterable[str]) -> tuple[str, list[str]]:
+    items = list(values)
+    return ", ".join("?" * len(items)) or "NULL", items
+
+
+def waits_report(
+    conn: Any,
+    scope: Scope,
+    pathway: Pathway | None,
+    milestone: str = DEFAULT_MILESTONE,
+    review_states: Iterable[str] | None = None,
+    review_interval_days: float = REVIEW_INTERVAL_DAYS,
+) -> WaitsReport:
+    """Compute the waits report (``pathway`` gives time limits, offer and review states)."""
+    header = scope.header()
+    as_of = header["as_of"]
+    since = header["since"] or "0000"
+    until = min(header["until"] or as_of, as_of)
+    team = scope.team
+    team_sql = " AND e.to_team = ?" if team else ""
+    team_arg = [team] if team else []
+    applied = "SELECT * FROM events WHERE outcome = 'applied' AND occurred_at <= ?"
+
+    # 1. First appointment.
+    rows = conn.execute(
+        f"""
+        WITH a AS ({applied}),
+        first AS (SELECT case_id, MIN(occurred_at) AS opened FROM a GROUP BY case_id),
+        reached AS (SELECT case_id, MIN(occurred_at) AS at FROM a WHERE to_state = ? GROUP BY case_id)
+        SELECT f.case_id, f.opened, r.at,
+               ({_J}(COALESCE(r.at, ?)) - {_J}(f.opened)) AS days,
+               (SELECT closes FROM a AS l WHERE l.case_id = f.case_id ORDER BY seq DESC LIMIT 1)
+          FROM first AS f LEFT JOIN reached AS r USING (case_id)
+        """,
+        [as_of, milestone, as_of],
+    ).fetchall()
+    waits = sorted(
+        (
+            Wait(cid, days)
+            for cid, _o, at, days, _c in rows
+            if at is not None and since <= at <= until
+        ),
+        key=lambda w: (-w.days, w.case_id),
+    )
+    still = sorted(
+        (Wait(cid, days) for cid, _o, at, days, closed in rows if at is None and not closed),
+        key=lambda w: (-w.days, w.case_id),
+    )
+    values = sorted(w.days for w in waits)
+    summary = WaitSummary(
+        len(waits), _quantile(values, 0.5), _quantile(values, 0.9), tuple(still), tuple(waits)
+    )
+
+    # 2. Stays over a state's time limit.
+    limits = {
+        n: s.time_limit_days
+        for n, s in (pathway.states.items() if pathway else [])
+        if s.time_limit_days
+    }
+    overruns: list[Overrun] = []
+    if limits:
+        marks, names = _placeholders(limits)
+        for cid, state, entered, left in conn.execute(
+            f"""
+            WITH a AS ({applied})
+            SELECT e.case_id, e.to_state, e.occurred_at,
+                   (SELECT MIN(x.occurred_at) FROM a AS x
+                     WHERE x.case_id = e.case_id AND x.seq > e.seq
+                       AND (x.to_state != e.to_state OR x.closes = 1))
+              FROM a AS e
+             WHERE e.to_state IN ({marks})
+               AND (e.from_state IS NULL OR e.from_state != e.to_state){team_sql}
+            """,
+            [as_of, *names, *team_arg],
+        ):
+            end = left or as_of
+            if end < since or entered > until:
+                continue
+            days = conn.execute(f"SELECT {_J}(?) - {_J}(?)", (end, entered)).fetchone()[0]
+            if days > limits[state]:
+                overruns.append(Overrun(cid, state, entered, left, days, float(limits[state])))
+    overruns.sort(key=lambda o: (-o.days, o.case_id))
+
+    # 3. Reviews overdue, on cases open at as_of.
+    reviews = (
+        list(review_states)
+        if review_states is not None
+        else [n for n in (pathway.states if pathway else []) if "review" in n]
+    )
+    marks, names = _placeholders(reviews)
+    overdue = [
+        OverdueReview(cid, last_review, days)
+        for cid, last_review, days in conn.execute(
+            f"""
+            WITH a AS ({applied}),
+            latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id),
+            open_cases AS (
+                SELECT e.case_id, e.to_team FROM a AS e JOIN latest USING (case_id, seq)
+                 WHERE e.closes = 0
+            ),
+            last_review AS (
+                SELECT case_id, MAX(occurred_at) AS at FROM a WHERE to_state IN ({marks}) GROUP BY case_id
+            ),
+            opened AS (SELECT case_id, MIN(occurred_at) AS at FROM a GROUP BY case_id)
+            SELECT o.case_id, r.at, {_J}(?) - {_J}(COALESCE(r.at, op.at)) AS days
+              FROM open_cases AS o JOIN opened AS op USING (case_id)
+              LEFT JOIN last_review AS r USING (case_id)
+             WHERE {_J}(?) - {_J}(COALESCE(r.at, op.at)) > ?{" AND o.to_team = ?" if team else ""}
+             ORDER BY days DESC, o.case_id
+            """,
+            [as_of, *names, as_of, as_of, review_interval_days, *team_arg],
+        )
+    ]
+
+    # 4. Offers not yet accepted or declined.
+    offer_states = {
+        n: s.offer_to for n, s in (pathway.states.items() if pathway else []) if s.offer_to
+    }
+    offers: list[OpenOffer] = []
+    if offer_states:
+        marks, names = _placeholders(offer_states)
+        for cid, state, held_by, at, days in conn.execute(
+            f"""
+            WITH a AS ({applied}),
+            latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id)
+            SELECT e.case_id, e.to_state, e.to_team, e.occurred_at, {_J}(?) - {_J}(e.occurred_at)
+              FROM a AS e JOIN latest USING (case_id, seq)
+             WHERE e.to_state IN ({marks})
+             ORDER BY 5 DESC, e.case_id
+            """,
+            [as_of, as_of, *names],
+        ):
+            if team is None or team in (held_by, offer_states[state]):
+                offers.append(OpenOffer(cid, state, str(offer_states[state]), held_by, at, days))
+
+    # 5. Refusals in the period, by acting team and reason.
+    counts: dict[tuple[str, str], int] = {}
+    for actor_team, reasons in conn.execute(
+        "SELECT actor_team, reasons FROM events WHERE outcome = 'refused' "
+        "AND occurred_at >= ? AND occurred_at <= ?" + (" AND actor_team = ?" if team else ""),
+        [since, until, *team_arg],
+    ):
+        for reason in json.loads(reasons):
+            counts[(actor_team, reason)] = counts.get((actor_team, reason), 0) + 1
+    refusals = tuple(
+        Refusal(t, r, n) for (t, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    return WaitsReport(
+        scope, milestone, summary, tuple(overruns), tuple(overdue), tuple(offers), refusals
+    )

@@ -1,0 +1,196 @@
+"""`pathway import` and `pathway report` on the command line; every report's JSON matches its schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pathway.reports import REPORTS
+from pathway.validation import load_schema
+
+RECEIPT = Path(
+    os.environ.get(
+        "PATHWAY_RECEIPT_CSV",
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv",
+    )
+)
+
+LOG = """case_id,occurred_at,state,team,organisation,actor,trigger,route
+C1,2026-01-05 09:00,referral,hub,council,w1,refer_via_hub,gp
+C1,2026-01-06T09:00:00Z,choice_appointment,lets,council,w2,,
+C1,2026-01-08T09:00:00+00:00,specialist_support,cmht,trust,w3,,
+C1,2026-01-10T09:00:00.5+00:00,choice_appointment,lets,council,w2,,
+C2,2026-01-07 10:00,referral,hub,council,w1,,self
+C2,2026-01-09 10:00,closed,hub,council,w1,,
+"""
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PATHWAY_DB"}
+    return subprocess.run(
+        [sys.executable, "-m", "pathway", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def imported(tmp_path: Path) -> Path:
+    (tmp_path / "log.csv").write_text(LOG)
+    done = run("import", "log.csv", "--final-state", "closed", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Imported 6 events of 2 cases (1 closed)" in done.stdout
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_each_report_json_matches_its_schema(imported: Path, name: str) -> None:
+    """Every report's JSON validates against schemas/report_NAME.schema.json."""
+    done = run("report", name, "--as-of", "2026-01-20", "--format", "json", cwd=imported)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    jsonschema.validate(data, load_schema(f"report_{name}"))
+    assert data["report"] == name
+    assert data["as_of"] == "2026-01-20T00:00:00.000000+00:00"
+
+
+def test_handoffs_and_holding_figures_from_the_cli(imported: Path) -> None:
+    """The imported log's figures, worked by hand: 3 handoffs, 1 ping-pong, 2 S75 crossings."""
+    data = json.loads(
+        run("report", "handoffs", "--as-of", "2026-01-20", "--format", "json", cwd=imported).stdout
+    )
+    # C1: hub -> lets -> cmht -> lets: 3 handoffs, lets->cmht and cmht->lets cross, cmht->lets is a ping-pong.
+    assert (
+        data["cases"],
+        data["events"],
+        data["handoffs"],
+        data["ping_pongs"],
+        data["s75_crossings"],
+    ) == (2, 6, 3, 1, 2)
+    assert data["by_case"][0] == {
+        "case_id": "C1",
+        "handoffs": 3,
+        "ping_pongs": 1,
+        "s75_crossings": 2,
+        "teams": ["hub", "lets", "cmht", "lets"],
+    }
+    assert data["distribution"] == [{"handoffs": 0, "cases": 1}, {"handoffs": 3, "cases": 1}]
+    holding = json.loads(
+        run("report", "holding", "--as-of", "2026-01-20", "--format", "json", cwd=imported).stdout
+    )
+    days = {row["team"]: row["days"] for row in holding["by_team"]}
+    # hub: C1 1 day + C2 2 days (closed on the 9th). lets: the 6th to the 8th (2 days), then the
+    # 10th at 09:00:00.5 to as-of, the 20th at 00:00 (9.625 days less 0.5 s). cmht: 2 days + 0.5 s.
+    assert days["hub"] == pytest.approx(3.0)
+    assert days["lets"] == pytest.approx(11.625 - 0.5 / 86400)
+    assert days["cmht"] == pytest.approx(2.0 + 0.5 / 86400)
+    one = json.loads(
+        run(
+            "report",
+            "holding",
+            "--case",
+            "C2",
+            "--as-of",
+            "2026-01-20",
+            "--format",
+            "json",
+            cwd=imported,
+        ).stdout
+    )
+    assert [(e["team"], e["days"]) for e in one["episodes"]] == [("hub", 2.0)]
+
+
+def test_table_csv_and_markdown_views(imported: Path) -> None:
+    """The non-JSON views show headline figures and titled tables, cut to --top rows."""
+    table = run("report", "handoffs", "--as-of", "2026-01-20", "--top", "1", cwd=imported).stdout
+    assert "handoffs" in table and "by_case (top 1 of 2)" in table
+    csv_text = run("report", "s75", "--as-of", "2026-01-20", "--format", "csv", cwd=imported).stdout
+    assert csv_text.splitlines()[0] == "report,as_of,since,until,team,threshold"
+    assert "# crossings" in csv_text and "council,trust,1" in csv_text
+    markdown = run(
+        "report", "holding", "--as-of", "2026-01-20", "--format", "markdown", cwd=imported
+    ).stdout
+    assert "## by_team" in markdown and "| team" in markdown
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "message"),
+    [
+        ("case_id,occurred_at,state\nC1,2026-01-01,x\n", "missing required column(s) team"),
+        (
+            "case_id,occurred_at,state,team\nC1,yesterday,x,hub\n",
+            "log.csv:2: occurred_at: 'yesterday' is not an ISO 8601",
+        ),
+        (
+            "case_id,occurred_at,state,team\n,2026-01-01,x,hub\n",
+            "log.csv:2: case_id: empty case id",
+        ),
+        (
+            "case_id,occurred_at,state,team\nC1,2026-01-01,x\n",
+            "log.csv:2: has 3 fields, the header has 4",
+        ),
+        ("", "the file is empty"),
+    ],
+)
+def test_bad_import_names_line_and_field_and_writes_nothing(
+    tmp_path: Path, csv_text: str, message: str
+) -> None:
+    """One bad row rejects the file with its line and field; no store file is left behind."""
+    (tmp_path / "log.csv").write_text(csv_text)
+    done = run("import", "log.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "pathway.db").exists()
+
+
+def test_a_bad_import_into_an_existing_store_changes_nothing(imported: Path) -> None:
+    """Importing a file with one bad row into a store that has data leaves it byte-for-byte alone."""
+    before = json.loads(
+        run("report", "handoffs", "--as-of", "2026-01-20", "--format", "json", cwd=imported).stdout
+    )
+    (imported / "bad.csv").write_text(
+        "case_id,occurred_at,state,team\nC9,2026-01-01,x,hub\nC9,not a date,y,lets\n"
+    )
+    done = run("import", "bad.csv", cwd=imported)
+    assert done.returncode == 2
+    after = json.loads(
+        run("report", "handoffs", "--as-of", "2026-01-20", "--format", "json", cwd=imported).stdout
+    )
+    assert after == before
+    assert run("audit", "verify", cwd=imported).returncode == 0
+
+
+def test_report_options_are_checked(imported: Path) -> None:
+    """A period that is empty, or an unknown report, is a clear error."""
+    done = run("report", "holding", "--since", "2026-02-01", "--until", "2026-01-01", cwd=imported)
+    assert done.returncode == 2 and "--since is after --until" in done.stderr
+    unknown = run("report", "nonsense", cwd=imported)
+    assert unknown.returncode == 2 and "Invalid value for" in unknown.stderr
+
+
+@pytest.mark.skipif(
+    not RECEIPT.exists(), reason="shared/data/receipt.csv is not beside this checkout"
+)
+def test_receipt_log_imports_with_column_mapping_and_verifies(tmp_path: Path) -> None:
+    """The real municipal event log imports through --map and its chain verifies."""
+    done = run(
+        "import", str(RECEIPT), "--map", "case:concept:name=case_id", "--map", "time:timestamp=occurred_at",
+        "--map", "concept:name=state", "--map", "org:group=team", "--map", "org:resource=actor", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Imported 8,577 events of 1,434 cases" in done.stdout
+    assert run("audit", "verify", cwd=tmp_path).stdout.startswith("ok: 8577 events verified")
+    for name in REPORTS:
+        out = run("report", name, "--as-of", "2012-06-01", "--format", "json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        jsonschema.validate(json.loads(out.stdout), load_schema(f"report_{name}"))

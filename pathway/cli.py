@@ -54,7 +54,7 @@ from .store import open_store
 from .summary import summarise
 from .timeutil import parse_instant
 from .walkthrough import describe_choices, describe_sample, describe_step
-from .workspace import DEFAULT_PATHWAY, init_store, open_engine
+from .workspace import DEFAULT_PATHWAY, PATHWAY_META_KEY, init_store, open_engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,7 +91,7 @@ def library_errors() -> Iterator[None]:
     except ConcurrencyConflict as exc:
         fail(str(exc), EXIT_CONFLICT)
     except DefinitionError as exc:
-        click.echo("Error: invalid definition:", err=True)
+        click.echo("Error: invalid file:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -643,6 +643,7 @@ def demo(db: str | None) -> None:
         if db is not None and Path(db).exists():
             fail(f"{db} already exists: the demo plays into a fresh store; give a new file")
         store = open_store(location)
+        store.set_meta(PATHWAY_META_KEY, DEFAULT_PATHWAY)
         pathways: dict[str, Any] = {}
         latest: datetime | None = None
         names = list(shipped_samples())

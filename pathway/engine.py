@@ -169,7 +169,7 @@ class Engine:
         if transition.returns:
             return stack[:-1]
         if transition.remembers:
-            return (*stack, ReturnPoint(case.state, case.team))
+            return (*stack, ReturnPoint(case.state, case.team, case.state_entered_at))
         if self.pathway.states[case.state].is_offer and stack:
             return stack[:-1]  # accepted: the case has moved on and will not go back
         return stack
@@ -186,6 +186,13 @@ class Engine:
         assert dest is not None
         team, worker = self._holder(case, evaluation, actor)
         moved = dest != case.state
+        entered_at = at if moved else case.state_entered_at
+        if (
+            evaluation.transition is not None
+            and evaluation.transition.returns
+            and case.return_stack
+        ):
+            entered_at = case.return_stack[-1].entered_at or entered_at
         return attrs.evolve(
             case,
             state=dest,
@@ -193,7 +200,7 @@ class Engine:
             organisation=self.pathway.organisation_of(team),
             worker=worker,
             version=case.version + 1,
-            state_entered_at=at if moved else case.state_entered_at,
+            state_entered_at=entered_at,
             return_stack=self._return_stack(case, evaluation),
             closed_at=at if self.pathway.states[dest].final else None,
             attributes={**case.attributes, **data},

@@ -147,12 +147,17 @@ def _present(value: Any) -> bool:
     return True
 
 
-def data_present(ctx: GuardContext, /, fields: list[str]) -> GuardResult:
-    """Required data is recorded on the case or given with this call (e.g. an enablement plan)."""
-    values = ctx.values
+def data_present(ctx: GuardContext, /, fields: list[str], this_call: bool = False) -> GuardResult:
+    """Required data is recorded on the case or given with this call (e.g. an enablement plan).
+
+    With ``this_call``, only data given with this very call counts: a reason for declining an
+    offer or closing a case must be given each time, not found left over from an earlier step.
+    """
+    values = ctx.data if this_call else ctx.values
     missing = [name for name in fields if not _present(values.get(name))]
     if missing:
-        return refused("required data missing: " + ", ".join(missing))
+        where = " with this step" if this_call else ""
+        return refused(f"required data missing{where}: " + ", ".join(missing))
     return passed("required data present: " + ", ".join(fields))
 
 
@@ -245,7 +250,8 @@ BUILTIN_GUARDS = GuardRegistry(
                 "additionalProperties": False,
                 "required": ["fields"],
                 "properties": {
-                    "fields": {"type": "array", "minItems": 1, "items": {"type": "string"}}
+                    "fields": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                    "this_call": {"type": "boolean"},
                 },
             },
         ),

@@ -32,10 +32,15 @@ class Actor:
 
 @attrs.frozen
 class ReturnPoint:
-    """Where a case was (state and holding team) when it was offered on or interrupted."""
+    """Where a case was (state, holding team, since when) when it was offered on or interrupted.
+
+    ``entered_at`` is restored on return, so an interruption does not restart a state's time
+    limit (six weeks of brief enablement stay six weeks, however often they are interrupted).
+    """
 
     state: str
     team: str
+    entered_at: datetime | None = None
 
 
 @attrs.frozen

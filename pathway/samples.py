@@ -10,7 +10,7 @@ and holder before and after, each guard checked and why, and how long each team 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import attrs
 from .definition import Pathway, load_pathway
 from .engine import OPEN_TRIGGER, Engine
 from .errors import DefinitionError, Problem, TransitionRefused
+from .flow import EpisodeRow, FlowState
 from .model import Actor, AuditEvent, Case, GuardCheck
 from .packaged import data_folder
 from .timeutil import parse_instant
@@ -179,24 +180,30 @@ def sample_pathway(sample: SampleCase) -> Pathway:
 
 
 def holdings(history: list[AuditEvent], pathway: Pathway, until: datetime) -> tuple[Holding, ...]:
-    """Days each team has held the case, from its applied events up to ``until`` (or closure)."""
-    totals: dict[str, float] = {}
-    applied = [e for e in history if e.outcome == "applied"]
-    for current, following in zip(applied, [*applied[1:], None], strict=True):
-        team = current.to_team or "unallocated"
-        if following is not None:
-            end = following.occurred_at
-        elif (
-            current.to_state is not None
-            and pathway.states.get(current.to_state) is not None
-            and pathway.states[current.to_state].final
-        ):
-            end = current.occurred_at
-        else:
-            end = until
-        totals[team] = totals.get(team, 0.0) + max(
-            (end - current.occurred_at) / timedelta(days=1), 0.0
+    """Days each team has held the case up to ``until``, by the reports' own rules.
+
+    The applied events are folded by :class:`pathway.flow.FlowState`, the same fold the holding
+    report aggregates, so a trainer's walk and a governance report never disagree (a closed case
+    is held by nobody until it is re-referred).
+    """
+    flow = FlowState(history[0].case_id if history else "")
+    episodes: list[EpisodeRow] = []
+    for event in history:
+        if event.outcome != "applied" or event.occurred_at > until:
+            continue
+        closed, _opened, _handoff = flow.step(
+            event.occurred_at.timestamp(), event.to_team, event.to_organisation, event.closes
         )
+        if closed is not None:
+            episodes.append(closed)
+    if flow.open_episode is not None:
+        episodes.append(flow.open_episode)
+    end = until.timestamp()
+    totals: dict[str, float] = {}
+    for episode in episodes:
+        team = episode.team or "unallocated"
+        seconds = max((episode.end if episode.end is not None else end) - episode.start, 0.0)
+        totals[team] = totals.get(team, 0.0) + seconds / 86400.0
     return tuple(
         Holding(team, pathway.organisation_of(team), days) for team, days in totals.items()
     )

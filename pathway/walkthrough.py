@@ -26,7 +26,7 @@ def _days(days: float) -> str:
 def describe_sample(sample: SampleCase) -> list[str]:
     """The heading of a walk: title, learning point, the invented person."""
     lines = [f"{sample.title}  [{sample.id}]", f"Learning point: {sample.learning_point}"]
-    lines.append(f"Person (invented): {sample.pseudonym}")
+    lines.append(f"Person: {sample.pseudonym}")
     if sample.seed_reference:
         lines.append(f"Source: {sample.seed_reference}")
     return lines
@@ -41,10 +41,19 @@ def describe_step(outcome: StepOutcome, pathway: Pathway, total_steps: int) -> l
         f"Step {step.index + 1} of {total_steps} · {when} · {step.actor.id} ({step.actor.team}{roles}) fires {step.trigger}"
     ]
     before_state = outcome.before.state if outcome.before else "(new case)"
-    lines.append(f"  state   {before_state} -> {outcome.after.state}")
-    lines.append(
-        f"  holder  {_holder(outcome.before, pathway)} -> {_holder(outcome.after, pathway)}"
-    )
+    if outcome.applied:
+        lines.append(f"  state   {before_state} -> {outcome.after.state}")
+        lines.append(
+            f"  holder  {_holder(outcome.before, pathway)} -> {_holder(outcome.after, pathway)}"
+        )
+    else:
+        lines.append(f"  state   {outcome.after.state} (unchanged)")
+        lines.append(f"  holder  {_holder(outcome.after, pathway)} (unchanged)")
+    if outcome.after.return_stack and outcome.applied:
+        point = outcome.after.return_stack[-1]
+        lines.append(
+            f"  returns to {point.state} ({point.team}) when this offer or interruption ends"
+        )
     if outcome.before and outcome.before.organisation != outcome.after.organisation:
         lines.append(
             f"  S75     responsibility crosses from {outcome.before.organisation} to {outcome.after.organisation}"

@@ -96,7 +96,7 @@ def test_declined_handoff_returns_the_case_to_the_sender(engine: pathway.Engine)
     engine.fire("C1", "refer_to_cmht", LETS)
     with pytest.raises(pathway.TransitionRefused) as info:
         engine.fire("C1", "decline_handoff", CMHT)
-    assert info.value.reasons == ("required data missing: decline_reason",)
+    assert info.value.reasons == ("required data missing with this step: decline_reason",)
     back = engine.fire("C1", "decline_handoff", CMHT, data={"decline_reason": "not SMI"})
     assert (back.state, back.team) == ("choice_appointment", "lets")
 

@@ -32,7 +32,7 @@ def test_safeguarding_inside_an_offer_returns_to_the_offer_then_the_decline_to_t
     engine.open_case("B1", HUB, at=at(0))
     engine.fire("B1", "refer_via_hub", HUB, at=at(0))
     offered = engine.fire("B1", "offer_choice_appointment", HUB, at=at(1))
-    assert offered.return_stack == (ReturnPoint("referral", "hub"),)
+    assert offered.return_stack == (ReturnPoint("referral", "hub", at(0)),)
     interrupted = engine.fire("B1", "raise_safeguarding", LETS, at=at(2))
     assert (interrupted.state, interrupted.team) == ("safeguarding", "lets")
     assert [p.state for p in interrupted.return_stack] == ["referral", "offered_to_lets"]
@@ -42,6 +42,25 @@ def test_safeguarding_inside_an_offer_returns_to_the_offer_then_the_decline_to_t
         "B1", "decline_handoff", LETS, at=at(4), data={"decline_reason": "not known to LETs"}
     )
     assert (declined.state, declined.team, declined.return_stack) == ("referral", "hub", ())
+
+
+def test_an_interruption_does_not_restart_a_time_limit(barnet: pathway.Pathway) -> None:
+    """Brief enablement interrupted by safeguarding keeps counting from when it began."""
+    engine = pathway.Engine(barnet, pathway.open_store(":memory:"))
+    engine.open_case("B3", HUB, at=at(0))
+    engine.fire("B3", "self_refer", HUB, at=at(0))
+    engine.fire("B3", "offer_choice_appointment", HUB, at=at(0))
+    engine.fire("B3", "accept_handoff", LETS, at=at(1))
+    engine.fire("B3", "book_choice_meeting", LETS, at=at(2))
+    started = engine.fire(
+        "B3", "start_brief_enablement", LETS, at=at(3), data={"enablement_plan": "p"}
+    )
+    engine.fire("B3", "raise_safeguarding", LETS, at=at(30))
+    back = engine.fire("B3", "conclude_safeguarding", LETS, at=at(35))
+    assert back.state == "brief_enablement"
+    assert back.state_entered_at == started.state_entered_at == at(3)
+    late = engine.check("B3", "complete_brief_enablement", LETS, at=at(50))
+    assert late.reasons == ("47 days in brief_enablement, over its limit of 42 days",)
 
 
 def test_an_accepted_offer_drops_its_return_point(barnet: pathway.Pathway) -> None:

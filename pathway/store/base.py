@@ -137,7 +137,12 @@ def case_to_row(case: Case) -> tuple[Any, ...]:
         case.worker, case.version, format_instant(case.opened_at),
         format_instant(case.closed_at) if case.closed_at else None,
         format_instant(case.state_entered_at),
-        dumps([[point.state, point.team] for point in case.return_stack]),
+        dumps(
+            [
+                [p.state, p.team, format_instant(p.entered_at) if p.entered_at else None]
+                for p in case.return_stack
+            ]
+        ),
         dumps(dict(case.attributes)),
     )  # fmt: skip
 
@@ -149,7 +154,9 @@ def case_from_row(row: tuple[Any, ...]) -> Case:
         id=id_, pathway_id=pid, pathway_version=pver, state=state, team=team, organisation=org,
         worker=worker, version=version, opened_at=parse_instant(opened), closed_at=_instant(closed),
         state_entered_at=parse_instant(entered),
-        return_stack=tuple(ReturnPoint(s, t) for s, t in json.loads(stack)),
+        return_stack=tuple(
+            ReturnPoint(s, t, parse_instant(e) if e else None) for s, t, e in json.loads(stack)
+        ),
         attributes=json.loads(attributes),
     )  # fmt: skip
 

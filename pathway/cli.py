@@ -659,7 +659,7 @@ def demo(db: str | None) -> None:
         if latest is None:
             fail("no sample cases are installed")
             return
-        summary = summarise(store, lambda pid: pathways[pid], latest)
+        summary = summarise(store.connection, latest)
         store.close()
     click.echo(
         f"Played {len(names)} sample cases into {db or 'a temporary store'} (as of {latest:%Y-%m-%d})."
@@ -689,7 +689,11 @@ def demo(db: str | None) -> None:
         }
         for t in summary.teams
     ]
-    click.echo(render_rows(rows, ["team", "organisation", "cases", "days held"], "table"))
+    click.echo(
+        render_rows(
+            rows, ["team", "organisation", "cases", "days held", "median episode days"], "table"
+        )
+    )
     click.echo("")
     click.echo("Most passed-around cases:")
     top = [

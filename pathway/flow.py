@@ -59,6 +59,7 @@ class FlowState:
     first_at: float | None = None
     last_at: float | None = None
     first_team: str | None = None
+    first_team_at: float | None = None
     last_team: str | None = None
     last_organisation: str | None = None
     prev_team: str | None = None
@@ -92,6 +93,7 @@ class FlowState:
         if team is not None:
             if self.last_team is None:
                 self.first_team = team
+                self.first_team_at = at
             elif team != self.last_team:
                 self.handoffs += 1
                 handoff = HandoffRow(

@@ -121,7 +121,7 @@ def handoffs_report(conn: Any, scope: Scope) -> HandoffsReport:
             SELECT case_id, group_concat(team, char(31)) AS teams FROM (
                 SELECT f.case_id, 0 AS n, f.first_team AS team
                   FROM case_flow AS f JOIN report_cases USING (case_id)
-                 WHERE f.first_team IS NOT NULL
+                 WHERE f.first_team IS NOT NULL AND f.first_team_at <= :wend
                 UNION ALL
                 SELECT h.case_id, h.n, h.to_team
                   FROM handoffs AS h JOIN report_cases USING (case_id)

@@ -13,7 +13,7 @@ from typing import Any
 from ..flow import EpisodeRow, FlowState, HandoffRow
 
 FLOW_COLUMNS = (
-    "case_id", "first_at", "last_at", "first_team", "last_team", "last_organisation",
+    "case_id", "first_at", "last_at", "first_team", "first_team_at", "last_team", "last_organisation",
     "prev_team", "handoffs", "episode_n", "open_n", "open_team", "open_organisation",
     "open_start", "events",
 )  # fmt: skip
@@ -33,7 +33,8 @@ HANDOFF_INSERT = (
 def flow_row(state: FlowState) -> tuple[Any, ...]:
     episode = state.open_episode
     return (
-        state.case_id, state.first_at, state.last_at, state.first_team, state.last_team,
+        state.case_id, state.first_at, state.last_at, state.first_team, state.first_team_at,
+        state.last_team,
         state.last_organisation, state.prev_team, state.handoffs, state.episode_n,
         episode.n if episode else None, episode.team if episode else None,
         episode.organisation if episode else None, episode.start if episode else None,
@@ -67,13 +68,14 @@ def load_flow(conn: sqlite3.Connection, case_id: str) -> FlowState:
     ).fetchone()
     if row is None:
         return FlowState(case_id)
-    (cid, first_at, last_at, first_team, last_team, last_org, prev_team, handoffs, episode_n,
-     open_n, open_team, open_org, open_start, events) = row  # fmt: skip
+    (cid, first_at, last_at, first_team, first_team_at, last_team, last_org, prev_team, handoffs,
+     episode_n, open_n, open_team, open_org, open_start, events) = row  # fmt: skip
     episode = (
         EpisodeRow(cid, open_n, open_team, open_org, open_start) if open_n is not None else None
     )
     return FlowState(
         case_id=cid, first_at=first_at, last_at=last_at, first_team=first_team,
+        first_team_at=first_team_at,
         last_team=last_team, last_organisation=last_org, prev_team=prev_team,
         handoffs=handoffs, episode_n=episode_n, open_episode=episode, events=events,
     )  # fmt: skip

@@ -108,6 +108,7 @@ CREATE TABLE case_flow (
     first_at REAL NOT NULL,
     last_at REAL NOT NULL,
     first_team TEXT,
+    first_team_at REAL,
     last_team TEXT,
     last_organisation TEXT,
     prev_team TEXT,

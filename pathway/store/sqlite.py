@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -293,13 +294,37 @@ class SqliteStore:
     def _configure(self) -> None:
         self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if self.location != ":memory:":
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal()
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA foreign_keys = ON")
 
-    def _migrate(self) -> None:
+    def _enable_wal(self) -> None:
+        """Switch to WAL, waiting out other processes opening the same new file at once.
+
+        Changing the journal mode needs a moment alone with the file, and SQLite reports "database
+        is locked" at once rather than using the busy timeout, so wait and retry (bounded).
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.005
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+                continue
+            if str(mode).lower() != "wal":
+                raise StoreError(
+                    f"{self.location}: cannot use write-ahead logging here (journal mode {mode})"
+                )
+            return
+
+    def _check_identity(self) -> int:
+        """The store's schema version; refuse files that are not care-pathway stores."""
         app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
-        current = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if app_id not in (0, APPLICATION_ID):
             raise StoreError(f"{self.location}: this SQLite file is not a care-pathway store")
         if app_id == 0 and current == 0 and self.db.table_names():
@@ -312,11 +337,18 @@ class SqliteStore:
                 f"{self.location}: store schema version {current} is newer than this "
                 f"care-pathway supports ({SCHEMA_VERSION}); upgrade care-pathway"
             )
-        if current == SCHEMA_VERSION:
-            return
+        return current
+
+    def _migrate(self) -> None:
+        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id == APPLICATION_ID and version == SCHEMA_VERSION:
+            return  # the usual case: a current store, nothing to check under the lock
         with self._immediate():
-            # Re-read inside the lock: another process may have migrated meanwhile.
-            current = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            # Check again inside the write lock: another process may have created or migrated
+            # the store between the first look and now (each read outside a transaction sees a
+            # different moment).
+            current = self._check_identity()
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(MIGRATIONS[version]):
                     self._conn.execute(statement)

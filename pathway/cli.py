@@ -43,6 +43,8 @@ from .reports import (
 from .reports.render import flatten
 from .samples import (
     SampleStep,
+    check_sample,
+    is_sample_document,
     load_sample,
     play,
     play_steps,
@@ -249,13 +251,22 @@ def init(db: str, pathway_name: str) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
-    """Check pathway definition FILES against the schema and for meaning.
+    """Check pathway definitions and sample cases (FILES) against their schemas and for meaning.
 
-    Every problem is listed with its file, line and JSON pointer. Exit 1 if any file has problems.
+    A pathway definition is checked for unknown names, unreachable or stuck states and handoffs
+    with no way back; a sample case is also played on a throw-away store, and every step that
+    does not go as scripted is named. Every problem is listed with its file, line and JSON
+    pointer. Exit 1 if any file has problems.
     """
     bad = 0
     for path in files:
         try:
+            if path.exists() and is_sample_document(path):
+                sample = check_sample(path)
+                click.echo(
+                    f"{path}: ok: sample case {sample.id}: {len(sample.steps)} steps, as scripted"
+                )
+                continue
             compiled = load_pathway(path)
         except DefinitionError as exc:
             bad += 1

@@ -18,7 +18,7 @@ import attrs
 
 from .definition import Pathway, load_pathway
 from .engine import OPEN_TRIGGER, Engine
-from .errors import DefinitionError, Problem, TransitionRefused
+from .errors import DefinitionError, PathwayError, Problem, TransitionRefused
 from .flow import EpisodeRow, FlowState
 from .model import Actor, AuditEvent, Case, GuardCheck
 from .packaged import data_folder
@@ -251,3 +251,62 @@ def play_steps(
             holdings=holdings(history, engine.pathway, step.when),
         )
         before = after
+
+
+def check_sample(path: str | Path) -> SampleCase:
+    """Validate a sample case file and replay it on a throw-away store.
+
+    Raises :class:`DefinitionError` naming the step (file, line, pointer) of every step that does
+    not go as scripted, and the end if the case does not finish where the script says.
+    """
+    doc = read_document(Path(path))
+    sample = _parse(doc)
+    from .store import open_store  # a throw-away store; the store package imports no samples
+
+    engine = Engine(sample_pathway(sample), open_store(":memory:"))
+    problems: list[Problem] = []
+    try:
+        for outcome in play(engine, sample):
+            if outcome.as_scripted:
+                continue
+            where = pointer("steps", outcome.step.index)
+            if outcome.expected_refusal is None:
+                problems.append(
+                    doc.problem(
+                        where, f"{outcome.step.trigger} was refused: " + "; ".join(outcome.reasons)
+                    )
+                )
+            elif outcome.applied:
+                problems.append(
+                    doc.problem(
+                        where,
+                        f"{outcome.step.trigger} was applied, but the script expects a refusal",
+                    )
+                )
+            else:
+                problems.append(
+                    doc.problem(
+                        where,
+                        "refused for other reasons than scripted: " + "; ".join(outcome.reasons),
+                    )
+                )
+    except PathwayError as exc:
+        problems.append(doc.problem("/steps", f"the script cannot be played: {exc}"))
+    if not problems:
+        final = engine.store.case(sample.id)
+        if (final.state, final.team) != (sample.end_state, sample.end_team):
+            problems.append(
+                doc.problem(
+                    "/end",
+                    f"the case ends in {final.state} held by {final.team}, not {sample.end_state} held by {sample.end_team}",
+                )
+            )
+    if problems:
+        raise DefinitionError(problems)
+    return sample
+
+
+def is_sample_document(path: str | Path) -> bool:
+    """True if the file looks like a sample case (it has ``steps``) rather than a pathway."""
+    doc = read_document(Path(path))
+    return isinstance(doc.data, dict) and "steps" in doc.data and "transitions" not in doc.data

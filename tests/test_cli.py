@@ -217,3 +217,29 @@ def test_every_command_has_help_that_teaches(name: str) -> None:
     command = _all_commands()[name]
     assert command.help and len(command.help.strip()) > 20
     assert f"pathway {name}" in (ROOT / "docs" / "cli.md").read_text()
+
+
+def test_audit_verify_catches_a_tampered_database_file(workdir: Path) -> None:
+    """Edit an event in the file behind the library's back: audit verify fails and names it."""
+    import sqlite3
+
+    run("case", "open", "C1", "--actor", "w1", "--team", "hub", cwd=workdir)
+    run(
+        "case",
+        "fire",
+        "C1",
+        "book_choice_appointment",
+        "--actor",
+        "w2",
+        "--team",
+        "lets",
+        cwd=workdir,
+    )
+    assert run("audit", "verify", cwd=workdir).returncode == 0
+    with sqlite3.connect(workdir / "pathway.db") as conn:
+        conn.execute("DROP TRIGGER events_refuse_update")
+        conn.execute("UPDATE events SET actor_id = 'someone-else' WHERE position = 2")
+    done = run("audit", "verify", cwd=workdir)
+    assert done.returncode == 1
+    assert done.stderr.startswith("FAILED: event at position 2 (id ")
+    assert "case C1): its contents do not match its hash" in done.stderr

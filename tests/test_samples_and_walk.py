@@ -135,3 +135,26 @@ def test_walk_of_an_unknown_sample_is_a_clear_error() -> None:
     assert done.returncode == 2
     assert "no sample case of that name" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_validate_accepts_the_shipped_pathway_and_every_sample() -> None:
+    """`pathway validate` accepts the default pathway and plays every shipped sample as scripted."""
+    root = Path(__file__).resolve().parent.parent
+    samples = sorted(str(p) for p in (root / "sample_cases").glob("*.yaml"))
+    done = run("validate", str(root / "pathway/definitions/barnet-enablement.yaml"), *samples)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("as scripted") == len(samples) >= 10
+
+
+def test_validate_names_the_step_that_does_not_go_as_scripted(tmp_path: Path) -> None:
+    """A sample whose refusal reasons are wrong is reported at that step's line."""
+    text = SAMPLE.read_text().replace("required data missing: enablement_plan", "nope")
+    (tmp_path / "pathway.yaml").write_text(
+        (DATA.parent.parent / "docs/examples/minimal.yaml").read_text()
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("../../docs/examples/minimal.yaml", "pathway.yaml"))
+    done = run("validate", str(bad))
+    assert done.returncode == 1
+    # The third step (line 9 of the file) is the scripted refusal.
+    assert f"{bad}:9: /steps/2: refused for other reasons than scripted" in done.stderr

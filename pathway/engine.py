@@ -18,7 +18,6 @@ import attrs
 
 from .definition import Pathway
 from .errors import (
-    CaseExists,
     ConcurrencyConflict,
     InvalidRequest,
     TransitionRefused,
@@ -130,16 +129,13 @@ class Engine:
             closes=outcome == "applied" and self.pathway.states[after.state].final,
         )
 
-    def _next_seq(self, tx: StoreTransaction, case: Case, at: datetime) -> int:
-        head = tx.case_head(case.id)
-        if head is None:
-            return 1
-        if at < head.occurred_at:
+    def _check_time_order(self, tx: StoreTransaction, case: Case, at: datetime) -> None:
+        newest = tx.last_event_at(case.id)
+        if at < newest:
             raise InvalidRequest(
                 f"case {case.id}: at {format_instant(at)} is before the case's newest event "
-                f"({format_instant(head.occurred_at)}); events of a case must be in time order"
+                f"({format_instant(newest)}); events of a case must be in time order"
             )
-        return head.seq + 1
 
     def _holder(self, case: Case, evaluation: Evaluation, actor: Actor) -> tuple[str, str | None]:
         transition = evaluation.transition
@@ -246,11 +242,9 @@ class Engine:
             attributes=values,
         )
         with self.store.transaction() as tx:
-            if tx.case_exists(case_id):
-                raise CaseExists(case_id)
-            tx.insert_case(case)
-            tx.append_event(
-                self._event(None, case, OPEN_TRIGGER, actor, when, "applied", (), note, values), 1
+            tx.open_case(
+                case,
+                self._event(None, case, OPEN_TRIGGER, actor, when, "applied", (), note, values),
             )
             if person is not None:
                 tx.save_person(case_id, person)
@@ -288,20 +282,21 @@ class Engine:
             self._check_case(case)
             if expected_version is not None and case.version != expected_version:
                 raise ConcurrencyConflict(case_id, expected_version, case.version)
-            seq = self._next_seq(tx, case, when)
+            self._check_time_order(tx, case, when)
             evaluation = self.pathway.machine.evaluate(case, trigger, actor, when, values)
             if evaluation.allowed:
                 result = self._apply(case, evaluation, actor, when, values)
-                tx.update_case(result, expected_version=case.version)
-                tx.append_event(
+                tx.apply_transition(
+                    result,
+                    case.version,
                     self._event(case, result, trigger, actor, when, "applied", (), note, values),
-                    seq,
                 )
                 record = IdempotencyRecord(
                     idempotency_key or "", case_id, trigger, "applied", result, ()
                 )
             else:
-                tx.append_event(
+                tx.record_refusal(
+                    case,
                     self._event(
                         case,
                         case,
@@ -313,7 +308,6 @@ class Engine:
                         note,
                         values,
                     ),
-                    seq,
                 )
                 refusal = TransitionRefused(case_id, trigger, evaluation.reasons)
                 record = IdempotencyRecord(

@@ -15,7 +15,7 @@ order, into the derived rows the governance reports aggregate:
   collapsed team sequence has t_i = t_(i-2)) is a **ping-pong**.
 
 The same state machine runs when ``engine.fire`` writes an event (one case, state kept in the
-``case_flow`` table) and when ``pathway import`` loads a whole log (state kept in memory), so the
+case's own row) and when ``pathway import`` loads a whole log (state kept in memory), so the
 two paths cannot disagree. Times are POSIX seconds (floats) so the database can add them up fast.
 """
 
@@ -57,7 +57,6 @@ class FlowState:
 
     case_id: str
     first_at: float | None = None
-    last_at: float | None = None
     first_team: str | None = None
     first_team_at: float | None = None
     last_team: str | None = None
@@ -66,16 +65,13 @@ class FlowState:
     handoffs: int = 0
     episode_n: int = 0
     open_episode: EpisodeRow | None = None
-    events: int = 0
 
     def step(
         self, at: float, team: str | None, organisation: str | None, closes: bool
     ) -> tuple[EpisodeRow | None, EpisodeRow | None, HandoffRow | None]:
         """Fold one applied event; return (episode closed, episode opened, handoff), each or None."""
-        self.events += 1
         if self.first_at is None:
             self.first_at = at
-        self.last_at = at
         closed: EpisodeRow | None = None
         opened: EpisodeRow | None = None
         current = self.open_episode

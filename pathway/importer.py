@@ -31,8 +31,8 @@ from .canonical import chain_hash
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
-from .store.base import dumps
-from .store.flowrows import write_bulk
+from .store.base import CASE_COLUMNS, dumps
+from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
 from .store.sqlite import SqliteStore
 from .timeutil import format_instant, parse_instant
 
@@ -293,7 +293,6 @@ def _load(
     pid = pathway.id if pathway is not None else "imported"
     pver = pathway.version if pathway is not None else ""
     chain = _Chain(conn, pid, pver)
-    states: list[FlowState] = []
     episodes: list[EpisodeRow] = []
     handoffs: list[HandoffRow] = []
     case_rows: list[tuple[Any, ...]] = []
@@ -313,10 +312,10 @@ def _load(
         closed_cases += int(closes)
         if flow.open_episode is not None:
             episodes.append(flow.open_episode)
-        states.append(flow)
         case_rows.append(
             (current, pid, pver, prev_state, prev_team or "", prev_org or "unknown", None, seq,
-             opened, last_text if closes else None, entered, "[]", "{}")
+             opened, last_text if closes else None, entered, "[]", "{}", seq, last_text,
+             *flow_values(flow))
         )  # fmt: skip
 
     cursor = conn.execute(
@@ -348,11 +347,10 @@ def _load(
             chain.flush(conn)
     finish_case()
     chain.flush(conn)
+    columns = (*CASE_COLUMNS, "last_seq", "last_at", *FLOW_COLUMNS)
     conn.executemany(
-        "INSERT INTO cases (id, pathway_id, pathway_version, state, team, organisation, worker, "
-        "version, opened_at, closed_at, state_entered_at, return_stack, attributes) "
-        "VALUES (" + ", ".join("?" * 13) + ")",
+        f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
         case_rows,
     )
-    write_bulk(conn, states, episodes, handoffs)
+    write_bulk(conn, episodes, handoffs)
     return ImportResult(name, rows, cases, closed_cases, chain.first_position, chain.position)

@@ -1,27 +1,25 @@
 """Persist :class:`pathway.flow.FlowState` and its derived rows in the SQL store.
 
-The engine path folds one event at a time (load the case's flow row, step, write the changes);
-the import path folds whole cases in memory and writes their rows in bulk with the same columns.
+The flow state of a case lives in its ``cases`` row (the ``FLOW_COLUMNS``), read with the case
+and written in the same UPDATE as the case, so keeping the reports' rows in step costs the engine
+no extra round trip; the view ``case_flow`` shows them to the reports. Episodes and handoffs have
+tables of their own. The import path folds whole cases in memory and writes the same columns.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..flow import EpisodeRow, FlowState, HandoffRow
 
 FLOW_COLUMNS = (
-    "case_id", "first_at", "last_at", "first_team", "first_team_at", "last_team", "last_organisation",
-    "prev_team", "handoffs", "episode_n", "open_n", "open_team", "open_organisation",
-    "open_start", "events",
+    "first_at", "first_team", "first_team_at", "last_team", "last_organisation", "prev_team",
+    "handoffs", "episode_n", "open_n", "open_team", "open_organisation", "open_start",
 )  # fmt: skip
+"""The flow state's columns in the ``cases`` table, in this order."""
 
-FLOW_UPSERT = (
-    f"INSERT OR REPLACE INTO case_flow ({', '.join(FLOW_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(FLOW_COLUMNS))})"
-)
 EPISODE_INSERT = "INSERT INTO episodes (case_id, n, team, organisation, start_at, end_at) VALUES (?, ?, ?, ?, ?, ?)"
 EPISODE_CLOSE = "UPDATE episodes SET end_at = ? WHERE case_id = ? AND n = ?"
 HANDOFF_INSERT = (
@@ -30,15 +28,28 @@ HANDOFF_INSERT = (
 )
 
 
-def flow_row(state: FlowState) -> tuple[Any, ...]:
+def flow_values(state: FlowState) -> tuple[Any, ...]:
+    """The values of ``FLOW_COLUMNS`` for a flow state."""
     episode = state.open_episode
     return (
-        state.case_id, state.first_at, state.last_at, state.first_team, state.first_team_at,
-        state.last_team,
+        state.first_at, state.first_team, state.first_team_at, state.last_team,
         state.last_organisation, state.prev_team, state.handoffs, state.episode_n,
         episode.n if episode else None, episode.team if episode else None,
         episode.organisation if episode else None, episode.start if episode else None,
-        state.events,
+    )  # fmt: skip
+
+
+def flow_from_values(case_id: str, values: Sequence[Any]) -> FlowState:
+    """Rebuild a case's flow state from its ``FLOW_COLUMNS`` values."""
+    (first_at, first_team, first_team_at, last_team, last_org, prev_team, handoffs, episode_n,
+     open_n, open_team, open_org, open_start) = values  # fmt: skip
+    episode = (
+        EpisodeRow(case_id, open_n, open_team, open_org, open_start) if open_n is not None else None
+    )
+    return FlowState(
+        case_id=case_id, first_at=first_at, first_team=first_team, first_team_at=first_team_at,
+        last_team=last_team, last_organisation=last_org, prev_team=prev_team,
+        handoffs=handoffs or 0, episode_n=episode_n or 0, open_episode=episode,
     )  # fmt: skip
 
 
@@ -61,50 +72,24 @@ def handoff_row(handoff: HandoffRow) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def load_flow(conn: sqlite3.Connection, case_id: str) -> FlowState:
-    """The case's flow state (a fresh one for a case with no applied event yet)."""
-    row = conn.execute(
-        f"SELECT {', '.join(FLOW_COLUMNS)} FROM case_flow WHERE case_id = ?", (case_id,)
-    ).fetchone()
-    if row is None:
-        return FlowState(case_id)
-    (cid, first_at, last_at, first_team, first_team_at, last_team, last_org, prev_team, handoffs,
-     episode_n, open_n, open_team, open_org, open_start, events) = row  # fmt: skip
-    episode = (
-        EpisodeRow(cid, open_n, open_team, open_org, open_start) if open_n is not None else None
-    )
-    return FlowState(
-        case_id=cid, first_at=first_at, last_at=last_at, first_team=first_team,
-        first_team_at=first_team_at,
-        last_team=last_team, last_organisation=last_org, prev_team=prev_team,
-        handoffs=handoffs, episode_n=episode_n, open_episode=episode, events=events,
-    )  # fmt: skip
-
-
-def write_flow_changes(
+def write_step(
     conn: sqlite3.Connection,
-    state: FlowState,
     closed: EpisodeRow | None,
     opened: EpisodeRow | None,
     handoff: HandoffRow | None,
 ) -> None:
-    """Write one fold step: close/open episodes, add the handoff, save the flow state."""
+    """Write the derived rows of one fold step (the flow state goes with the case row)."""
     if closed is not None:
         conn.execute(EPISODE_CLOSE, (closed.end, closed.case_id, closed.n))
     if opened is not None:
         conn.execute(EPISODE_INSERT, episode_row(opened))
     if handoff is not None:
         conn.execute(HANDOFF_INSERT, handoff_row(handoff))
-    conn.execute(FLOW_UPSERT, flow_row(state))
 
 
 def write_bulk(
-    conn: sqlite3.Connection,
-    states: Iterable[FlowState],
-    episodes: Iterable[EpisodeRow],
-    handoffs: Iterable[HandoffRow],
+    conn: sqlite3.Connection, episodes: Iterable[EpisodeRow], handoffs: Iterable[HandoffRow]
 ) -> None:
-    """Write whole cases folded in memory (episodes complete with their ends)."""
+    """Write the episodes (complete with their ends) and handoffs of whole imported cases."""
     conn.executemany(EPISODE_INSERT, (episode_row(e) for e in episodes))
     conn.executemany(HANDOFF_INSERT, (handoff_row(h) for h in handoffs))
-    conn.executemany(FLOW_UPSERT, (flow_row(s) for s in states))

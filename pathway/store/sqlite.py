@@ -19,21 +19,24 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import sqlite_utils
 
 from ..audit import Checkpoint, VerifyResult, verify_events
 from ..canonical import GENESIS_HASH
 from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
+from ..flow import FlowState
 from ..model import AuditEvent, Case, Person
 from ..serialize import from_dict, to_dict
+from ..timeutil import format_instant, parse_instant
 from .base import (
     CASE_COLUMNS,
     EVENT_COLUMNS,
     SCHEMA_VERSION,
-    CaseHead,
     IdempotencyRecord,
     NewEvent,
     case_from_row,
@@ -41,7 +44,7 @@ from .base import (
     chain_event,
     event_from_row,
 )
-from .flowrows import load_flow, write_flow_changes
+from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values, write_step
 
 BUSY_TIMEOUT_MS = 30_000
 APPLICATION_ID = 0x43505457  # "CPTW": marks the file as a care-pathway store
@@ -64,8 +67,26 @@ CREATE TABLE cases (
     closed_at TEXT,
     state_entered_at TEXT NOT NULL,
     return_stack TEXT NOT NULL DEFAULT '[]',
-    attributes TEXT NOT NULL DEFAULT '{}'
+    attributes TEXT NOT NULL DEFAULT '{}',
+    last_seq INTEGER NOT NULL,
+    last_at TEXT NOT NULL,
+    first_at REAL NOT NULL,
+    first_team TEXT,
+    first_team_at REAL,
+    last_team TEXT,
+    last_organisation TEXT,
+    prev_team TEXT,
+    handoffs INTEGER NOT NULL DEFAULT 0,
+    episode_n INTEGER NOT NULL DEFAULT 0,
+    open_n INTEGER,
+    open_team TEXT,
+    open_organisation TEXT,
+    open_start REAL
 );
+CREATE VIEW case_flow AS
+    SELECT id AS case_id, first_at, first_team, first_team_at, last_team, last_organisation,
+           prev_team, handoffs, episode_n, open_n, open_team, open_organisation, open_start
+      FROM cases;
 CREATE TABLE events (
     position INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
@@ -104,23 +125,6 @@ BEGIN
     SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused');
 END;
 CREATE INDEX events_occurred ON events (occurred_at);
-CREATE TABLE case_flow (
-    case_id TEXT PRIMARY KEY,
-    first_at REAL NOT NULL,
-    last_at REAL NOT NULL,
-    first_team TEXT,
-    first_team_at REAL,
-    last_team TEXT,
-    last_organisation TEXT,
-    prev_team TEXT,
-    handoffs INTEGER NOT NULL,
-    episode_n INTEGER NOT NULL,
-    open_n INTEGER,
-    open_team TEXT,
-    open_organisation TEXT,
-    open_start REAL,
-    events INTEGER NOT NULL
-);
 CREATE TABLE episodes (
     case_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -160,84 +164,130 @@ CREATE TABLE idempotency (
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 """Schema version -> the SQL that brings a store from the version before to it."""
 
+_BOOK_COLUMNS = ("last_seq", "last_at", *FLOW_COLUMNS)
+"""Bookkeeping kept in each case's row beside the case: its newest event and its flow state."""
+
 _CASE_SELECT = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases"
+_CASE_SELECT_BOOKED = f"SELECT {', '.join((*CASE_COLUMNS, *_BOOK_COLUMNS))} FROM cases WHERE id = ?"
 _EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
 _EVENT_INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 _CASE_INSERT = (
-    f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
+    f"INSERT INTO cases ({', '.join((*CASE_COLUMNS, *_BOOK_COLUMNS))}) "
+    f"VALUES ({', '.join('?' * (len(CASE_COLUMNS) + len(_BOOK_COLUMNS)))})"
 )
 _CASE_UPDATE = (
     "UPDATE cases SET "
-    + ", ".join(f"{c} = ?" for c in CASE_COLUMNS[1:])
+    + ", ".join(f"{c} = ?" for c in (*CASE_COLUMNS[1:], *_BOOK_COLUMNS))
     + " WHERE id = ? AND version = ?"
 )
+_HEAD_UPDATE = "UPDATE cases SET last_seq = ?, last_at = ? WHERE id = ?"
+
+
+@attrs.define
+class _Books:
+    """What the transaction read about a case besides the case itself."""
+
+    last_seq: int
+    last_at: str
+    flow: FlowState
 
 
 class SqliteTransaction:
-    """One ``BEGIN IMMEDIATE`` transaction on the store's connection."""
+    """One ``BEGIN IMMEDIATE`` transaction on the store's connection.
+
+    Writes are whole operations (open a case, apply a transition, record a refusal), each an
+    event in the chain plus the rows that must change with it, so a backend can do each in as
+    few round trips as it likes.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._books: dict[str, _Books] = {}
 
     def load_case(self, case_id: str) -> Case:
-        row = self._conn.execute(_CASE_SELECT + " WHERE id = ?", (case_id,)).fetchone()
+        row = self._conn.execute(_CASE_SELECT_BOOKED, (case_id,)).fetchone()
         if row is None:
             raise CaseNotFound(case_id)
-        return case_from_row(row)
+        width = len(CASE_COLUMNS)
+        self._books[case_id] = _Books(
+            row[width], row[width + 1], flow_from_values(case_id, row[width + 2 :])
+        )
+        return case_from_row(row[:width])
 
     def case_exists(self, case_id: str) -> bool:
-        return (
-            self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
-            is not None
-        )
+        found = self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
+        return found is not None
 
-    def case_head(self, case_id: str) -> CaseHead | None:
-        row = self._conn.execute(
-            "SELECT seq, occurred_at FROM events WHERE case_id = ? ORDER BY seq DESC LIMIT 1",
-            (case_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        from ..timeutil import parse_instant
+    def last_event_at(self, case_id: str) -> datetime:
+        """When the newest event of a loaded case happened (business time)."""
+        return parse_instant(self._loaded(case_id).last_at)
 
-        return CaseHead(row[0], parse_instant(row[1]))
+    def _loaded(self, case_id: str) -> _Books:
+        books = self._books.get(case_id)
+        if books is None:
+            raise StoreError(f"case {case_id} was not loaded in this transaction")
+        return books
 
-    def insert_case(self, case: Case) -> None:
-        try:
-            self._conn.execute(_CASE_INSERT, case_to_row(case))
-        except sqlite3.IntegrityError:
-            raise CaseExists(case.id) from None
-
-    def update_case(self, case: Case, expected_version: int) -> None:
-        row = case_to_row(case)
-        cursor = self._conn.execute(_CASE_UPDATE, (*row[1:], case.id, expected_version))
-        if cursor.rowcount != 1:
-            actual = self._conn.execute(
-                "SELECT version FROM cases WHERE id = ?", (case.id,)
-            ).fetchone()
-            if actual is None:
-                raise CaseNotFound(case.id)
-            raise ConcurrencyConflict(case.id, expected_version, actual[0])
-
-    def append_event(self, event: NewEvent, seq: int) -> AuditEvent:
+    def _insert_event(self, event: NewEvent, seq: int) -> AuditEvent:
         head = self._conn.execute(
             "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
         position, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         chained, row = chain_event(event, seq, position, prev_hash)
         self._conn.execute(_EVENT_INSERT, row)
-        if chained.outcome == "applied":
-            self._fold(chained)
         return chained
 
-    def _fold(self, event: AuditEvent) -> None:
-        """Keep the case's derived rows (episodes, handoffs, flow) in step with its new event."""
-        conn = self._conn
-        state = load_flow(conn, event.case_id)
-        closed, opened, handoff = state.step(
+    def _fold(self, flow: FlowState, event: AuditEvent) -> None:
+        """Keep the reports' derived rows (episodes, handoffs) in step with an applied event."""
+        closed, opened, handoff = flow.step(
             event.occurred_at.timestamp(), event.to_team, event.to_organisation, event.closes
         )
-        write_flow_changes(conn, state, closed, opened, handoff)
+        write_step(self._conn, closed, opened, handoff)
+
+    def open_case(self, case: Case, event: NewEvent) -> AuditEvent:
+        """Insert a new case with its opening event (sequence 1)."""
+        if self.case_exists(case.id):
+            raise CaseExists(case.id)
+        chained = self._insert_event(event, 1)
+        flow = FlowState(case.id)
+        self._fold(flow, chained)
+        books = (1, format_instant(chained.occurred_at), *flow_values(flow))
+        try:
+            self._conn.execute(_CASE_INSERT, (*case_to_row(case), *books))
+        except sqlite3.IntegrityError:
+            raise CaseExists(case.id) from None
+        return chained
+
+    def apply_transition(self, case: Case, expected_version: int, event: NewEvent) -> AuditEvent:
+        """Record an applied transition: its event, the derived rows and the case, or none."""
+        books = self._loaded(case.id)
+        chained = self._insert_event(event, books.last_seq + 1)
+        self._fold(books.flow, chained)
+        values = (
+            *case_to_row(case)[1:], chained.seq, format_instant(chained.occurred_at),
+            *flow_values(books.flow), case.id, expected_version,
+        )  # fmt: skip
+        if self._conn.execute(_CASE_UPDATE, values).rowcount != 1:
+            actual = self._conn.execute(
+                "SELECT version FROM cases WHERE id = ?", (case.id,)
+            ).fetchone()
+            if actual is None:
+                raise CaseNotFound(case.id)
+            raise ConcurrencyConflict(case.id, expected_version, actual[0])
+        books.last_seq = chained.seq
+        books.last_at = format_instant(chained.occurred_at)
+        return chained
+
+    def record_refusal(self, case: Case, event: NewEvent) -> AuditEvent:
+        """Record a refused transition: its event only (the case does not change)."""
+        books = self._loaded(case.id)
+        chained = self._insert_event(event, books.last_seq + 1)
+        self._conn.execute(
+            _HEAD_UPDATE, (chained.seq, format_instant(chained.occurred_at), case.id)
+        )
+        books.last_seq = chained.seq
+        books.last_at = format_instant(chained.occurred_at)
+        return chained
 
     def save_person(self, case_id: str, person: Person) -> None:
         self._conn.execute(

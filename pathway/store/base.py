@@ -122,6 +122,8 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 def dumps(value: Any) -> str:
     """Compact JSON for stored JSON columns (sorted keys: the same value, the same text)."""
+    if not value and isinstance(value, list | dict | tuple):
+        return "{}" if isinstance(value, dict) else "[]"  # most roles, reasons and data are empty
     return _ENCODER.encode(value)
 
 

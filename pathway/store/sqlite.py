@@ -203,6 +203,7 @@ class SqliteTransaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._books: dict[str, _Books] = {}
+        self._last_at_text = ""
 
     def load_case(self, case_id: str) -> Case:
         row = self._conn.execute(_CASE_SELECT_BOOKED, (case_id,)).fetchone()
@@ -235,6 +236,7 @@ class SqliteTransaction:
         position, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         chained, row = chain_event(event, seq, position, prev_hash)
         self._conn.execute(_EVENT_INSERT, row)
+        self._last_at_text = row[4]  # the event's occurred_at as stored
         return chained
 
     def _fold(self, flow: FlowState, event: AuditEvent) -> None:
@@ -264,7 +266,7 @@ class SqliteTransaction:
         chained = self._insert_event(event, books.last_seq + 1)
         self._fold(books.flow, chained)
         values = (
-            *case_to_row(case)[1:], chained.seq, format_instant(chained.occurred_at),
+            *case_to_row(case)[1:], chained.seq, self._last_at_text,
             *flow_values(books.flow), case.id, expected_version,
         )  # fmt: skip
         if self._conn.execute(_CASE_UPDATE, values).rowcount != 1:
@@ -275,18 +277,16 @@ class SqliteTransaction:
                 raise CaseNotFound(case.id)
             raise ConcurrencyConflict(case.id, expected_version, actual[0])
         books.last_seq = chained.seq
-        books.last_at = format_instant(chained.occurred_at)
+        books.last_at = self._last_at_text
         return chained
 
     def record_refusal(self, case: Case, event: NewEvent) -> AuditEvent:
         """Record a refused transition: its event only (the case does not change)."""
         books = self._loaded(case.id)
         chained = self._insert_event(event, books.last_seq + 1)
-        self._conn.execute(
-            _HEAD_UPDATE, (chained.seq, format_instant(chained.occurred_at), case.id)
-        )
+        self._conn.execute(_HEAD_UPDATE, (chained.seq, self._last_at_text, case.id))
         books.last_seq = chained.seq
-        books.last_at = format_instant(chained.occurred_at)
+        books.last_at = self._last_at_text
         return chained
 
     def save_person(self, case_id: str, person: Person) -> None:

@@ -9,13 +9,13 @@ recorded as a ``refused`` audit event (governance counts refused referrals) and 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
+from .canonical import new_event_id
 from .definition import Pathway
 from .errors import (
     ConcurrencyConflict,
@@ -106,7 +106,7 @@ class Engine:
         data: Mapping[str, Any] | None = None,
     ) -> NewEvent:
         return NewEvent(
-            event_id=uuid.uuid4().hex,
+            event_id=new_event_id(),
             case_id=after.id,
             occurred_at=at,
             recorded_at=self._now(),

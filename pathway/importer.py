@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from .canonical import chain_hash
+from .canonical import chain_hash, new_event_id
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
@@ -208,7 +207,7 @@ class _Chain:
     ) -> None:  # fmt: skip
         self.position += 1
         data_value = json.loads(data)
-        event_id = uuid.uuid4().hex
+        event_id = new_event_id()
         payload = {
             "event_id": event_id, "case_id": case_id, "seq": seq, "position": self.position,
             "occurred_at": at_text, "recorded_at": self.recorded, "trigger": trigger,
@@ -310,8 +309,6 @@ def _load(
             return
         cases += 1
         closed_cases += int(closes)
-        if flow.open_episode is not None:
-            episodes.append(flow.open_episode)
         case_rows.append(
             (current, pid, pver, prev_state, prev_team or "", prev_org or "unknown", None, seq,
              opened, last_text if closes else None, entered, "[]", "{}", seq, last_text,

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from transitions import Machine, MachineError
+from transitions import EventData, Machine
 
 from .guards import GuardContext
 from .model import Actor, Case, GuardCheck
@@ -166,14 +166,25 @@ class CompiledMachine:
             return Evaluation(
                 trigger, False, None, None, (), (f"{trigger} is not a trigger of this pathway",)
             )
-        try:
-            ok = bool(event.trigger(token))
-        except MachineError:
+        candidates = event.transitions.get(case.state)
+        if not candidates:
             possible = ", ".join(self.triggers_from(case.state)) or "none"
             reason = (
                 f"{trigger} cannot be fired from state {case.state} (possible here: {possible})"
             )
             return Evaluation(trigger, False, None, None, (), (reason,))
+        # The machine's candidates for this trigger and state, in definition order, each with its
+        # conditions; the first whose conditions all hold is the transition. Checking them here,
+        # rather than through Event.trigger, skips moving the throw-away token between states
+        # (the store, not the token, records the move).
+        event_data = EventData(
+            self._machine.get_state(case.state), event, self._machine, token, (), {}
+        )
+        ok = False
+        for candidate in candidates:
+            if all(condition.check(event_data) for condition in candidate.conditions):
+                ok = True
+                break
         checks = tuple(c for _, cs in token.results for c in cs)
         if ok and token.chosen is not None:
             return Evaluation(trigger, True, token.chosen, token.chosen_dest, checks, ())

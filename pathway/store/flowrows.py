@@ -20,8 +20,10 @@ FLOW_COLUMNS = (
 )  # fmt: skip
 """The flow state's columns in the ``cases`` table, in this order."""
 
-EPISODE_INSERT = "INSERT INTO episodes (case_id, n, team, organisation, start_at, end_at) VALUES (?, ?, ?, ?, ?, ?)"
-EPISODE_CLOSE = "UPDATE episodes SET end_at = ? WHERE case_id = ? AND n = ?"
+EPISODE_INSERT = (
+    "INSERT INTO closed_episodes (case_id, n, team, organisation, start_at, end_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 HANDOFF_INSERT = (
     "INSERT INTO handoffs (case_id, n, at, from_team, to_team, from_organisation, "
     "to_organisation, crossing, ping_pong) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -78,11 +80,9 @@ def write_step(
     opened: EpisodeRow | None,
     handoff: HandoffRow | None,
 ) -> None:
-    """Write the derived rows of one fold step (the flow state goes with the case row)."""
+    """Write the derived rows of one fold step (the open episode goes with the case row)."""
     if closed is not None:
-        conn.execute(EPISODE_CLOSE, (closed.end, closed.case_id, closed.n))
-    if opened is not None:
-        conn.execute(EPISODE_INSERT, episode_row(opened))
+        conn.execute(EPISODE_INSERT, episode_row(closed))
     if handoff is not None:
         conn.execute(HANDOFF_INSERT, handoff_row(handoff))
 
@@ -90,6 +90,6 @@ def write_step(
 def write_bulk(
     conn: sqlite3.Connection, episodes: Iterable[EpisodeRow], handoffs: Iterable[HandoffRow]
 ) -> None:
-    """Write the episodes (complete with their ends) and handoffs of whole imported cases."""
+    """Write the closed episodes and the handoffs of whole imported cases."""
     conn.executemany(EPISODE_INSERT, (episode_row(e) for e in episodes))
     conn.executemany(HANDOFF_INSERT, (handoff_row(h) for h in handoffs))

@@ -124,16 +124,19 @@ CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
 BEGIN
     SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused');
 END;
-CREATE INDEX events_occurred ON events (occurred_at);
-CREATE TABLE episodes (
+CREATE TABLE closed_episodes (
     case_id TEXT NOT NULL,
     n INTEGER NOT NULL,
     team TEXT,
     organisation TEXT,
     start_at REAL NOT NULL,
-    end_at REAL,
-    PRIMARY KEY (case_id, n)
+    end_at REAL NOT NULL
 );
+CREATE VIEW episodes AS
+    SELECT case_id, n, team, organisation, start_at, end_at FROM closed_episodes
+    UNION ALL
+    SELECT id, open_n, open_team, open_organisation, open_start, NULL
+      FROM cases WHERE open_n IS NOT NULL;
 CREATE TABLE handoffs (
     case_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -143,8 +146,7 @@ CREATE TABLE handoffs (
     from_organisation TEXT,
     to_organisation TEXT,
     crossing INTEGER NOT NULL,
-    ping_pong INTEGER NOT NULL,
-    PRIMARY KEY (case_id, n)
+    ping_pong INTEGER NOT NULL
 );
 CREATE TABLE people (
     case_id TEXT PRIMARY KEY,

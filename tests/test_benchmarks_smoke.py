@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "bench_core.py"
 
@@ -55,3 +57,50 @@ def test_bench_core_quick_writes_every_figure(tmp_path: Path) -> None:
     assert barnet.get("skipped") or barnet["ratio"] > 0
     # The temporary SQLite files are cleaned up.
     assert not list(tmp_path.glob("pathway-bench-*"))
+
+
+def test_bench_reports_quick_agrees_with_duckdb(tmp_path: Path) -> None:
+    """``bench_reports.py --quick --json`` at a tiny size exits 0, writes every figure, and the
+    library's handoffs and holding figures equal DuckDB's (and the CLI's JSON the library's).
+
+    DuckDB is the benchmark's baseline, installed with the ``benchmark`` extra, not a test
+    dependency: without it the test is skipped. Nothing about speed is asserted.
+    """
+    pytest.importorskip(
+        "duckdb",
+        reason="duckdb is not installed (pip install -e '.[benchmark]'); it is only the benchmark's baseline",
+    )
+    out = tmp_path / "bench-reports.json"
+    args = ["--quick", "--cases", "60", "--small-cases", "20", "--import-rounds", "1"]
+    args += ["--rounds", "1", "--dir", str(tmp_path), "--json", str(out)]
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_reports.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(out.read_text(encoding="utf-8"))
+
+    assert {"meta", "log", "as_of", "import", "reports", "memory", "agree"} <= results.keys()
+    assert results["meta"]["mode"] == "quick"
+    assert results["log"]["cases"] == 60 and results["log"]["events"] > 60
+    assert results["agree"] is True
+    for figure in ("rows_per_s", "baseline_rows_per_s", "ratio"):
+        assert results["import"][figure] > 0, figure
+    assert results["import"]["rows"] == results["log"]["events"]
+    for name in ("handoffs", "holding"):
+        report = results["reports"][name]
+        for figure in ("library_s", "cli_s", "duckdb_s", "ratio_library", "ratio_cli"):
+            assert isinstance(report[figure], int | float) and report[figure] > 0, (name, figure)
+        assert report["agreement"]["agree"] is True, report["agreement"]
+        assert report["agreement"]["cli_equals_library"] is True
+        memory = results["memory"][name]
+        for method in ("rss", "tracemalloc"):
+            for size in ("small", "big"):
+                assert memory[method][size]["peak_rise_kib"] >= 0, (name, method, size)
+        assert memory["rss"]["big"]["events"] > memory["rss"]["small"]["events"]
+    assert results["reports"]["handoffs"]["agreement"]["cases"] == 60
+    # The temporary files are cleaned up.
+    assert not list(tmp_path.glob("pathway-bench-reports-*"))

@@ -884,7 +884,9 @@ def report(
         data = result.to_json()
         store.close()
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        # Compact: reports can list every case, and an indented dump is several times slower
+        # (pipe through `python -m json.tool` to read it).
+        click.echo(json.dumps(data, ensure_ascii=False))
         return
     headline, sections = flatten(data, top)
     if fmt == "csv":

@@ -14,6 +14,7 @@ Definitions (docs/reports.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,16 +67,41 @@ class HoldingReport:
         return result
 
 
-def _quantile_sql(q: float) -> str:
-    # Linear interpolation between the closest ranks: pos = q * (n - 1).
-    return f"""
-        SUM(CASE
-              WHEN i = CAST({q} * (n - 1) AS INTEGER)
-                THEN seconds * (1.0 - ({q} * (n - 1) - CAST({q} * (n - 1) AS INTEGER)))
-              WHEN i = CAST({q} * (n - 1) AS INTEGER) + 1
-                THEN seconds * ({q} * (n - 1) - CAST({q} * (n - 1) AS INTEGER))
-              ELSE 0 END)
+def _team_quantiles(
+    rows: Iterable[tuple[str, float]], counts: dict[str, int], qs: tuple[float, ...]
+) -> dict[str, list[float]]:
+    """Linearly interpolated quantiles per team from rows sorted by team, then value.
+
+    Streams the sorted rows once, keeping only the values at the ranks each quantile needs, so
+    memory does not grow with the number of episodes.
     """
+    wanted: dict[str, dict[int, float]] = {}
+    for team, n in counts.items():
+        ranks: set[int] = set()
+        for q in qs:
+            pos = q * (n - 1)
+            ranks.update((int(pos), min(int(pos) + 1, n - 1)))
+        wanted[team] = dict.fromkeys(ranks, 0.0)
+    current, index = None, 0
+    for team, value in rows:
+        if team != current:
+            current, index = team, 0
+        picks = wanted[team]
+        if index in picks:
+            picks[index] = value
+        index += 1
+    result: dict[str, list[float]] = {}
+    for team, n in counts.items():
+        values = []
+        for q in qs:
+            pos = q * (n - 1)
+            low = int(pos)
+            high = min(low + 1, n - 1)
+            values.append(
+                wanted[team][low] + (pos - low) * (wanted[team][high] - wanted[team][low])
+            )
+        result[team] = values
+    return result
 
 
 def _instant(seconds: float | None) -> str | None:
@@ -92,27 +118,38 @@ def holding_report(conn: Any, scope: Scope, case_id: str | None = None) -> Holdi
         filters.append("case_id = :case_id")
     where = (" AND " + " AND ".join(filters)) if filters else ""
     clipped = CLIPPED_EPISODES + where
-    team_only = "WHERE team = :team" if scope.team is not None else ""
-    rows = conn.execute(
-        f"""
-        WITH clipped AS ({clipped}),
-        ranked AS (
-            SELECT team, organisation, case_id, seconds,
-                   ROW_NUMBER() OVER (PARTITION BY team ORDER BY seconds) - 1 AS i,
-                   COUNT(*) OVER (PARTITION BY team) AS n
-              FROM clipped WHERE team IS NOT NULL
-        )
-        SELECT team, MAX(organisation), SUM(seconds), COUNT(*), COUNT(DISTINCT case_id),
-               {_quantile_sql(0.5)}, {_quantile_sql(0.9)}
-          FROM ranked {team_only}
-         GROUP BY team
-         ORDER BY SUM(seconds) DESC, team
-        """,
+    team_only = " AND team = :team" if scope.team is not None else ""
+    totals = conn.execute(
+        f"""SELECT team, MAX(organisation), SUM(seconds), COUNT(*), COUNT(DISTINCT case_id)
+              FROM ({clipped}) WHERE team IS NOT NULL{team_only}
+             GROUP BY team""",
         params,
     ).fetchall()
+    quantiles = _team_quantiles(
+        conn.execute(
+            f"SELECT team, seconds FROM ({clipped}) WHERE team IS NOT NULL{team_only} "
+            "ORDER BY team, seconds",
+            params,
+        ),
+        {team: count for team, _o, _s, count, _c in totals},
+        (0.5, 0.9),
+    )
     by_team = tuple(
-        TeamHolding(team, org, total / DAY, count, cases, median / DAY, p90 / DAY)
-        for team, org, total, count, cases, median, p90 in rows
+        sorted(
+            (
+                TeamHolding(
+                    team,
+                    org,
+                    total / DAY,
+                    count,
+                    cases,
+                    quantiles[team][0] / DAY,
+                    quantiles[team][1] / DAY,
+                )
+                for team, org, total, count, cases in totals
+            ),
+            key=lambda t: (-t.days, t.team),
+        )
     )
     unallocated = conn.execute(
         f"SELECT COALESCE(SUM(seconds), 0) FROM ({clipped}) WHERE team IS NULL", params

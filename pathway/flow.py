@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import attrs
 
+TEAM_SEPARATOR = "\x1f"
+"""Joins team names in a stored sequence (the ASCII unit separator: never part of a name)."""
+
 
 @attrs.define
 class EpisodeRow:
@@ -65,6 +68,10 @@ class FlowState:
     handoffs: int = 0
     episode_n: int = 0
     open_episode: EpisodeRow | None = None
+    ping_pongs: int = 0
+    crossings: int = 0
+    teams: str = ""
+    """The collapsed named-team sequence so far, joined by TEAM_SEPARATOR."""
 
     def step(
         self, at: float, team: str | None, organisation: str | None, closes: bool
@@ -90,6 +97,7 @@ class FlowState:
             if self.last_team is None:
                 self.first_team = team
                 self.first_team_at = at
+                self.teams = team
             elif team != self.last_team:
                 self.handoffs += 1
                 handoff = HandoffRow(
@@ -104,6 +112,9 @@ class FlowState:
                     ping_pong=team == self.prev_team,
                 )
                 self.prev_team = self.last_team
+                self.ping_pongs += int(handoff.ping_pong)
+                self.crossings += int(handoff.crossing)
+                self.teams += TEAM_SEPARATOR + team
             self.last_team = team
             self.last_organisation = organisation
         return closed, opened, handoff

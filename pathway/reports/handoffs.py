@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from ..flow import TEAM_SEPARATOR
 from .scope import Scope
 from .sql import scoped_cases
 
@@ -78,20 +79,24 @@ class HandoffsReport:
         }
 
 
-def _count_events(conn: Any, scope: Scope, params: dict[str, Any]) -> int:
-    """Audit events of the cases in scope, in the period, up to as-of.
+def _history_within(conn: Any, scope: Scope, params: dict[str, Any]) -> tuple[bool, int]:
+    """Whether every event of the cases in scope lies inside the period, and how many there are.
 
-    When the period is everything up to as-of and no case in scope has an event after it (the
-    usual case: a report as of now), each case row's own count of events answers without reading
-    the events; otherwise the events are counted.
+    True when the period is everything up to as-of and no case in scope has a later event (the
+    usual case: a report as of now). Then each case row's own counts are the answer and no event
+    or handoff needs reading.
     """
-    if scope.since is None and scope.until is None:
-        newest, total = conn.execute(
-            "SELECT MAX(c.last_at), COALESCE(SUM(c.last_seq), 0) "
-            "FROM cases AS c JOIN report_cases AS r ON r.case_id = c.id"
-        ).fetchone()
-        if newest is None or newest <= params["as_of_text"]:
-            return int(total)
+    if scope.since is not None or scope.until is not None:
+        return False, 0
+    newest, total = conn.execute(
+        "SELECT MAX(c.last_at), COALESCE(SUM(c.last_seq), 0) "
+        "FROM cases AS c JOIN report_cases AS r ON r.case_id = c.id"
+    ).fetchone()
+    return newest is None or str(newest) <= params["as_of_text"], int(total)
+
+
+def _count_events(conn: Any, scope: Scope, params: dict[str, Any]) -> int:
+    """Audit events of the cases in scope in the period, up to as-of, counted from the events."""
     sql = """
         SELECT COUNT(*) FROM events JOIN report_cases USING (case_id)
          WHERE occurred_at <= :as_of_text
@@ -108,7 +113,9 @@ def handoffs_report(conn: Any, scope: Scope) -> HandoffsReport:
     params = {**scope.params(), "as_of_text": scope.as_of_text}
     team = scope.team is not None
     conn.execute("DROP TABLE IF EXISTS temp.report_cases")
-    conn.execute(f"CREATE TEMP TABLE report_cases AS {scoped_cases(team)}", params)
+    conn.execute(
+        f"CREATE TEMP TABLE report_cases AS {scoped_cases(team, scope.since is not None)}", params
+    )
     conn.execute("CREATE UNIQUE INDEX temp.report_cases_id ON report_cases (case_id)")
     team_clause = "AND (h.from_team = :team OR h.to_team = :team)" if team else ""
     in_window = f"""
@@ -116,11 +123,20 @@ def handoffs_report(conn: Any, scope: Scope) -> HandoffsReport:
          WHERE h.at BETWEEN :wstart AND :wend {team_clause}
     """
     cases = conn.execute("SELECT COUNT(*) FROM report_cases").fetchone()[0]
-    events = _count_events(conn, scope, params)
-    total, ping, crossing = conn.execute(
-        f"SELECT COUNT(*), COALESCE(SUM(ping_pong), 0), COALESCE(SUM(crossing), 0) FROM ({in_window})",
-        params,
-    ).fetchone()
+    complete, all_events = _history_within(conn, scope, params)
+    events = all_events if complete else _count_events(conn, scope, params)
+    whole = complete and not team  # with a team, only its handoffs count: read them
+    if whole:
+        # Every case's whole history is inside the period: its row's own counts are the answer.
+        total, ping, crossing = conn.execute(
+            "SELECT COALESCE(SUM(c.handoffs), 0), COALESCE(SUM(c.ping_pongs), 0), "
+            "COALESCE(SUM(c.crossings), 0) FROM cases AS c JOIN report_cases AS r ON r.case_id = c.id"
+        ).fetchone()
+    else:
+        total, ping, crossing = conn.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(ping_pong), 0), COALESCE(SUM(crossing), 0) FROM ({in_window})",
+            params,
+        ).fetchone()
     by_pair = tuple(
         PairCount(*row)
         for row in conn.execute(
@@ -129,34 +145,41 @@ def handoffs_report(conn: Any, scope: Scope) -> HandoffsReport:
             params,
         )
     )
-    rows = conn.execute(
-        f"""
-        WITH counted AS (
-            SELECT case_id, COUNT(*) AS n, SUM(ping_pong) AS p, SUM(crossing) AS c
-              FROM ({in_window}) GROUP BY case_id
-        ),
-        sequence AS (
-            SELECT case_id, group_concat(team, char(31)) AS teams FROM (
-                SELECT f.case_id, 0 AS n, f.first_team AS team
-                  FROM case_flow AS f JOIN report_cases USING (case_id)
-                 WHERE f.first_team IS NOT NULL AND f.first_team_at <= :wend
-                UNION ALL
-                SELECT h.case_id, h.n, h.to_team
-                  FROM handoffs AS h JOIN report_cases USING (case_id)
-                 WHERE h.at <= :wend
-                 ORDER BY 1, 2
-            ) GROUP BY case_id
+    if whole:
+        rows = conn.execute(
+            """SELECT c.id, c.handoffs, c.ping_pongs, c.crossings, c.team_sequence
+                 FROM cases AS c JOIN report_cases AS r ON r.case_id = c.id
+                ORDER BY c.handoffs DESC, c.ping_pongs DESC, c.id"""
         )
-        SELECT r.case_id, COALESCE(c.n, 0), COALESCE(c.p, 0), COALESCE(c.c, 0), s.teams
-          FROM report_cases AS r
-          LEFT JOIN counted AS c USING (case_id)
-          LEFT JOIN sequence AS s USING (case_id)
-         ORDER BY COALESCE(c.n, 0) DESC, COALESCE(c.p, 0) DESC, r.case_id
-        """,
-        params,
-    )
+    else:
+        rows = conn.execute(
+            f"""
+            WITH counted AS (
+                SELECT case_id, COUNT(*) AS n, SUM(ping_pong) AS p, SUM(crossing) AS c
+                  FROM ({in_window}) GROUP BY case_id
+            ),
+            sequence AS (
+                SELECT case_id, group_concat(team, char(31)) AS teams FROM (
+                    SELECT f.case_id, 0 AS n, f.first_team AS team
+                      FROM case_flow AS f JOIN report_cases USING (case_id)
+                     WHERE f.first_team IS NOT NULL AND f.first_team_at <= :wend
+                    UNION ALL
+                    SELECT h.case_id, h.n, h.to_team
+                      FROM handoffs AS h JOIN report_cases USING (case_id)
+                     WHERE h.at <= :wend
+                     ORDER BY 1, 2
+                ) GROUP BY case_id
+            )
+            SELECT r.case_id, COALESCE(c.n, 0), COALESCE(c.p, 0), COALESCE(c.c, 0), s.teams
+              FROM report_cases AS r
+              LEFT JOIN counted AS c USING (case_id)
+              LEFT JOIN sequence AS s USING (case_id)
+             ORDER BY COALESCE(c.n, 0) DESC, COALESCE(c.p, 0) DESC, r.case_id
+            """,
+            params,
+        )
     by_case = tuple(
-        CaseHandoffs(cid, n, p, c, tuple(teams.split("\x1f")) if teams else ())
+        CaseHandoffs(cid, n, p, c, tuple(teams.split(TEAM_SEPARATOR)) if teams else ())
         for cid, n, p, c, teams in rows
     )
     counts = Counter(c.handoffs for c in by_case)

@@ -32,8 +32,13 @@ CLIPPED_EPISODES = """
 """Episodes overlapping the window, with the seconds that fall inside it."""
 
 
-def scoped_cases(team_filter: bool) -> str:
-    """The SQL of the case ids a report covers."""
+CASES_UP_TO = "SELECT case_id FROM case_flow WHERE first_at <= :wend"
+"""With no period start, CASES_IN_SCOPE's last clause holds for every case it keeps: this is it."""
+
+
+def scoped_cases(team_filter: bool, has_start: bool = True) -> str:
+    """The SQL of the case ids a report covers (``has_start``: the period has a --since)."""
+    base = CASES_IN_SCOPE if has_start else CASES_UP_TO
     if team_filter:
-        return f"SELECT case_id FROM ({CASES_IN_SCOPE}) WHERE case_id IN ({CASES_OF_TEAM})"
-    return CASES_IN_SCOPE
+        return f"SELECT case_id FROM ({base}) WHERE case_id IN ({CASES_OF_TEAM})"
+    return base

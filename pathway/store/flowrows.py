@@ -17,6 +17,7 @@ from ..flow import EpisodeRow, FlowState, HandoffRow
 FLOW_COLUMNS = (
     "first_at", "first_team", "first_team_at", "last_team", "last_organisation", "prev_team",
     "handoffs", "episode_n", "open_n", "open_team", "open_organisation", "open_start",
+    "ping_pongs", "crossings", "team_sequence",
 )  # fmt: skip
 """The flow state's columns in the ``cases`` table, in this order."""
 
@@ -38,13 +39,14 @@ def flow_values(state: FlowState) -> tuple[Any, ...]:
         state.last_organisation, state.prev_team, state.handoffs, state.episode_n,
         episode.n if episode else None, episode.team if episode else None,
         episode.organisation if episode else None, episode.start if episode else None,
+        state.ping_pongs, state.crossings, state.teams,
     )  # fmt: skip
 
 
 def flow_from_values(case_id: str, values: Sequence[Any]) -> FlowState:
     """Rebuild a case's flow state from its ``FLOW_COLUMNS`` values."""
     (first_at, first_team, first_team_at, last_team, last_org, prev_team, handoffs, episode_n,
-     open_n, open_team, open_org, open_start) = values  # fmt: skip
+     open_n, open_team, open_org, open_start, ping_pongs, crossings, teams) = values  # fmt: skip
     episode = (
         EpisodeRow(case_id, open_n, open_team, open_org, open_start) if open_n is not None else None
     )
@@ -52,6 +54,7 @@ def flow_from_values(case_id: str, values: Sequence[Any]) -> FlowState:
         case_id=case_id, first_at=first_at, first_team=first_team, first_team_at=first_team_at,
         last_team=last_team, last_organisation=last_org, prev_team=prev_team,
         handoffs=handoffs or 0, episode_n=episode_n or 0, open_episode=episode,
+        ping_pongs=ping_pongs or 0, crossings=crossings or 0, teams=teams or "",
     )  # fmt: skip
 
 

@@ -81,11 +81,15 @@ CREATE TABLE cases (
     open_n INTEGER,
     open_team TEXT,
     open_organisation TEXT,
-    open_start REAL
+    open_start REAL,
+    ping_pongs INTEGER NOT NULL DEFAULT 0,
+    crossings INTEGER NOT NULL DEFAULT 0,
+    team_sequence TEXT NOT NULL DEFAULT ''
 );
 CREATE VIEW case_flow AS
     SELECT id AS case_id, first_at, first_team, first_team_at, last_team, last_organisation,
-           prev_team, handoffs, episode_n, open_n, open_team, open_organisation, open_start
+           prev_team, handoffs, episode_n, open_n, open_team, open_organisation, open_start,
+           ping_pongs, crossings, team_sequence, last_seq, last_at
       FROM cases;
 CREATE TABLE events (
     position INTEGER PRIMARY KEY,

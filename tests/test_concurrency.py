@@ -23,24 +23,7 @@ import pathway
 from pathway.store import sqlite as sqlite_store
 
 # A loop that can be fired forever: a (held by a council team) <-> b (held by a trust team).
-LOOP_YAML = """\
-id: loop
-version: "1"
-title: Two-state loop for concurrency tests
-organisations:
-  - {id: council, name: The council, kind: council}
-  - {id: trust, name: The NHS trust, kind: nhs_trust}
-teams:
-  - {id: ta, organisation: council}
-  - {id: tb, organisation: trust}
-states:
-  - {id: a, holder: ta}
-  - {id: b, holder: tb}
-initial: a
-transitions:
-  - {trigger: go, sources: [a], dest: b}
-  - {trigger: back, sources: [b], dest: a}
-"""
+LOOP_YAML = (Path(__file__).resolve().parent / "data" / "loop.yaml").read_text()
 
 # Reads a case, waits a little (a person looking at the screen), fires the trigger that leads out
 # of the state it read with expected_version = the version it read, and retries on a conflict.

@@ -31,24 +31,7 @@ from pathway.store.sqlite import SqliteTransaction
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = ROOT / "docs" / "examples" / "minimal.yaml"
 
-LOOP_YAML = """\
-id: loop
-version: "1"
-title: Two-state loop for crash tests
-organisations:
-  - {id: council, name: The council, kind: council}
-  - {id: trust, name: The NHS trust, kind: nhs_trust}
-teams:
-  - {id: ta, organisation: council}
-  - {id: tb, organisation: trust}
-states:
-  - {id: a, holder: ta}
-  - {id: b, holder: tb}
-initial: a
-transitions:
-  - {trigger: go, sources: [a], dest: b}
-  - {trigger: back, sources: [b], dest: a}
-"""
+LOOP_YAML = (Path(__file__).resolve().parent / "data" / "loop.yaml").read_text()
 
 # Key n fires on case n % len(cases); per case the calls alternate go, back, go, ... so the calls
 # are the same sequence however often the worker is restarted from key 0. In "loop" mode it runs

@@ -869,7 +869,10 @@ def report(
         scope = Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
         conn = store.connection
         if name == "handoffs":
-            result: Any = handoffs_report(conn, scope)
+            reference = pathway_name or store.get_meta("pathway")
+            result: Any = handoffs_report(
+                conn, scope, load_pathway(reference) if reference else None
+            )
         elif name == "holding":
             result = holding_report(conn, scope, case_id)
         elif name == "s75":

@@ -194,3 +194,32 @@ def test_receipt_log_imports_with_column_mapping_and_verifies(tmp_path: Path) ->
         out = run("report", name, "--as-of", "2012-06-01", "--format", "json", cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         jsonschema.validate(json.loads(out.stdout), load_schema(f"report_{name}"))
+
+
+def test_handoffs_report_counts_offers_and_declines_on_the_default_pathway(tmp_path: Path) -> None:
+    """A referral bounced by declined offers shows as offers and declines, not as handoffs."""
+    from datetime import UTC, datetime
+
+    import pathway
+    from pathway.reports import Scope, handoffs_report
+    from pathway.samples import load_sample, play, sample_pathway
+
+    sample = load_sample("s03-bounced-between-cmht-and-lets")
+    store = pathway.open_store(tmp_path / "s03.db")
+    engine = pathway.Engine(sample_pathway(sample), store)
+    assert all(outcome.as_scripted for outcome in play(engine, sample))
+    report = handoffs_report(
+        store.connection, Scope(as_of=datetime(2026, 12, 1, tzinfo=UTC)), engine.pathway
+    )
+    # hub -> LETs declined; hub -> triage accepted; triage -> CMHT declined; triage -> LETs
+    # declined, then offered again and accepted: 5 offers, 3 declined, 2 handoffs.
+    assert (report.handoffs, report.offers, report.offers_declined) == (2, 5, 3)
+    pairs = {(o.from_team, o.to_team): (o.offered, o.declined) for o in report.by_offer or ()}
+    assert pairs == {
+        ("hub", "lets"): (1, 1),
+        ("hub", "triage"): (1, 0),
+        ("triage", "cmht"): (1, 1),
+        ("triage", "lets"): (2, 1),
+    }
+    without = handoffs_report(store.connection, Scope(as_of=datetime(2026, 12, 1, tzinfo=UTC)))
+    assert (without.offers, without.offers_declined, without.by_offer) == (None, None, None)

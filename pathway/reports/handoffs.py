@@ -12,6 +12,12 @@ Definitions (docs/reports.md has them with worked examples):
   cases it held or handed on.
 
 Refused transitions are never handoffs (see the refusals in the ``waits`` report).
+
+An offer that is declined is not a handoff either (the offering team held the case throughout),
+yet a referral bounced between teams is exactly what governance asks about. So where the pathway
+defines offers, the report also counts **offers**: applied events in the period that put a case in
+an offer state, by offering team and the team offered to, and how many of them were **declined**
+(the case left the offer state by a ``return`` transition). Without a pathway these are null.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from ..definition import Pathway
 from ..flow import TEAM_SEPARATOR
 from .scope import Scope
 from .sql import scoped_cases
@@ -43,6 +50,14 @@ class CaseHandoffs:
 
 
 @attrs.frozen
+class OfferCount:
+    from_team: str
+    to_team: str
+    offered: int
+    declined: int
+
+
+@attrs.frozen
 class DistributionRow:
     handoffs: int
     cases: int
@@ -61,6 +76,9 @@ class HandoffsReport:
     by_pair: tuple[PairCount, ...]
     by_case: tuple[CaseHandoffs, ...]
     distribution: tuple[DistributionRow, ...]
+    offers: int | None = None
+    offers_declined: int | None = None
+    by_offer: tuple[OfferCount, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +94,9 @@ class HandoffsReport:
                 {**attrs.asdict(c, recurse=False), "teams": list(c.teams)} for c in self.by_case
             ],
             "distribution": [attrs.asdict(d) for d in self.distribution],
+            "offers": self.offers,
+            "offers_declined": self.offers_declined,
+            "by_offer": None if self.by_offer is None else [attrs.asdict(o) for o in self.by_offer],
         }
 
 
@@ -108,8 +129,46 @@ def _count_events(conn: Any, scope: Scope, params: dict[str, Any]) -> int:
     return int(conn.execute(sql, params).fetchone()[0])
 
 
-def handoffs_report(conn: Any, scope: Scope) -> HandoffsReport:
-    """Compute the handoffs report inside the database."""
+def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]:
+    """Offers made in the period by offering team and receiving team, and how many were declined."""
+    offer_states = {name: s.offer_to for name, s in pathway.states.items() if s.offer_to}
+    if not offer_states:
+        return ()
+    declines = {
+        (t.trigger, source) for t in pathway.transitions if t.returns for source in t.sources
+    }
+    header = scope.header()
+    bounds = [header["since"] or "", min(header["until"] or scope.as_of_text, scope.as_of_text)]
+    marks = ", ".join("?" * len(offer_states))
+    team_sql = " AND (from_team = ? OR to_team = ? OR actor_team = ?)" if scope.team else ""
+    team_args = [scope.team] * 3 if scope.team else []
+    made: dict[tuple[str, str], int] = {}
+    for state, held_by, n in conn.execute(
+        f"""SELECT to_state, to_team, COUNT(*) FROM events
+             WHERE outcome = 'applied' AND occurred_at >= ? AND occurred_at <= ?
+               AND to_state IN ({marks}) AND (from_state IS NULL OR from_state != to_state){team_sql}
+             GROUP BY to_state, to_team""",
+        [*bounds, *offer_states, *team_args],
+    ):
+        key = (str(held_by), str(offer_states[state]))
+        made[key] = made.get(key, 0) + n
+    declined: dict[tuple[str, str], int] = {}
+    for trigger, state, held_by, n in conn.execute(
+        f"""SELECT trigger, from_state, from_team, COUNT(*) FROM events
+             WHERE outcome = 'applied' AND occurred_at >= ? AND occurred_at <= ?
+               AND from_state IN ({marks}){team_sql}
+             GROUP BY trigger, from_state, from_team""",
+        [*bounds, *offer_states, *team_args],
+    ):
+        if (trigger, state) in declines:
+            key = (str(held_by), str(offer_states[state]))
+            declined[key] = declined.get(key, 0) + n
+    keys = sorted(set(made) | set(declined), key=lambda k: (-made.get(k, 0), k))
+    return tuple(OfferCount(a, b, made.get((a, b), 0), declined.get((a, b), 0)) for a, b in keys)
+
+
+def handoffs_report(conn: Any, scope: Scope, pathway: Pathway | None = None) -> HandoffsReport:
+    """Compute the handoffs report inside the database (``pathway``: also count its offers)."""
     params = {**scope.params(), "as_of_text": scope.as_of_text}
     team = scope.team is not None
     conn.execute("DROP TABLE IF EXISTS temp.report_cases")
@@ -185,6 +244,10 @@ def handoffs_report(conn: Any, scope: Scope) -> HandoffsReport:
     counts = Counter(c.handoffs for c in by_case)
     distribution = tuple(DistributionRow(k, counts[k]) for k in sorted(counts))
     conn.execute("DROP TABLE temp.report_cases")
+    by_offer = _offers(conn, scope, pathway) if pathway is not None else None
     return HandoffsReport(
-        scope, cases, events, total, ping, crossing, by_pair, by_case, distribution
-    )
+        scope, cases, events, total, ping, crossing, by_pair, by_case, distribution,
+        offers=None if by_offer is None else sum(o.offered for o in by_offer),
+        offers_declined=None if by_offer is None else sum(o.declined for o in by_offer),
+        by_offer=by_offer,
+    )  # fmt: skip

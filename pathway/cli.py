@@ -670,7 +670,7 @@ def demo(db: str | None) -> None:
         if latest is None:
             fail("no sample cases are installed")
             return
-        summary = summarise(store.connection, latest)
+        summary = summarise(store.connection, latest, load_pathway(DEFAULT_PATHWAY))
         store.close()
     click.echo(
         f"Played {len(names)} sample cases into {db or 'a temporary store'} (as of {latest:%Y-%m-%d})."
@@ -685,6 +685,7 @@ def demo(db: str | None) -> None:
                 "refused transitions": summary.refusals,
                 "handoffs between teams": summary.handoffs,
                 "S75 crossings (council <-> trust)": summary.s75_crossings,
+                "offers to another team (declined)": f"{summary.offers} ({summary.offers_declined})",
             },
             "table",
         )

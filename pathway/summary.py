@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from .definition import Pathway
 from .reports import Scope, handoffs_report, holding_report
 from .reports.holding import TeamHolding
 
@@ -26,14 +27,18 @@ class StoreSummary:
     refusals: int
     handoffs: int
     s75_crossings: int
+    offers: int | None
+    offers_declined: int | None
     teams: tuple[TeamHolding, ...]
     most_passed: tuple[tuple[str, int, tuple[str, ...]], ...]
 
 
-def summarise(conn: Any, as_of: datetime, top: int = 5) -> StoreSummary:
-    """Summarise the store behind ``conn`` as of ``as_of``."""
+def summarise(
+    conn: Any, as_of: datetime, pathway: Pathway | None = None, top: int = 5
+) -> StoreSummary:
+    """Summarise the store behind ``conn`` as of ``as_of`` (``pathway``: also count offers)."""
     scope = Scope(as_of=as_of)
-    passed = handoffs_report(conn, scope)
+    passed = handoffs_report(conn, scope, pathway)
     held = holding_report(conn, scope)
     as_of_text = scope.as_of_text
     refusals = conn.execute(
@@ -45,5 +50,5 @@ def summarise(conn: Any, as_of: datetime, top: int = 5) -> StoreSummary:
     most = tuple((c.case_id, c.handoffs, c.teams) for c in passed.by_case[:top])
     return StoreSummary(
         as_of, passed.cases, open_cases, passed.events, refusals, passed.handoffs,
-        passed.s75_crossings, held.by_team, most,
+        passed.s75_crossings, passed.offers, passed.offers_declined, held.by_team, most,
     )  # fmt: skip

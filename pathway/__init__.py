@@ -26,7 +26,16 @@ from .errors import (
     StoreError,
     TransitionRefused,
 )
-from .guards import BUILTIN_GUARDS, GuardContext, GuardRegistry, GuardResult, GuardSpec
+from .guards import (
+    BUILTIN_GUARDS,
+    GuardContext,
+    GuardRegistry,
+    GuardResult,
+    GuardSpec,
+    passed,
+    refused,
+)
+from .hookspecs import hookimpl
 from .model import Actor, AuditEvent, Case, Decision, GuardCheck, Person
 from .store import Store, open_store
 
@@ -59,7 +68,10 @@ __all__ = [
     "TransitionRefused",
     "VerifyResult",
     "__version__",
+    "hookimpl",
     "load_pathway",
     "open_store",
+    "passed",
+    "refused",
     "shipped_definitions",
 ]

@@ -29,6 +29,7 @@ from .engine import Engine
 from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
 from .importer import import_events
 from .model import Actor, Decision
+from .plugins import describe_installed
 from .render import FORMATS, render_record, render_rows
 from .reports import (
     REPORTS,
@@ -524,6 +525,26 @@ def diagram(pathway_name: str, fmt: str) -> None:
     with library_errors():
         compiled = load_pathway(pathway_name)
     click.echo(mermaid(compiled) if fmt == "mermaid" else dot(compiled), nl=False)
+
+
+@cli.group()
+def plugins() -> None:
+    """Plug-ins: team-specific steps, guards and observers other councils can install."""
+
+
+@plugins.command("list")
+@format_option("table", "json", "csv")
+def plugins_list(fmt: str) -> None:
+    """List the installed plug-ins (entry-point group care_pathway.plugins), what each adds, and its version.
+
+    A pathway uses a plug-in when its definition names it (plugins: [name]) or when it is passed
+    to load_pathway. See docs/plugins.md to write one.
+    """
+    rows = describe_installed()
+    if not rows and fmt == "table":
+        click.echo("No plug-ins installed (entry-point group care_pathway.plugins).")
+        return
+    click.echo(render_rows(rows, ["plugin", "version", "adds", "module"], fmt))
 
 
 @cli.command("cases")

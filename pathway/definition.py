@@ -9,17 +9,26 @@ states no case can reach or leave, handoffs with no way back when the receiving 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import attrs
 import jsonschema
+import pluggy
 
 from .errors import DefinitionError, Problem
 from .guards import BUILTIN_GUARDS, GuardRegistry
 from .machine import CompiledMachine, return_targets
+from .plugins import (
+    LoadedPlugin,
+    PluginInfo,
+    load_plugins,
+    make_manager,
+    merge_fragments,
+    plugin_guards,
+)
 from .spec import (
     ACTOR_HOLDER,
     HOLDER_KEYWORDS,
@@ -68,7 +77,8 @@ class Pathway:
     triggers: Catalog[tuple[Transition, ...]]
     roles: Catalog[Role]
     guards: GuardRegistry
-    plugins: tuple[str, ...] = ()
+    plugins: tuple[PluginInfo, ...] = ()
+    hooks: pluggy.PluginManager | None = attrs.field(default=None, repr=False)
     machine: CompiledMachine = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -344,8 +354,18 @@ def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[P
                     )
 
 
-def build_pathway(doc: SourceDocument, guards: GuardRegistry | None = None) -> Pathway:
-    """Validate a parsed definition document and compile it into a :class:`Pathway`."""
+def build_pathway(
+    doc: SourceDocument,
+    guards: GuardRegistry | None = None,
+    plugins: Sequence[LoadedPlugin] = (),
+    hooks: pluggy.PluginManager | None = None,
+) -> Pathway:
+    """Validate a parsed definition document and compile it into a :class:`Pathway`.
+
+    ``plugins`` are those whose fragments are already merged into ``doc``; they are recorded on
+    the pathway, and their versions become part of its version, which every case and audit
+    event records.
+    """
     registry = guards if guards is not None else BUILTIN_GUARDS
     problems = schema_problems(doc, "pathway")
     if problems:
@@ -368,7 +388,7 @@ def build_pathway(doc: SourceDocument, guards: GuardRegistry | None = None) -> P
                     role_triggers[role].append(t.trigger)
     return Pathway(
         id=data["id"],
-        version=str(data["version"]),
+        version=str(data["version"]) + "".join(f"+{p.info.name}-{p.info.version}" for p in plugins),
         title=data.get("title", data["id"]),
         description=data.get("description", ""),
         source=doc.name,
@@ -416,7 +436,8 @@ def build_pathway(doc: SourceDocument, guards: GuardRegistry | None = None) -> P
         triggers=Catalog("trigger", {k: tuple(v) for k, v in by_trigger.items()}),
         roles=Catalog("role", {k: Role(k, tuple(v)) for k, v in sorted(role_triggers.items())}),
         guards=registry,
-        plugins=tuple(data.get("plugins", ())),
+        plugins=tuple(p.info for p in plugins),
+        hooks=hooks,
     )
 
 
@@ -434,10 +455,17 @@ def _looks_like_path(name: str) -> bool:
     return name.endswith(DEFINITION_SUFFIXES) or "/" in name or "\\" in name or Path(name).exists()
 
 
-def load_pathway(name_or_path: str | Path, *, guards: GuardRegistry | None = None) -> Pathway:
+def load_pathway(
+    name_or_path: str | Path,
+    *,
+    guards: GuardRegistry | None = None,
+    plugins: Iterable[Any] = (),
+) -> Pathway:
     """Load, validate and compile a pathway: a shipped one by name, or a YAML/JSON file by path.
 
-    Raises :class:`~pathway.errors.DefinitionError` listing every problem with its place.
+    ``plugins`` (entry-point names, module paths or plug-in objects) shape the pathway besides
+    those its definition names. Raises :class:`~pathway.errors.DefinitionError` listing every
+    problem with its place, plug-in faults and conflicts included.
     """
     if isinstance(name_or_path, Path) or _looks_like_path(str(name_or_path)):
         doc = read_document(Path(name_or_path))
@@ -457,4 +485,15 @@ def load_pathway(name_or_path: str | Path, *, guards: GuardRegistry | None = Non
             )
         text = resources.files("pathway.definitions").joinpath(file_name).read_text("utf-8")
         doc = parse_document(text, f"{name_or_path} (shipped {file_name})")
-    return build_pathway(doc, guards)
+    named = doc.data.get("plugins") if isinstance(doc.data, dict) else None
+    wanted = [*(named if isinstance(named, list) else []), *plugins]
+    if not wanted:
+        return build_pathway(doc, guards)
+    loaded = load_plugins(wanted, doc.name)
+    hooks = make_manager(loaded, doc.name)
+    registry = plugin_guards(loaded, doc.name)
+    if guards is not None:
+        for name in guards:
+            if name not in registry:
+                registry.register(guards[name])
+    return build_pathway(merge_fragments(doc, loaded), registry, loaded, hooks)

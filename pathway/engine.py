@@ -9,6 +9,7 @@ recorded as a ``refused`` audit event (governance counts refused referrals) and 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,18 @@ from .model import Actor, AuditEvent, Case, Decision, Person, ReturnPoint
 from .spec import ACTOR_HOLDER, KEEP_HOLDER
 from .store.base import IdempotencyRecord, NewEvent, Store, StoreTransaction
 from .timeutil import Clock, format_instant, system_clock, to_utc
+
+_log = logging.getLogger("pathway.plugins")
+
+
+@attrs.frozen
+class ObserverFailure:
+    """A plug-in that failed while observing an audit event; the event was committed regardless."""
+
+    plugin: str
+    event_id: str
+    error: str
+
 
 OPEN_TRIGGER = "open"
 """The trigger name of the event that opens a case."""
@@ -56,6 +69,8 @@ class Engine:
         self.pathway = pathway
         self.store = store
         self._clock = clock
+        self.observer_failures: list[ObserverFailure] = []
+        """Failures of plug-ins observing audit events (the events themselves were committed)."""
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -242,12 +257,13 @@ class Engine:
             attributes=values,
         )
         with self.store.transaction() as tx:
-            tx.open_case(
+            event = tx.open_case(
                 case,
                 self._event(None, case, OPEN_TRIGGER, actor, when, "applied", (), note, values),
             )
             if person is not None:
                 tx.save_person(case_id, person)
+        self._notify(event, case)
         return case
 
     def fire(
@@ -286,7 +302,7 @@ class Engine:
             evaluation = self.pathway.machine.evaluate(case, trigger, actor, when, values)
             if evaluation.allowed:
                 result = self._apply(case, evaluation, actor, when, values)
-                tx.apply_transition(
+                event = tx.apply_transition(
                     result,
                     case.version,
                     self._event(case, result, trigger, actor, when, "applied", (), note, values),
@@ -295,7 +311,8 @@ class Engine:
                     idempotency_key or "", case_id, trigger, "applied", result, ()
                 )
             else:
-                tx.record_refusal(
+                result = case
+                event = tx.record_refusal(
                     case,
                     self._event(
                         case,
@@ -315,9 +332,28 @@ class Engine:
                 )
             if idempotency_key is not None:
                 tx.save_idempotency(record)
+        self._notify(event, result)
         if refusal is not None:
             raise refusal
         return result
+
+    def _notify(self, event: AuditEvent, case: Case) -> None:
+        """Tell plug-ins observing audit events, after the commit; a failure loses nothing."""
+        hooks = self.pathway.hooks
+        if hooks is None:
+            return
+        for impl in hooks.hook.audit_event_recorded.get_hookimpls():
+            try:
+                impl.function(event=event, case=case)
+            except Exception as exc:
+                failure = ObserverFailure(
+                    impl.plugin_name, event.event_id, f"{type(exc).__name__}: {exc}"
+                )
+                self.observer_failures.append(failure)
+                _log.error(
+                    "plug-in %s failed observing event %s (the event is recorded): %s",
+                    failure.plugin, failure.event_id, failure.error,
+                )  # fmt: skip
 
     def _replay(self, prior: IdempotencyRecord, case_id: str, trigger: str) -> Case:
         if prior.case_id != case_id or prior.trigger != trigger:

@@ -33,6 +33,8 @@ class SourceDocument:
     name: str
     data: Any
     lines: dict[str, int]
+    origins: dict[str, tuple[SourceDocument, str]] = attrs.field(factory=dict)
+    """Merged parts (a plug-in's fragment): their pointer here -> (their own document, pointer)."""
 
     def line_of(self, ptr: str) -> int | None:
         """The line of ``ptr``, or of its nearest ancestor that has one."""
@@ -44,7 +46,10 @@ class SourceDocument:
             ptr = ptr.rsplit("/", 1)[0]
 
     def problem(self, ptr: str, message: str) -> Problem:
-        """A :class:`Problem` at ``ptr`` in this document."""
+        """A :class:`Problem` at ``ptr``, placed in the document the part came from."""
+        for prefix, (origin, origin_pointer) in self.origins.items():
+            if ptr == prefix or ptr.startswith(prefix + "/"):
+                return origin.problem(origin_pointer + ptr[len(prefix) :], message)
         return Problem(source=self.name, pointer=ptr, message=message, line=self.line_of(ptr))
 
 

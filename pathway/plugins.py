@@ -1,0 +1,260 @@
+"""Find, load and check plug-ins, and merge what they add into a pathway definition.
+
+Plug-ins are named (in a definition's ``plugins`` list or passed to ``load_pathway``) and found
+through the entry-point group ``care_pathway.plugins``; a name with a dot is also tried as an
+importable module, and an object may be passed directly. Everything that can go wrong with a
+plug-in (it is not installed, it raises while loading, it misspells a hook, two plug-ins add the
+same state or guard, a fragment names a state or team that does not exist) is a
+:class:`~pathway.errors.DefinitionError` at load time, naming the plug-in.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .errors import DefinitionError, Problem
+from .guards import BUILTIN_GUARDS, GuardRegistry
+from .yamlsource import SourceDocument, parse_document, pointer
+
+ENTRY_POINT_GROUP = "care_pathway.plugins"
+MERGED_KEYS = ("teams", "tasks", "states", "transitions")
+
+
+@attrs.frozen
+class PluginInfo:
+    """A plug-in that shaped a pathway: its name and version."""
+
+    name: str
+    version: str
+
+
+@attrs.frozen
+class LoadedPlugin:
+    info: PluginInfo
+    plugin: Any
+
+
+def installed_plugins() -> dict[str, metadata.EntryPoint]:
+    """Plug-ins installed in this environment, by entry-point name."""
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _version_of(plugin: Any, entry_point: metadata.EntryPoint | None) -> str:
+    if entry_point is not None and entry_point.dist is not None:
+        return str(entry_point.dist.version)
+    return str(getattr(plugin, "__version__", "0"))
+
+
+def resolve(spec: Any, where: str) -> LoadedPlugin:
+    """Load one plug-in named ``spec`` (entry-point name or module path), or take the object."""
+    if not isinstance(spec, str):
+        name = str(getattr(spec, "__plugin_name__", getattr(spec, "__name__", type(spec).__name__)))
+        return LoadedPlugin(PluginInfo(name, _version_of(spec, None)), spec)
+    entry_point = installed_plugins().get(spec)
+    try:
+        if entry_point is not None:
+            plugin = entry_point.load()
+        elif "." in spec:
+            plugin = importlib.import_module(spec)
+        else:
+            known = ", ".join(installed_plugins()) or "none installed"
+            raise DefinitionError(
+                [Problem(where, "", f"plug-in {spec!r} is not installed (installed: {known})")]
+            )
+    except DefinitionError:
+        raise
+    except Exception as exc:  # a plug-in's own fault, reported as such
+        raise DefinitionError(
+            [Problem(where, "", f"plug-in {spec!r} failed to load: {type(exc).__name__}: {exc}")]
+        ) from None
+    return LoadedPlugin(PluginInfo(spec, _version_of(plugin, entry_point)), plugin)
+
+
+def make_manager(plugins: Sequence[LoadedPlugin], where: str) -> pluggy.PluginManager:
+    """A plug-in manager with these plug-ins registered and their hooks checked."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    for loaded in plugins:
+        try:
+            manager.register(loaded.plugin, name=loaded.info.name)
+        except ValueError as exc:
+            raise DefinitionError(
+                [Problem(where, "", f"plug-in {loaded.info.name!r} is registered twice: {exc}")]
+            ) from None
+        except pluggy.PluginValidationError as exc:
+            raise DefinitionError(
+                [Problem(where, "", f"plug-in {loaded.info.name!r}: {exc}")]
+            ) from None
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise DefinitionError(
+            [
+                Problem(
+                    where, "", f"a plug-in implements a hook that does not exist (misspelt?): {exc}"
+                )
+            ]
+        ) from None
+    return manager
+
+
+def _call(loaded: LoadedPlugin, hook: str, where: str, **kwargs: Any) -> Any:
+    function = getattr(loaded.plugin, hook, None)
+    if function is None or not hasattr(function, f"{hookspecs.PROJECT}_impl"):
+        return None
+    try:
+        return function(**kwargs)
+    except Exception as exc:
+        raise DefinitionError(
+            [
+                Problem(
+                    where,
+                    "",
+                    f"plug-in {loaded.info.name!r} raised in {hook}: {type(exc).__name__}: {exc}",
+                )
+            ]
+        ) from None
+
+
+def plugin_guards(plugins: Sequence[LoadedPlugin], where: str) -> GuardRegistry:
+    """The built-in guards plus every plug-in's; a name registered twice is an error."""
+    registry = BUILTIN_GUARDS.copy()
+    owner: dict[str, str] = {name: "care-pathway (built in)" for name in registry}
+    for loaded in plugins:
+        for spec in _call(loaded, "pathway_guards", where) or ():
+            if spec.name in owner:
+                raise DefinitionError(
+                    [
+                        Problem(
+                            where,
+                            "",
+                            f"guard {spec.name!r} is registered by {owner[spec.name]} and by plug-in {loaded.info.name!r}",
+                        )
+                    ]
+                )
+            owner[spec.name] = f"plug-in {loaded.info.name!r}"
+            registry.register(spec)
+    return registry
+
+
+def merge_fragments(doc: SourceDocument, plugins: Sequence[LoadedPlugin]) -> SourceDocument:
+    """The definition with every plug-in's fragment merged in, remembering where each part came from."""
+    data = copy.deepcopy(doc.data) if isinstance(doc.data, dict) else doc.data
+    if not isinstance(data, dict):
+        return doc
+    lines = dict(doc.lines)
+    origins: dict[str, tuple[SourceDocument, str]] = {}
+    owners: dict[tuple[str, str], str] = {}
+    for key in ("teams", "tasks", "states"):
+        for item in data.get(key) or []:
+            if isinstance(item, dict) and "id" in item:
+                owners[(key, str(item["id"]))] = "the pathway"
+    problems: list[Problem] = []
+    for loaded in plugins:
+        raw = _call(loaded, "pathway_fragment", doc.name, pathway_id=str(data.get("id", "")))
+        if raw is None:
+            continue
+        name = f"plug-in {loaded.info.name}"
+        fragment = (
+            parse_document(raw, name)
+            if isinstance(raw, str)
+            else SourceDocument(name, dict(raw), {})
+        )
+        if not isinstance(fragment.data, dict):
+            problems.append(
+                Problem(
+                    name, "", "a fragment must be a mapping of teams, tasks, states and transitions"
+                )
+            )
+            continue
+        unknown = sorted(set(fragment.data) - set(MERGED_KEYS))
+        if unknown:
+            problems.append(
+                fragment.problem(
+                    "",
+                    f"a fragment may add only {', '.join(MERGED_KEYS)}, not {', '.join(unknown)}",
+                )
+            )
+        for key in MERGED_KEYS:
+            items = fragment.data.get(key) or []
+            target = data.setdefault(key, [])
+            for index, item in enumerate(items):
+                item_id = str(item.get("id")) if isinstance(item, dict) and "id" in item else None
+                if (
+                    key == "tasks"
+                    and item_id is not None
+                    and owners.get((key, item_id)) is not None
+                ):
+                    # A task the pathway already has: the plug-in's teams may also perform it.
+                    for existing in target:
+                        if existing.get("id") == item_id:
+                            existing["teams"] = list(
+                                dict.fromkeys([*existing["teams"], *item.get("teams", [])])
+                            )
+                    continue
+                if item_id is not None and key != "transitions":
+                    previous = owners.get((key, item_id))
+                    if previous is not None:
+                        problems.append(
+                            fragment.problem(
+                                pointer(key, index, "id"),
+                                f"{key[:-1]} {item_id!r} is already added by {previous}",
+                            )
+                        )
+                        continue
+                    owners[(key, item_id)] = name
+                new_pointer = pointer(key, len(target))
+                target.append(item)
+                origins[new_pointer] = (fragment, pointer(key, index))
+    if problems:
+        raise DefinitionError(problems)
+    return SourceDocument(doc.name, data, lines, origins)
+
+
+def load_plugins(names: Iterable[Any], where: str) -> list[LoadedPlugin]:
+    """Resolve plug-ins in order, each once."""
+    loaded: list[LoadedPlugin] = []
+    seen: set[str] = set()
+    for spec in names:
+        plugin = resolve(spec, where)
+        if plugin.info.name in seen:
+            continue
+        seen.add(plugin.info.name)
+        loaded.append(plugin)
+    return loaded
+
+
+def describe_installed() -> list[dict[str, str]]:
+    """What each installed plug-in adds, for ``pathway plugins list`` (loads each one)."""
+    rows = []
+    for name, entry_point in sorted(installed_plugins().items()):
+        try:
+            loaded = resolve(name, name)
+            guards = [g.name for g in _call(loaded, "pathway_guards", name) or ()]
+            fragment = _call(loaded, "pathway_fragment", name, pathway_id="barnet_enablement")
+            doc = parse_document(fragment, name) if isinstance(fragment, str) else None
+            data: Mapping[str, Any] = (doc.data if doc else fragment) or {}
+            adds = [f"{len(data.get(k) or [])} {k}" for k in MERGED_KEYS if data.get(k)]
+            rows.append({
+                "plugin": name, "version": loaded.info.version,
+                "adds": ", ".join(adds + ([f"guards {', '.join(guards)}"] if guards else [])) or "nothing to the default pathway",
+                "module": entry_point.value,
+            })  # fmt: skip
+        except DefinitionError as exc:
+            rows.append(
+                {
+                    "plugin": name,
+                    "version": "?",
+                    "adds": f"FAILS TO LOAD: {exc}",
+                    "module": entry_point.value,
+                }
+            )
+    return rows

@@ -1,0 +1,263 @@
+"""The plug-in contract, as a third party meets it: build a plug-in, pip-install it, use it.
+
+Each test writes a throw-away plug-in package in a temporary directory, installs it with pip into
+a folder of its own and runs care-pathway in a subprocess with that folder on PYTHONPATH, so the
+plug-in is found through its entry point exactly as an installed one would be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import pathway
+
+MINIMAL = Path(__file__).resolve().parent.parent / "docs" / "examples" / "minimal.yaml"
+
+pytestmark = pytest.mark.slow
+
+PEER_SUPPORT = '''
+import json, os
+import pathway
+
+__version__ = "1.2.0"
+
+FRAGMENT = """
+states:
+  - {id: peer_support, holder: lets, description: A peer support worker alongside enablement}
+transitions:
+  - trigger: start_peer_support
+    sources: [brief_enablement]
+    dest: peer_support
+    guards: [peer_worker_trained]
+  - {trigger: end_peer_support, sources: [peer_support], dest: closed, holder: keep}
+"""
+
+
+def peer_worker_trained(ctx):
+    if ctx.values.get("peer_training") == "done":
+        return pathway.passed("the peer worker's training is recorded")
+    return pathway.refused("the peer worker's training is not recorded (peer_training: done)")
+
+
+@pathway.hookimpl
+def pathway_fragment(pathway_id):
+    return FRAGMENT if pathway_id == "minimal" else None
+
+
+@pathway.hookimpl
+def pathway_guards():
+    return [pathway.GuardSpec("peer_worker_trained", peer_worker_trained, "A trained peer worker")]
+
+
+@pathway.hookimpl
+def audit_event_recorded(event, case):
+    log = os.environ.get("PEER_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps([event.trigger, event.outcome, case.state]) + "\\n")
+    if os.environ.get("PEER_FAIL"):
+        raise RuntimeError("observer is broken")
+'''
+
+
+def build_plugin(root: Path, name: str, module_source: str) -> Path:
+    """Write a minimal plug-in package (pyproject with the entry point, one module)."""
+    package = root / name
+    (package / name).mkdir(parents=True)
+    (package / name / "__init__.py").write_text(textwrap.dedent(module_source))
+    (package / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "{name.replace("_", "-")}"
+            version = "1.2.0"
+
+            [project.entry-points."care_pathway.plugins"]
+            {name.removeprefix("cp_")} = "{name}"
+            """
+        )
+    )
+    return package
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with two plug-ins pip-installed into it: peer support, and a clashing copy."""
+    root = tmp_path_factory.mktemp("plugins")
+    target = tmp_path_factory.mktemp("site")
+    clash = PEER_SUPPORT.replace("peer_worker_trained", "peer_worker_trained_too")
+    broken = "raise ImportError('this plug-in is broken on purpose')\n"
+    misspelt = (
+        "import pathway\n\n@pathway.hookimpl\ndef pathway_fragmnet(pathway_id):\n    return None\n"
+    )
+    for name, source in (
+        ("cp_peer", PEER_SUPPORT), ("cp_peer_clash", clash), ("cp_broken", broken), ("cp_misspelt", misspelt),
+    ):  # fmt: skip
+        package = build_plugin(root, name, source)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+             "--target", str(target), str(package)],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    return target
+
+
+def run(site: Path, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(site), **env}
+    environment.pop("PATHWAY_DB", None)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def definition_with(tmp_path: Path, *plugins: str) -> Path:
+    path = tmp_path / "with-plugins.yaml"
+    text = MINIMAL.read_text().replace(
+        'version: "1"', 'version: "1"\nplugins: [' + ", ".join(plugins) + "]"
+    )
+    path.write_text(text)
+    return path
+
+
+def test_plugins_list_shows_what_each_installed_plugin_adds(site: Path, tmp_path: Path) -> None:
+    """`pathway plugins list` finds plug-ins through their entry points, with versions."""
+    done = run(site, tmp_path, "-m", "pathway", "plugins", "list", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["plugin"]: row for row in json.loads(done.stdout)}
+    assert rows["peer"]["version"] == "1.2.0"
+    assert rows["peer"]["module"] == "cp_peer"
+    assert "FAILS TO LOAD" in rows["broken"]["adds"]
+
+
+def test_a_pathway_picks_up_a_plugin_named_in_its_definition(site: Path, tmp_path: Path) -> None:
+    """The plug-in's state, transition and guard work; its version is part of the pathway's."""
+    path = definition_with(tmp_path, "peer")
+    script = f"""
+import json, pathway
+p = pathway.load_pathway({str(path)!r})
+e = pathway.Engine(p, pathway.open_store(":memory:"))
+lets = pathway.Actor("w", "lets")
+e.open_case("C1", pathway.Actor("h", "hub"))
+e.fire("C1", "book_choice_appointment", lets)
+e.fire("C1", "start_enablement", lets, data={{"enablement_plan": "p"}})
+refused = e.check("C1", "start_peer_support", lets).reasons
+case = e.fire("C1", "start_peer_support", lets, data={{"peer_training": "done"}})
+print(json.dumps({{"version": p.version, "plugins": [[i.name, i.version] for i in p.plugins],
+                  "refused": refused, "state": case.state,
+                  "event_version": e.store.history("C1")[-1].pathway_version}}))
+"""
+    log = tmp_path / "observed.jsonl"
+    done = run(site, tmp_path, "-c", script, PEER_LOG=str(log))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["version"] == "1+peer-1.2.0" == result["event_version"]
+    assert result["plugins"] == [["peer", "1.2.0"]]
+    assert result["refused"] == ["the peer worker's training is not recorded (peer_training: done)"]
+    assert result["state"] == "peer_support"
+    observed = [json.loads(line) for line in log.read_text().splitlines()]
+    assert observed[-1] == ["start_peer_support", "applied", "peer_support"]
+    assert ["start_enablement", "applied", "brief_enablement"] in observed
+
+
+def test_a_failing_observer_loses_neither_the_transition_nor_its_event(
+    site: Path, tmp_path: Path
+) -> None:
+    """An observer that raises is reported; the transition and its audit event are committed."""
+    path = definition_with(tmp_path, "peer")
+    script = f"""
+import json, pathway
+p = pathway.load_pathway({str(path)!r})
+e = pathway.Engine(p, pathway.open_store(":memory:"))
+e.open_case("C1", pathway.Actor("h", "hub"))
+case = e.fire("C1", "book_choice_appointment", pathway.Actor("w", "lets"))
+print(json.dumps({{"state": case.state, "events": len(e.store.history("C1")),
+                  "failures": [[f.plugin, f.error] for f in e.observer_failures],
+                  "verified": e.store.verify().ok}}))
+"""
+    done = run(site, tmp_path, "-c", script, PEER_FAIL="1")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["state"], result["events"], result["verified"]) == (
+        "choice_appointment",
+        2,
+        True,
+    )
+    assert result["failures"] == [["peer", "RuntimeError: observer is broken"]] * 2
+    assert "plug-in peer failed observing event" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("plugins", "message"),
+    [
+        (("peer", "peer_clash"), "state 'peer_support' is already added by plug-in peer"),
+        (
+            ("broken",),
+            "plug-in 'broken' failed to load: ImportError: this plug-in is broken on purpose",
+        ),
+        (("misspelt",), "a plug-in implements a hook that does not exist (misspelt?)"),
+        (("nowhere",), "plug-in 'nowhere' is not installed"),
+    ],
+)
+def test_conflicts_and_faults_are_load_time_errors(
+    site: Path, tmp_path: Path, plugins: tuple[str, ...], message: str
+) -> None:
+    """Two plug-ins adding one state, a plug-in that raises, a misspelt hook, a missing plug-in."""
+    path = definition_with(tmp_path, *plugins)
+    done = run(site, tmp_path, "-m", "pathway", "validate", str(path))
+    assert done.returncode == 1
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_guard_registered_twice_names_both_owners(tmp_path: Path) -> None:
+    """A plug-in guard whose name is built in is refused, naming both."""
+
+    class Clashing:
+        __plugin_name__ = "clashing"
+
+        @pathway.hookimpl
+        def pathway_guards(self) -> list[pathway.GuardSpec]:
+            return [pathway.GuardSpec("has_role", lambda ctx: pathway.passed("ok"), "clash")]
+
+    with pytest.raises(pathway.DefinitionError) as info:
+        pathway.load_pathway(MINIMAL, plugins=[Clashing()])
+    assert (
+        "guard 'has_role' is registered by care-pathway (built in) and by plug-in 'clashing'"
+        in str(info.value)
+    )
+
+
+def test_a_fragment_problem_is_reported_at_its_line_in_the_fragment() -> None:
+    """A plug-in fragment naming an unknown team is placed in the fragment, not the pathway."""
+
+    class Typo:
+        __plugin_name__ = "typo"
+
+        @pathway.hookimpl
+        def pathway_fragment(self, pathway_id: str) -> str:
+            return "states:\n  - {id: extra, holder: letz}\ntransitions:\n  - {trigger: go_extra, sources: [referred], dest: extra}\n"
+
+    with pytest.raises(pathway.DefinitionError) as info:
+        pathway.load_pathway(MINIMAL, plugins=[Typo()])
+    (problem,) = [p for p in info.value.problems if "letz" in p.message]
+    assert (problem.source, problem.line, problem.pointer) == (
+        "plug-in typo",
+        2,
+        "/states/0/holder",
+    )

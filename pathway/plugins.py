@@ -1,7 +1,7 @@
 """Find, load and check plug-ins, and merge what they add into a pathway definition.
 
 Plug-ins are named (in a definition's ``plugins`` list or passed to ``load_pathway``) and found
-through the entry-point group ``care_pathway.plugins``; a name with a dot is also tried as an
+through the entry-point group ``care_pathway.plugins``; a name no entry point has is tried as an
 importable module, and an object may be passed directly. Everything that can go wrong with a
 plug-in (it is not installed, it raises while loading, it misspells a hook, two plug-ins add the
 same state or guard, a fragment names a state or team that does not exist) is a
@@ -62,13 +62,16 @@ def resolve(spec: Any, where: str) -> LoadedPlugin:
     try:
         if entry_point is not None:
             plugin = entry_point.load()
-        elif "." in spec:
-            plugin = importlib.import_module(spec)
         else:
-            known = ", ".join(installed_plugins()) or "none installed"
-            raise DefinitionError(
-                [Problem(where, "", f"plug-in {spec!r} is not installed (installed: {known})")]
-            )
+            try:
+                plugin = importlib.import_module(spec)
+            except ModuleNotFoundError as exc:
+                if exc.name not in (spec, spec.split(".")[0]):
+                    raise  # the plug-in exists but something it imports does not
+                known = ", ".join(installed_plugins()) or "none installed"
+                raise DefinitionError(
+                    [Problem(where, "", f"plug-in {spec!r} is not installed (installed: {known})")]
+                ) from None
     except DefinitionError:
         raise
     except Exception as exc:  # a plug-in's own fault, reported as such

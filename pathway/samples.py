@@ -58,6 +58,7 @@ class SampleCase:
     end_closed: bool | None
     source: str
     seed_reference: str = ""
+    plugins: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -143,6 +144,7 @@ def _parse(doc: SourceDocument) -> SampleCase:
         end_closed=end.get("closed"),
         source=doc.name,
         seed_reference=data.get("seed_reference", ""),
+        plugins=tuple(data.get("plugins", ())),
     )
 
 
@@ -176,7 +178,7 @@ def sample_pathway(sample: SampleCase) -> Pathway:
         base = Path(sample.source).parent
         if (base / ref).exists():
             ref = str(base / ref)
-    return load_pathway(ref)
+    return load_pathway(ref, plugins=sample.plugins)
 
 
 def holdings(history: list[AuditEvent], pathway: Pathway, until: datetime) -> tuple[Holding, ...]:

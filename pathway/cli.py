@@ -815,7 +815,7 @@ def import_(
 
 
 @cli.command()
-@click.argument("name", type=click.Choice(REPORTS))
+@click.argument("name", metavar="NAME")
 @click.option(
     "--as-of",
     "as_of",
@@ -884,26 +884,29 @@ def report(
     waits     waits for a first appointment, time limits broken, reviews overdue, open offers
     activity  entries into each stage against the business case's plan (Table 15)
 
+    Plug-ins of the store's pathway (or --pathway) may add reports of their own.
+
     Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored.
     """
     with library_errors():
         store = open_store(db, create=False)
         scope = Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
         conn = store.connection
-        if name == "handoffs":
-            reference = pathway_name or store.get_meta("pathway")
-            result: Any = handoffs_report(
-                conn, scope, load_pathway(reference) if reference else None
-            )
+        reference = pathway_name or store.get_meta("pathway")
+        compiled = load_pathway(reference) if reference else None
+        if name not in REPORTS and (compiled is None or name not in compiled.reports):
+            extra = sorted(compiled.reports) if compiled is not None else []
+            fail(f"unknown report {name!r} (reports: {', '.join([*REPORTS, *extra])})")
+        if compiled is not None and name in compiled.reports:
+            result: Any = compiled.reports[name].function(conn, scope, compiled)
+        elif name == "handoffs":
+            result = handoffs_report(conn, scope, compiled)
         elif name == "holding":
             result = holding_report(conn, scope, case_id)
         elif name == "s75":
             result = s75_report(conn, scope, threshold)
         elif name == "waits":
-            reference = pathway_name or store.get_meta("pathway")
-            result = waits_report(
-                conn, scope, load_pathway(reference) if reference else None, milestone
-            )
+            result = waits_report(conn, scope, compiled, milestone)
         else:
             result = activity_report(conn, scope, load_plan(plan_file) if plan_file else None)
         data = result.to_json()

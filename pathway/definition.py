@@ -24,10 +24,12 @@ from .machine import CompiledMachine, return_targets
 from .plugins import (
     LoadedPlugin,
     PluginInfo,
+    ReportSpec,
     load_plugins,
     make_manager,
     merge_fragments,
     plugin_guards,
+    plugin_reports,
 )
 from .spec import (
     ACTOR_HOLDER,
@@ -79,6 +81,7 @@ class Pathway:
     guards: GuardRegistry
     plugins: tuple[PluginInfo, ...] = ()
     hooks: pluggy.PluginManager | None = attrs.field(default=None, repr=False)
+    reports: Mapping[str, ReportSpec] = attrs.field(factory=dict, repr=False)
     machine: CompiledMachine = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -359,6 +362,7 @@ def build_pathway(
     guards: GuardRegistry | None = None,
     plugins: Sequence[LoadedPlugin] = (),
     hooks: pluggy.PluginManager | None = None,
+    reports: Mapping[str, ReportSpec] | None = None,
 ) -> Pathway:
     """Validate a parsed definition document and compile it into a :class:`Pathway`.
 
@@ -438,6 +442,7 @@ def build_pathway(
         guards=registry,
         plugins=tuple(p.info for p in plugins),
         hooks=hooks,
+        reports=dict(reports or {}),
     )
 
 
@@ -496,4 +501,7 @@ def load_pathway(
         for name in guards:
             if name not in registry:
                 registry.register(guards[name])
-    return build_pathway(merge_fragments(doc, loaded), registry, loaded, hooks)
+    from .reports import REPORTS  # the built-in report names (reports import this module)
+
+    reports = plugin_reports(loaded, doc.name, REPORTS)
+    return build_pathway(merge_fragments(doc, loaded), registry, loaded, hooks, reports)

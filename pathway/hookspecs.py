@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from .guards import GuardSpec
     from .model import AuditEvent, Case
+    from .plugins import ReportSpec
 
 PROJECT = "care_pathway"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -39,6 +40,11 @@ def pathway_fragment(pathway_id: str) -> str | Mapping[str, Any] | None:
 @hookspec
 def pathway_guards() -> Iterable[GuardSpec]:  # type: ignore[empty-body]
     """Guards this plug-in registers (a name may be registered once, across all plug-ins)."""
+
+
+@hookspec
+def pathway_reports() -> Iterable[ReportSpec]:  # type: ignore[empty-body]
+    """Reports this plug-in adds: ``pathway report NAME`` runs them like the built-in ones."""
 
 
 @hookspec

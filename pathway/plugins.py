@@ -37,6 +37,21 @@ class PluginInfo:
 
 
 @attrs.frozen
+class ReportSpec:
+    """A report a plug-in adds.
+
+    ``function(connection, scope, pathway)`` computes it inside the database (``scope`` is a
+    :class:`pathway.reports.Scope`) and returns a record with ``to_json() -> dict``, whose dict has
+    ``report`` (the name) and the scope's ``as_of``, ``since``, ``until`` and ``team`` like the
+    built-in reports.
+    """
+
+    name: str
+    function: Any
+    description: str
+
+
+@attrs.frozen
 class LoadedPlugin:
     info: PluginInfo
     plugin: Any
@@ -146,6 +161,29 @@ def plugin_guards(plugins: Sequence[LoadedPlugin], where: str) -> GuardRegistry:
             owner[spec.name] = f"plug-in {loaded.info.name!r}"
             registry.register(spec)
     return registry
+
+
+def plugin_reports(
+    plugins: Sequence[LoadedPlugin], where: str, reserved: Iterable[str]
+) -> dict[str, ReportSpec]:
+    """Every plug-in's reports by name; a name used twice (or by a built-in report) is an error."""
+    owner = {name: "care-pathway (built in)" for name in reserved}
+    found: dict[str, ReportSpec] = {}
+    for loaded in plugins:
+        for spec in _call(loaded, "pathway_reports", where) or ():
+            if spec.name in owner:
+                raise DefinitionError(
+                    [
+                        Problem(
+                            where,
+                            "",
+                            f"report {spec.name!r} is added by {owner[spec.name]} and by plug-in {loaded.info.name!r}",
+                        )
+                    ]
+                )
+            owner[spec.name] = f"plug-in {loaded.info.name!r}"
+            found[spec.name] = spec
+    return found
 
 
 def merge_fragments(doc: SourceDocument, plugins: Sequence[LoadedPlugin]) -> SourceDocument:

@@ -261,3 +261,41 @@ def test_a_fragment_problem_is_reported_at_its_line_in_the_fragment() -> None:
         2,
         "/states/0/holder",
     )
+
+
+def test_a_plugin_report_is_on_the_pathway_and_may_not_take_a_built_in_name() -> None:
+    """pathway_reports adds a named report; reusing a built-in report's name is an error."""
+    from pathway.plugins import ReportSpec
+    from pathway.reports import Scope
+
+    class Counts:
+        def __init__(self, scope: Scope, cases: int) -> None:
+            self.scope, self.cases = scope, cases
+
+        def to_json(self) -> dict[str, object]:
+            return {"report": "case_count", **self.scope.header(), "cases": self.cases}
+
+    def case_count(conn: object, scope: Scope, pathway_: pathway.Pathway) -> Counts:
+        return Counts(scope, conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0])  # type: ignore[attr-defined]
+
+    class Reporting:
+        __plugin_name__ = "reporting"
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @pathway.hookimpl
+        def pathway_reports(self) -> list[ReportSpec]:
+            return [ReportSpec(self.name, case_count, "How many cases")]
+
+    loaded = pathway.load_pathway(MINIMAL, plugins=[Reporting("case_count")])
+    store = pathway.open_store(":memory:")
+    pathway.Engine(loaded, store).open_case("C1", pathway.Actor("h", "hub"))
+    from datetime import UTC, datetime
+
+    result = loaded.reports["case_count"].function(
+        store.connection, Scope(datetime.now(UTC)), loaded
+    )
+    assert result.to_json()["cases"] == 1
+    with pytest.raises(pathway.DefinitionError, match="report 'holding' is added by care-pathway"):
+        pathway.load_pathway(MINIMAL, plugins=[Reporting("holding")])

@@ -307,6 +307,56 @@ def measure_load(name: str, path: Path, reps: int, rounds: int) -> dict[str, Any
     }
 
 
+FIRST_PARTY = {
+    "amhp": "care_pathway_amhp",
+    "safeguarding": "care_pathway_safeguarding",
+    "intensive_enablement": "care_pathway_intensive_enablement",
+    "network_plus": "care_pathway_network_plus",
+}
+
+
+def measure_plugins_load(reps: int, rounds: int) -> dict[str, Any]:
+    """``load_pathway("barnet-enablement")`` with the four first-party plug-ins, against bare."""
+    import importlib
+
+    modules = []
+    for folder, module in FIRST_PARTY.items():
+        where = ROOT / "plugins" / folder
+        if not where.exists():
+            return {"skipped": f"plugins/{folder} is not in this checkout"}
+        if str(where) not in sys.path:
+            sys.path.insert(0, str(where))
+        modules.append(importlib.import_module(module))
+    try:
+        load_pathway("barnet-enablement", plugins=modules)
+    except Exception as exc:  # a plug-in mid-edit: skip, do not fail
+        return {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
+    withs: list[float] = []
+    bares: list[float] = []
+
+    def with_plugins() -> Any:
+        return load_pathway("barnet-enablement", plugins=modules)
+
+    def bare() -> Any:
+        return load_pathway("barnet-enablement")
+
+    for r in range(rounds):
+        first, second = (with_plugins, bare) if r % 2 == 0 else (bare, with_plugins)
+        a, b = _time_per_call(first, reps), _time_per_call(second, reps)
+        (withs if first is with_plugins else bares).append(a)
+        (bares if first is with_plugins else withs).append(b)
+    ratios = [w / b for w, b in zip(withs, bares, strict=True)]
+    return {
+        "plugins": list(FIRST_PARTY),
+        "reps": reps,
+        "rounds": rounds,
+        "with_plugins_ms": statistics.median(withs) * 1000,
+        "bare_ms": statistics.median(bares) * 1000,
+        "ratio": statistics.median(ratios),
+        "ratio_per_round": ratios,
+    }
+
+
 # --- output -----------------------------------------------------------------------------------
 
 
@@ -338,6 +388,16 @@ def _table(results: dict[str, Any]) -> str:
         lines.append(
             f"{label:<34} {entry['load_ms']:>10.2f} ms {entry['safe_load_ms']:>10.2f} ms "
             f"{entry['ratio']:>7.2f}  (info: load / safe_load)"
+        )
+    plugins_load = results.get("load_plugins", {})
+    if "ratio" in plugins_load:
+        lines.append(
+            f"{'load barnet-enablement + 4 plug-ins':<36} {plugins_load['with_plugins_ms']:>8.2f} ms "
+            f"{plugins_load['bare_ms']:>9.2f} ms {plugins_load['ratio']:>7.2f}  (info: with / bare)"
+        )
+    elif plugins_load:
+        lines.append(
+            f"load barnet-enablement + 4 plug-ins: skipped ({plugins_load.get('skipped')})"
         )
     lines.append("")
     lines.append(
@@ -383,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         load = [measure_load(n, p, size["load_reps"], rounds) for n, p in definitions]
         if not BARNET.exists():
             load.append({"definition": "barnet-enablement", "skipped": "file not present"})
+        load_plugins = measure_plugins_load(size["load_reps"], rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -404,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         "fire_memory": fire_memory,
         "fire_target": FIRE_TARGET,
         "load": load,
+        "load_plugins": load_plugins,
     }
     print(_table(results))
     if args.json is not None:

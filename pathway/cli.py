@@ -629,6 +629,7 @@ def walk(sample_name: str, no_pause: bool, interactive: bool, db: str | None) ->
         engine = Engine(compiled, store)
         total = len(sample.steps)
         before = None
+        scripted_ok = True
         for number, scripted in enumerate(sample.steps):
             step = scripted
             if interactive and number > 0:
@@ -640,6 +641,7 @@ def walk(sample_name: str, no_pause: bool, interactive: bool, db: str | None) ->
                     click.echo(f"  (The script fires {scripted.trigger} here; you chose {chosen}.)")
                     step = attrs.evolve(scripted, trigger=chosen, refused=None)
             outcome = next(play_steps(engine, sample.id, [step], before))
+            scripted_ok = scripted_ok and outcome.as_scripted
             before = outcome.after
             for line in describe_step(outcome, compiled, total):
                 click.echo(line)
@@ -659,6 +661,8 @@ def walk(sample_name: str, no_pause: bool, interactive: bool, db: str | None) ->
             else f"; the script expected {sample.end_state} held by {sample.end_team}"
         )
     )
+    if not interactive and not (reached and scripted_ok):
+        sys.exit(EXIT_DECISION)  # the engine did not do what the script says
 
 
 @cli.command()

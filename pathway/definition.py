@@ -261,6 +261,7 @@ def _check_references(
                 guards=tuple(refs),
             )
         )
+    transitions = _inherit_into_substeps(transitions, list(states))
     return {
         "orgs": orgs,
         "teams": teams,
@@ -268,6 +269,27 @@ def _check_references(
         "states": states,
         "transitions": transitions,
     }
+
+
+def _inherit_into_substeps(transitions: list[Transition], names: list[str]) -> list[Transition]:
+    """A sub-step (``mha_assessment.interview``) inherits its parent state's transitions.
+
+    A transition from a state also leaves each of its sub-steps, unless the sub-step has its own
+    transition for that trigger (which then takes precedence): a plug-in nesting steps inside a
+    state of the base pathway need not repeat the ways out of it.
+    """
+    children = {name: [other for other in names if other.startswith(name + ".")] for name in names}
+    own = {(t.trigger, source) for t in transitions for source in t.sources}
+    inherited = []
+    for t in transitions:
+        extra = tuple(
+            child
+            for source in t.sources
+            for child in children.get(source, ())
+            if child not in t.sources and (t.trigger, child) not in own
+        )
+        inherited.append(attrs.evolve(t, sources=(*t.sources, *extra)) if extra else t)
+    return inherited
 
 
 def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[Problem]) -> None:

@@ -26,6 +26,7 @@ from .yamlsource import SourceDocument, parse_document, pointer
 
 ENTRY_POINT_GROUP = "care_pathway.plugins"
 MERGED_KEYS = ("teams", "tasks", "states", "transitions")
+FRAGMENT_KEYS = (*MERGED_KEYS, "requirements")
 
 
 @attrs.frozen
@@ -216,12 +217,12 @@ def merge_fragments(doc: SourceDocument, plugins: Sequence[LoadedPlugin]) -> Sou
                 )
             )
             continue
-        unknown = sorted(set(fragment.data) - set(MERGED_KEYS))
+        unknown = sorted(set(fragment.data) - set(FRAGMENT_KEYS))
         if unknown:
             problems.append(
                 fragment.problem(
                     "",
-                    f"a fragment may add only {', '.join(MERGED_KEYS)}, not {', '.join(unknown)}",
+                    f"a fragment may add only {', '.join(FRAGMENT_KEYS)}, not {', '.join(unknown)}",
                 )
             )
         for key in MERGED_KEYS:
@@ -255,9 +256,57 @@ def merge_fragments(doc: SourceDocument, plugins: Sequence[LoadedPlugin]) -> Sou
                 new_pointer = pointer(key, len(target))
                 target.append(item)
                 origins[new_pointer] = (fragment, pointer(key, index))
+        _add_requirements(fragment, data, origins, problems)
     if problems:
         raise DefinitionError(problems)
     return SourceDocument(doc.name, data, lines, origins)
+
+
+def _add_requirements(
+    fragment: SourceDocument,
+    data: dict[str, Any],
+    origins: dict[str, tuple[SourceDocument, str]],
+    problems: list[Problem],
+) -> None:
+    """Add a fragment's ``requirements`` (guards on steps the pathway already has).
+
+    ``requirements: [{trigger: start_top_up, guards: [...], sources: [optional filter]}]``: each
+    guard is added to every transition of that trigger (from those sources). A requirement that
+    matches no transition is an error.
+    """
+    for index, requirement in enumerate(fragment.data.get("requirements") or []):
+        where = pointer("requirements", index)
+        if (
+            not isinstance(requirement, dict)
+            or "trigger" not in requirement
+            or not requirement.get("guards")
+        ):
+            problems.append(
+                fragment.problem(where, "a requirement names a trigger and the guards it adds")
+            )
+            continue
+        wanted = set(requirement.get("sources") or [])
+        matched = False
+        for t_index, transition in enumerate(data.get("transitions") or []):
+            if transition.get("trigger") != requirement["trigger"]:
+                continue
+            sources = transition.get("sources")
+            if wanted and (sources == "*" or not wanted.intersection(sources or [])):
+                continue
+            matched = True
+            guards = transition.setdefault("guards", [])
+            for g_index, guard in enumerate(requirement["guards"]):
+                origins[pointer("transitions", t_index, "guards", len(guards))] = (
+                    fragment, pointer("requirements", index, "guards", g_index),
+                )  # fmt: skip
+                guards.append(guard)
+        if not matched:
+            problems.append(
+                fragment.problem(
+                    where,
+                    f"no transition of trigger {requirement['trigger']!r} to add requirements to",
+                )
+            )
 
 
 def load_plugins(names: Iterable[Any], where: str) -> list[LoadedPlugin]:

@@ -299,3 +299,55 @@ def test_a_plugin_report_is_on_the_pathway_and_may_not_take_a_built_in_name() ->
     assert result.to_json()["cases"] == 1
     with pytest.raises(pathway.DefinitionError, match="report 'holding' is added by care-pathway"):
         pathway.load_pathway(MINIMAL, plugins=[Reporting("holding")])
+
+
+def test_a_plugin_can_require_more_of_a_step_the_pathway_has() -> None:
+    """requirements add guards to existing steps; one that matches no step is an error."""
+
+    class Stricter:
+        __plugin_name__ = "stricter"
+
+        def __init__(self, trigger: str) -> None:
+            self.trigger = trigger
+
+        @pathway.hookimpl
+        def pathway_fragment(self, pathway_id: str) -> str:
+            return (
+                f"requirements:\n  - trigger: {self.trigger}\n"
+                "    guards: [{guard: data_present, params: {fields: [closure_note], this_call: true}}]\n"
+            )
+
+    loaded = pathway.load_pathway(MINIMAL, plugins=[Stricter("re_refer")])
+    (re_refer,) = loaded.triggers["re_refer"]
+    assert [g.name for g in re_refer.guards] == ["data_present"]
+    with pytest.raises(pathway.DefinitionError) as info:
+        pathway.load_pathway(MINIMAL, plugins=[Stricter("teleport")])
+    (problem,) = info.value.problems
+    assert (problem.source, problem.line, problem.pointer) == (
+        "plug-in stricter",
+        2,
+        "/requirements/0",
+    )
+    assert "no transition of trigger 'teleport'" in problem.message
+
+
+def test_sub_steps_inherit_their_parent_states_ways_out() -> None:
+    """A nested sub-step leaves by its parent's transitions unless it has its own for the trigger."""
+
+    class Nested:
+        __plugin_name__ = "nested"
+
+        @pathway.hookimpl
+        def pathway_fragment(self, pathway_id: str) -> str:
+            return (
+                "states:\n  - {id: brief_enablement.review, holder: lets}\n"
+                "transitions:\n  - {trigger: review, sources: [brief_enablement], dest: brief_enablement.review}\n"
+                "  - {trigger: refer_to_cmht, sources: [brief_enablement.review], dest: closed}\n"
+            )
+
+    loaded = pathway.load_pathway(MINIMAL, plugins=[Nested()])
+    (complete,) = loaded.triggers["complete_enablement"]
+    assert complete.sources == ("brief_enablement", "brief_enablement.review")
+    base, own = loaded.triggers["refer_to_cmht"]
+    assert "brief_enablement.review" not in base.sources  # the sub-step has its own
+    assert own.sources == ("brief_enablement.review",)

@@ -90,9 +90,9 @@ def support_plan_outcomes(ctx: pathway.GuardContext) -> pathway.GuardResult:
         problems.append("outcomes_achieved is not given with this step")
     elif not _whole(achieved):
         problems.append(f"outcomes_achieved must be a whole number, not {achieved!r}")
-    if problems:
+    if problems or planned is None or achieved is None:
         return pathway.refused("; ".join(problems))
-    if int(achieved) > int(planned):
+    if achieved > planned:
         return pathway.refused(
             f"outcomes_achieved ({achieved}) is more than outcomes_planned ({planned})"
         )

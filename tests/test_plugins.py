@@ -351,3 +351,23 @@ def test_sub_steps_inherit_their_parent_states_ways_out() -> None:
     base, own = loaded.triggers["refer_to_cmht"]
     assert "brief_enablement.review" not in base.sources  # the sub-step has its own
     assert own.sources == ("brief_enablement.review",)
+
+
+def test_the_four_first_party_plugins_shape_the_default_pathway_together() -> None:
+    """amhp, safeguarding, intensive_enablement and network_plus load together, each recorded."""
+    import importlib
+
+    root = Path(__file__).resolve().parent.parent / "plugins"
+    names = ["amhp", "safeguarding", "intensive_enablement", "network_plus"]
+    for name in names:
+        sys.path.insert(0, str(root / name))
+    modules = [importlib.import_module(f"care_pathway_{name}") for name in names]
+    loaded = pathway.load_pathway("barnet-enablement", plugins=modules)
+    assert [info.name for info in loaded.plugins] == [f"care_pathway_{name}" for name in names]
+    assert loaded.version.startswith("1+care_pathway_amhp-")
+    assert {"mha_assessment.interview", "safeguarding.s42_decision"} <= set(loaded.states)
+    assert {"safeguarding", "move_on", "network_outcomes"} <= set(loaded.reports)
+    # Safeguarding can still be raised from inside a plug-in's sub-step, by inheritance or its own.
+    assert any(
+        "mha_assessment.interview" in t.sources for t in loaded.triggers["raise_safeguarding"]
+    )

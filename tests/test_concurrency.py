@@ -299,12 +299,13 @@ def test_same_case_opened_by_several_processes_opens_once(
 
 # --- first open of a new store file by several processes ---------------------------------------
 #
-# Both tests below FAIL on the current code (bugs, see the report): the store is only safe for
-# concurrent use once one process has created it.
+# Regression tests: both once failed (several processes starting on a new store path at once got
+# "database is locked" from PRAGMA journal_mode, or "has tables of its own" from a check made
+# outside the write lock).
 
 
 def test_first_open_waits_for_a_writer_instead_of_failing_locked(tmp_path: Path) -> None:
-    """Opening a new store while another process holds its write lock waits, not fails (BUG)."""
+    """Opening a new store while another process holds its write lock waits, not fails locked."""
     path = tmp_path / "cases.db"
     # Another process is in the middle of creating the file: it holds the write lock for 0.3 s.
     holder = subprocess.Popen(
@@ -316,7 +317,7 @@ def test_first_open_waits_for_a_writer_instead_of_failing_locked(tmp_path: Path)
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
-        store = pathway.open_store(path)  # today: StoreError "database is locked" at once
+        store = pathway.open_store(path)  # once: StoreError "database is locked" at once
         try:
             waited = time.monotonic() - started
             assert store.integrity_check() == "ok"
@@ -327,8 +328,9 @@ def test_first_open_waits_for_a_writer_instead_of_failing_locked(tmp_path: Path)
         holder.wait(timeout=30)
 
 
+@pytest.mark.parametrize("after", ["application_id", "user_version"])
 def test_first_open_accepts_a_store_another_process_created_meanwhile(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str
 ) -> None:
     """Another process creating the store between our first look and our lock is not "foreign"."""
     path = tmp_path / "cases.db"
@@ -337,10 +339,12 @@ def test_first_open_accepts_a_store_another_process_created_meanwhile(
 
     class Interleaving(sqlite3.Connection):
         def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-            # _migrate has just read application_id = 0 (a new file) outside any lock; before
-            # it looks further, another process (here: another connection) creates the store.
+            # The opener has just read PRAGMA application_id (or user_version) of the new, empty
+            # file outside any lock; before it looks further, another process (here: another
+            # connection) creates the store. "user_version" is the window the first version of
+            # the store lost: it then saw the other's tables and called the file foreign.
             cursor = super().execute(sql, *args)
-            if "application_id" in sql and "=" not in sql and not interleaved:
+            if f"PRAGMA {after}" in sql and "=" not in sql and not interleaved:
                 interleaved.append(True)
                 pathway.open_store(path).close()
             return cursor

@@ -150,6 +150,31 @@ def _check_store(store: pathway.store.SqliteStore) -> None:
     for case_id, case in cases.items():
         _check_case(case, by_case[case_id])
     assert store.checkpoint().position == result.events == sum(map(len, by_case.values()))
+    _check_derived(store, cases, by_case)
+
+
+def _check_derived(
+    store: pathway.store.SqliteStore,
+    cases: dict[str, pathway.Case],
+    by_case: dict[str, list[pathway.AuditEvent]],
+) -> None:
+    """The reports' derived rows moved with the events: no crash leaves them half written."""
+    conn = store.connection
+    flow = {
+        row[0]: row[1:]
+        for row in conn.execute("SELECT case_id, last_seq, handoffs, open_team FROM case_flow")
+    }
+    handoffs = dict(conn.execute("SELECT case_id, count(*) FROM handoffs GROUP BY case_id"))
+    episodes = dict(conn.execute("SELECT case_id, count(*) FROM episodes GROUP BY case_id"))
+    assert set(flow) == set(cases)
+    for case_id, case in cases.items():
+        teams = [e.to_team for e in by_case[case_id] if e.outcome == "applied"]
+        runs = 1 + sum(a != b for a, b in pairwise(teams))  # the loop pathway never closes
+        last_seq, flow_handoffs, open_team = flow[case_id]
+        assert last_seq == len(by_case[case_id])
+        assert flow_handoffs == handoffs.get(case_id, 0) == runs - 1
+        assert episodes[case_id] == runs
+        assert open_team == case.team
 
 
 def _check_case(case: pathway.Case, history: list[pathway.AuditEvent]) -> None:
@@ -295,9 +320,13 @@ def minimal_engine(tmp_path: Path) -> Iterator[tuple[pathway.Engine, Path]]:
 
 
 def _snapshot(path: Path, case_id: str) -> tuple[Any, ...]:
-    """What another connection sees of the store: the case, its history, the chain head."""
+    """What another connection sees: the case, its history, the chain head, every derived row."""
     with pathway.open_store(path, create=False) as other:
-        return other.case(case_id), other.history(case_id), other.checkpoint()
+        derived = tuple(
+            tuple(other.connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2"))
+            for table in ("case_flow", "closed_episodes", "episodes", "handoffs", "idempotency")
+        )
+        return other.case(case_id), other.history(case_id), other.checkpoint(), derived
 
 
 def test_failure_between_the_event_insert_and_the_case_update_leaves_neither(
@@ -325,7 +354,7 @@ def test_failure_between_the_event_insert_and_the_case_update_leaves_neither(
     with pytest.raises(OSError, match="disk went away"):
         engine.fire("C1", "book_choice_appointment", lets, expected_version=1, idempotency_key="k1")
     assert inserted[0].trigger == "book_choice_appointment"  # it was written, then rolled back
-    assert (store.case("C1"), store.history("C1"), store.checkpoint()) == before
+    assert (store.case("C1"), store.history("C1"), store.checkpoint()) == before[:3]
     assert _snapshot(path, "C1") == before
     assert store.case("C1").version == 1
 
@@ -336,6 +365,37 @@ def test_failure_between_the_event_insert_and_the_case_update_leaves_neither(
     )
     assert (moved.state, moved.version) == ("choice_appointment", 2)
     assert [e.trigger for e in store.history("C1")] == ["open", "book_choice_appointment"]
+    assert store.verify().ok
+
+
+def test_failure_after_the_case_row_was_updated_rolls_back_everything(
+    minimal_engine: tuple[pathway.Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the event, derived rows and case row were all written: none of them stays."""
+    engine, path = minimal_engine
+    store = engine.store
+    before = _snapshot(path, "C1")
+    written: list[pathway.Case] = []
+    real_apply = SqliteTransaction.apply_transition
+
+    def apply_then_fail(
+        self: SqliteTransaction, case: pathway.Case, expected_version: int, event: Any
+    ) -> pathway.AuditEvent:
+        real_apply(self, case, expected_version, event)
+        written.append(case)
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(SqliteTransaction, "apply_transition", apply_then_fail)
+    lets = pathway.Actor("w-lets", "lets")
+    with pytest.raises(OSError, match="disk went away"):
+        engine.fire("C1", "book_choice_appointment", lets, idempotency_key="k1")
+    assert [(c.state, c.team, c.version) for c in written] == [("choice_appointment", "lets", 2)]
+    assert _snapshot(path, "C1") == before  # case row, events, episodes, handoffs, keys
+    assert (store.case("C1"), store.history("C1"), store.checkpoint()) == before[:3]
+
+    monkeypatch.undo()
+    moved = engine.fire("C1", "book_choice_appointment", lets, idempotency_key="k1")
+    assert (moved.state, moved.team, moved.version) == ("choice_appointment", "lets", 2)
     assert store.verify().ok
 
 

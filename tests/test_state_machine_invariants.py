@@ -227,7 +227,9 @@ def _move(walk: Walk, transition: Transition, dest: str, event: pathway.AuditEve
     if dest != walk.state:
         walk.entered_at = event.occurred_at
     if resumed is not None:
-        walk.entered_at = resumed[2]  # a return resumes the state's clock where it stopped
+        # a return restores when the case entered the state it goes back to: an offer or an
+        # interruption does not restart that state's time limit
+        walk.entered_at = resumed[2]
     walk.state, walk.team = dest, str(event.to_team)
     walk.attributes.update(event.data)
     walk.closed_at = event.occurred_at if PATHWAY.states[dest].final else None
@@ -354,8 +356,13 @@ class PathwayMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _snapshot(self) -> tuple[Any, ...]:
-        """Everything a call could change: every case row and the chain head."""
-        return tuple(self.store.cases()), self.store.checkpoint()
+        """Everything a call could change: cases, the chain head, derived rows, used keys."""
+        conn = self.store.connection
+        counts = tuple(
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("closed_episodes", "handoffs", "idempotency")
+        )
+        return tuple(self.store.cases()), self.store.checkpoint(), counts
 
     def _expected(self, case_id: str, choice: str) -> int | None:
         version = self.ref[case_id].version
@@ -631,4 +638,13 @@ def test_random_calls_keep_the_pathway_invariants() -> None:
     run_state_machine_as_test(
         PathwayMachine,
         settings=settings(max_examples=30, stateful_step_count=30, deadline=None),
+    )
+
+
+@pytest.mark.stress
+def test_random_calls_keep_the_pathway_invariants_long() -> None:
+    """The same state machine, ten times the runs and longer ones (rare guard boundaries)."""
+    run_state_machine_as_test(
+        PathwayMachine,
+        settings=settings(max_examples=300, stateful_step_count=60, deadline=None),
     )

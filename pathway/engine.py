@@ -46,15 +46,26 @@ OPEN_TRIGGER = "open"
 
 
 def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The data as JSON will store it, or InvalidRequest.
+
+    Data becomes part of the hash-chained audit event and the case, so it is normalised to its
+    JSON form here (tuples become lists; nested keys text): what ``fire`` returns is then exactly
+    what the store gives back, and what an idempotent replay returns.
+    """
     if data is None:
         return {}
     if not isinstance(data, Mapping):
         raise InvalidRequest("data must be a mapping of field names to JSON values")
+    if not data:
+        return {}
+    for key in data:
+        if not isinstance(key, str):
+            raise InvalidRequest(f"data field names must be text, not {key!r}")
     try:
-        json.dumps(dict(data), allow_nan=False)
+        normalised: dict[str, Any] = json.loads(json.dumps(dict(data), allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise InvalidRequest(f"data must be plain JSON values: {exc}") from None
-    return dict(data)
+    return normalised
 
 
 class Engine:

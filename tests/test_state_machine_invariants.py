@@ -648,3 +648,34 @@ def test_random_calls_keep_the_pathway_invariants_long() -> None:
         PathwayMachine,
         settings=settings(max_examples=300, stateful_step_count=60, deadline=None),
     )
+
+
+# --- data the engine accepts comes back exactly as stored (a bug found by this machine) ---------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"goals": ("walk", "cook")}, {1: "first contact"}, {1: "first contact", "risk": "low"}],
+    ids=["tuple-value", "int-key", "mixed-keys"],
+)
+def test_fire_returns_the_case_it_stores_and_replays_for_any_accepted_data(
+    tmp_path: Path, data: dict[Any, Any]
+) -> None:
+    """Data fire accepts comes back the same from fire, the store and a replay, or is refused."""
+    now = [T0]
+    with pathway.open_store(tmp_path / "cases.db") as store:
+        engine = pathway.Engine(PATHWAY, store, clock=lambda: now[0])
+        engine.open_case("C1", pathway.Actor("w-hub", "hub"))
+        head = store.checkpoint()
+        lets = pathway.Actor("w-lets", "lets")
+        try:
+            # once: tuples and int keys were accepted but stored as lists and "1"; mixed key
+            # types passed the check and then failed hashing the event with a raw TypeError
+            first = engine.fire(
+                "C1", "book_choice_appointment", lets, data=data, idempotency_key="k"
+            )
+        except pathway.InvalidRequest:  # refusing such data is a fine answer too
+            assert store.checkpoint() == head
+            return
+        assert first == store.case("C1")
+        assert engine.fire("C1", "book_choice_appointment", lets, idempotency_key="k") == first

@@ -143,24 +143,44 @@ def _call(loaded: LoadedPlugin, hook: str, where: str, **kwargs: Any) -> Any:
         ) from None
 
 
-def plugin_guards(plugins: Sequence[LoadedPlugin], where: str) -> GuardRegistry:
-    """The built-in guards plus every plug-in's; a name registered twice is an error."""
-    registry = BUILTIN_GUARDS.copy()
-    owner: dict[str, str] = {name: "care-pathway (built in)" for name in registry}
+def _named_contributions(
+    plugins: Sequence[LoadedPlugin],
+    hook: str,
+    where: str,
+    reserved: Iterable[str],
+    kind: str,
+    verb: str,
+) -> list[Any]:
+    """What each plug-in's ``hook`` returns, in order; a name taken twice is a load-time error.
+
+    ``reserved`` names are the core's own; the error names both owners of a clashing name.
+    """
+    owner = {name: "care-pathway (built in)" for name in reserved}
+    found: list[Any] = []
     for loaded in plugins:
-        for spec in _call(loaded, "pathway_guards", where) or ():
+        for spec in _call(loaded, hook, where) or ():
             if spec.name in owner:
                 raise DefinitionError(
                     [
                         Problem(
                             where,
                             "",
-                            f"guard {spec.name!r} is registered by {owner[spec.name]} and by plug-in {loaded.info.name!r}",
+                            f"{kind} {spec.name!r} is {verb} by {owner[spec.name]} and by plug-in {loaded.info.name!r}",
                         )
                     ]
                 )
             owner[spec.name] = f"plug-in {loaded.info.name!r}"
-            registry.register(spec)
+            found.append(spec)
+    return found
+
+
+def plugin_guards(plugins: Sequence[LoadedPlugin], where: str) -> GuardRegistry:
+    """The built-in guards plus every plug-in's; a name registered twice is an error."""
+    registry = BUILTIN_GUARDS.copy()
+    for spec in _named_contributions(
+        plugins, "pathway_guards", where, registry, "guard", "registered"
+    ):
+        registry.register(spec)
     return registry
 
 
@@ -168,23 +188,8 @@ def plugin_reports(
     plugins: Sequence[LoadedPlugin], where: str, reserved: Iterable[str]
 ) -> dict[str, ReportSpec]:
     """Every plug-in's reports by name; a name used twice (or by a built-in report) is an error."""
-    owner = {name: "care-pathway (built in)" for name in reserved}
-    found: dict[str, ReportSpec] = {}
-    for loaded in plugins:
-        for spec in _call(loaded, "pathway_reports", where) or ():
-            if spec.name in owner:
-                raise DefinitionError(
-                    [
-                        Problem(
-                            where,
-                            "",
-                            f"report {spec.name!r} is added by {owner[spec.name]} and by plug-in {loaded.info.name!r}",
-                        )
-                    ]
-                )
-            owner[spec.name] = f"plug-in {loaded.info.name!r}"
-            found[spec.name] = spec
-    return found
+    specs = _named_contributions(plugins, "pathway_reports", where, reserved, "report", "added")
+    return {spec.name: spec for spec in specs}
 
 
 def merge_fragments(doc: SourceDocument, plugins: Sequence[LoadedPlugin]) -> SourceDocument:

@@ -444,6 +444,11 @@ def _vm_kib(field: str) -> int | None:
     return None
 
 
+def _times(ratio: float | None) -> str:
+    """A memory ratio as printed; none when the smaller run's rise was zero (tiny sizes)."""
+    return f"x{ratio:.2f}" if ratio is not None else "x n/a"
+
+
 def probe(db: Path, name: str, as_of: datetime, method: str) -> dict[str, Any]:
     """Run in a fresh subprocess: the peak memory of one report call (see the module doc)."""
     import tracemalloc
@@ -583,9 +588,9 @@ def _table(results: dict[str, Any]) -> str:
             rss, trace = entry["rss"], entry["tracemalloc"]
             lines.append(
                 f"  {name:<9} peak RSS {rss['small']['peak_rise_kib'] / 1024:>7.1f} -> "
-                f"{rss['big']['peak_rise_kib'] / 1024:>7.1f} MiB (x{rss['ratio']:.2f}); "
+                f"{rss['big']['peak_rise_kib'] / 1024:>7.1f} MiB ({_times(rss['ratio'])}); "
                 f"tracemalloc {trace['small']['peak_rise_kib'] / 1024:>7.1f} -> "
-                f"{trace['big']['peak_rise_kib'] / 1024:>7.1f} MiB (x{trace['ratio']:.2f}); "
+                f"{trace['big']['peak_rise_kib'] / 1024:>7.1f} MiB ({_times(trace['ratio'])}); "
                 f"JSON x{entry['json_ratio']:.2f}: {'flat' if entry['flat'] else 'NOT FLAT'}"
             )
     lines.append("")

@@ -30,12 +30,15 @@ from .canonical import chain_hash, new_event_id
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
-from .store.base import CASE_COLUMNS, dumps
+from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
+from .store.dialect import bulk_insert, real_type, temp_table, text_type
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
-from .store.sqlite import SqliteStore
 from .timeutil import format_instant, parse_instant
 
 REQUIRED = ("case_id", "occurred_at", "state", "team")
+STAGED_COLUMNS = (
+    "line", "case_id", "at", "at_text", "state", "team", "organisation", "actor", "trigger", "data",
+)  # fmt: skip
 KNOWN = (*REQUIRED, "organisation", "actor", "trigger")
 IMPORT_TRIGGER = "imported"
 """The trigger recorded for an imported row that names none."""
@@ -56,6 +59,8 @@ class ImportResult:
     closed_cases: int
     first_position: int
     last_position: int
+    last_hash: str = ""
+    """The hash of the last event imported (the new head of the chain)."""
 
 
 def _header(reader: Any, source: str, mapping: Mapping[str, str]) -> list[str]:
@@ -103,10 +108,12 @@ def _stage(
     conn: Any, reader: Any, source: str, columns: list[str], progress: Progress | None
 ) -> int:
     """Check every row and copy it into a temporary staging table; raise on any bad row."""
-    conn.execute("DROP TABLE IF EXISTS temp.import_rows")
+    conn.execute(f"DROP TABLE IF EXISTS {temp_table(conn, 'import_rows')}")
+    text, real = text_type(conn), real_type(conn)
     conn.execute(
-        "CREATE TEMP TABLE import_rows (line INTEGER, case_id TEXT, at REAL, at_text TEXT, "
-        "state TEXT, team TEXT, organisation TEXT, actor TEXT, trigger TEXT, data TEXT)"
+        f"CREATE TEMP TABLE import_rows (line INTEGER, case_id {text}, at {real}, "
+        f"at_text {text}, state {text}, team {text}, organisation {text}, actor {text}, "
+        f"trigger {text}, data {text})"
     )
     index = {name: columns.index(name) for name in KNOWN if name in columns}
     extra = [(i, name) for i, name in enumerate(columns) if name not in KNOWN]
@@ -153,9 +160,7 @@ def _stage(
             if len(problems) >= MAX_PROBLEMS:
                 break
             if len(batch) >= BATCH:
-                conn.executemany(
-                    "INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch
-                )
+                bulk_insert(conn, "import_rows", STAGED_COLUMNS, batch)
                 batch.clear()
                 if progress is not None:
                     progress(count)
@@ -164,7 +169,7 @@ def _stage(
     if problems:
         raise DefinitionError(problems)
     if batch:
-        conn.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+        bulk_insert(conn, "import_rows", STAGED_COLUMNS, batch)
     if count == 0:
         raise DefinitionError([Problem(source, "", "the file has a header but no rows", 1)])
     clash = conn.execute(
@@ -188,12 +193,8 @@ def _stage(
 class _Chain:
     """Append imported events to the store-wide hash chain, in bulk."""
 
-    def __init__(self, conn: Any, pathway_id: str, pathway_version: str) -> None:
-        head = conn.execute(
-            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        self.position: int = head[0] if head else 0
-        self.prev: str = head[1] if head else "0" * 64
+    def __init__(self, head: tuple[int, str], pathway_id: str, pathway_version: str) -> None:
+        self.position, self.prev = head
         self.first_position = self.position + 1
         self.recorded = format_instant(datetime.now(UTC))
         self.pathway_id = pathway_id
@@ -231,14 +232,7 @@ class _Chain:
 
     def flush(self, conn: Any) -> None:
         if self.rows:
-            conn.executemany(
-                "INSERT INTO events (position, event_id, case_id, seq, occurred_at, recorded_at, "
-                "trigger, from_state, to_state, from_team, to_team, from_organisation, "
-                "to_organisation, actor_id, actor_team, actor_roles, outcome, pathway_id, "
-                "pathway_version, reasons, note, data, imported, closes, prev_hash, hash) "
-                "VALUES (" + ", ".join("?" * 26) + ")",
-                self.rows,
-            )
+            bulk_insert(conn, "events", EVENT_COLUMNS, self.rows)
             self.rows.clear()
 
 
@@ -253,7 +247,7 @@ def _organisation(pathway: Pathway | None, team: str | None, given: str | None) 
 
 
 def import_events(
-    store: SqliteStore,
+    store: Store,
     source: Path | str,
     *,
     pathway: Pathway | None = None,
@@ -278,20 +272,27 @@ def import_events(
     with handle:
         reader = csv.reader(handle)
         columns = _header(reader, name, dict(mapping or {}))
-        conn = store.connection
-        with store.transaction():
+        with store.transaction() as tx:
+            conn = tx.connection
             rows = _stage(conn, reader, name, columns, progress)
-            result = _load(conn, name, rows, pathway, finals)
-            conn.execute("DROP TABLE temp.import_rows")
+            result = _load(conn, tx.chain_head(), name, rows, pathway, finals)
+            if result.last_position >= result.first_position:
+                tx.set_chain_head(result.last_position, result.last_hash)
+            conn.execute(f"DROP TABLE {temp_table(conn, 'import_rows')}")
     return result
 
 
 def _load(
-    conn: Any, name: str, rows: int, pathway: Pathway | None, finals: set[str]
+    conn: Any,
+    head: tuple[int, str],
+    name: str,
+    rows: int,
+    pathway: Pathway | None,
+    finals: set[str],
 ) -> ImportResult:
     pid = pathway.id if pathway is not None else "imported"
     pver = pathway.version if pathway is not None else ""
-    chain = _Chain(conn, pid, pver)
+    chain = _Chain(head, pid, pver)
     episodes: list[EpisodeRow] = []
     handoffs: list[HandoffRow] = []
     case_rows: list[tuple[Any, ...]] = []
@@ -344,10 +345,8 @@ def _load(
             chain.flush(conn)
     finish_case()
     chain.flush(conn)
-    columns = (*CASE_COLUMNS, "last_seq", "last_at", *FLOW_COLUMNS)
-    conn.executemany(
-        f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        case_rows,
-    )
+    bulk_insert(conn, "cases", (*CASE_COLUMNS, "last_seq", "last_at", *FLOW_COLUMNS), case_rows)
     write_bulk(conn, episodes, handoffs)
-    return ImportResult(name, rows, cases, closed_cases, chain.first_position, chain.position)
+    return ImportResult(
+        name, rows, cases, closed_cases, chain.first_position, chain.position, chain.prev
+    )

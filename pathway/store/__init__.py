@@ -1,24 +1,43 @@
-"""Case stores: the contract and its backends (SQLite is the embedded default)."""
+"""Case stores: the contract and its backends (SQLite, the embedded default; PostgreSQL)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..errors import StoreError
 from .base import Store, StoreTransaction
 from .sqlite import SqliteStore
 
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
 
-def open_store(location: str | Path, *, create: bool = True) -> SqliteStore:
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_server_location(location: str | Path) -> bool:
+    """Whether ``location`` names a PostgreSQL store (a ``postgresql://`` URL), not a file."""
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+def open_store(location: str | Path, *, create: bool = True) -> SqliteStore | PostgresStore:
     """Open (creating if needed, unless ``create=False``) the case store at ``location``.
 
-    ``location`` is a SQLite file path (``":memory:"`` for a throw-away store).
+    ``location`` is a SQLite file path (``":memory:"`` for a throw-away store), or a
+    ``postgresql://user@host:port/database?schema=NAME`` URL (docs/postgres.md; needs the
+    ``postgres`` extra: ``pip install 'care-pathway[postgres]'``).
     """
     text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
-        from ..errors import StoreError
-
-        raise StoreError(f"{text.split('@')[-1]}: PostgreSQL stores are not supported yet")
+    if is_server_location(text):
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise StoreError(
+                f"{text.split('@')[-1]}: PostgreSQL stores need psycopg 3 "
+                f"(pip install 'care-pathway[postgres]'): {exc}"
+            ) from None
+        return PostgresStore(text, create=create)
     return SqliteStore(location, create=create)
 
 
-__all__ = ["SqliteStore", "Store", "StoreTransaction", "open_store"]
+__all__ = ["SqliteStore", "Store", "StoreTransaction", "is_server_location", "open_store"]

@@ -8,7 +8,6 @@ tables of their own. The import path folds whole cases in memory and writes the 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,13 +20,18 @@ FLOW_COLUMNS = (
 )  # fmt: skip
 """The flow state's columns in the ``cases`` table, in this order."""
 
+EPISODE_COLUMNS = ("case_id", "n", "team", "organisation", "start_at", "end_at")
+HANDOFF_COLUMNS = (
+    "case_id", "n", "at", "from_team", "to_team", "from_organisation", "to_organisation",
+    "crossing", "ping_pong",
+)  # fmt: skip
 EPISODE_INSERT = (
-    "INSERT INTO closed_episodes (case_id, n, team, organisation, start_at, end_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO closed_episodes ({', '.join(EPISODE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(EPISODE_COLUMNS))})"
 )
 HANDOFF_INSERT = (
-    "INSERT INTO handoffs (case_id, n, at, from_team, to_team, from_organisation, "
-    "to_organisation, crossing, ping_pong) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO handoffs ({', '.join(HANDOFF_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(HANDOFF_COLUMNS))})"
 )
 
 
@@ -78,7 +82,7 @@ def handoff_row(handoff: HandoffRow) -> tuple[Any, ...]:
 
 
 def write_step(
-    conn: sqlite3.Connection,
+    conn: Any,
     closed: EpisodeRow | None,
     opened: EpisodeRow | None,
     handoff: HandoffRow | None,
@@ -90,9 +94,7 @@ def write_step(
         conn.execute(HANDOFF_INSERT, handoff_row(handoff))
 
 
-def write_bulk(
-    conn: sqlite3.Connection, episodes: Iterable[EpisodeRow], handoffs: Iterable[HandoffRow]
-) -> None:
+def write_bulk(conn: Any, episodes: Iterable[EpisodeRow], handoffs: Iterable[HandoffRow]) -> None:
     """Write the closed episodes and the handoffs of whole imported cases."""
     conn.executemany(EPISODE_INSERT, (episode_row(e) for e in episodes))
     conn.executemany(HANDOFF_INSERT, (handoff_row(h) for h in handoffs))

@@ -14,42 +14,37 @@ A store object wraps one connection and is meant for one thread; open one per th
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
 import sqlite_utils
 
 from ..audit import Checkpoint, VerifyResult, verify_events
-from ..canonical import GENESIS_HASH
-from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
-from ..flow import FlowState
+from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
-from ..serialize import from_dict, to_dict
-from ..timeutil import format_instant, parse_instant
-from .base import (
-    CASE_COLUMNS,
-    EVENT_COLUMNS,
-    SCHEMA_VERSION,
-    IdempotencyRecord,
-    NewEvent,
-    case_from_row,
-    case_to_row,
-    chain_event,
-    event_from_row,
+from .base import SCHEMA_VERSION, case_from_row, event_from_row
+from .common import (
+    CASE_SELECT,
+    EVENT_SELECT,
+    META_UPSERT,
+    VIEWS_SQL,
+    SqlTransaction,
+    read_case,
+    read_checkpoint,
+    read_history,
+    read_meta,
+    read_person,
 )
-from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values, write_step
 
 BUSY_TIMEOUT_MS = 30_000
 APPLICATION_ID = 0x43505457  # "CPTW": marks the file as a care-pathway store
 
-_SCHEMA_V1 = """
+_SCHEMA_V1 = (
+    """
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -86,11 +81,6 @@ CREATE TABLE cases (
     crossings INTEGER NOT NULL DEFAULT 0,
     team_sequence TEXT NOT NULL DEFAULT ''
 );
-CREATE VIEW case_flow AS
-    SELECT id AS case_id, first_at, first_team, first_team_at, last_team, last_organisation,
-           prev_team, handoffs, episode_n, open_n, open_team, open_organisation, open_start,
-           ping_pongs, crossings, team_sequence, last_seq, last_at
-      FROM cases;
 CREATE TABLE events (
     position INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
@@ -136,11 +126,6 @@ CREATE TABLE closed_episodes (
     start_at REAL NOT NULL,
     end_at REAL NOT NULL
 );
-CREATE VIEW episodes AS
-    SELECT case_id, n, team, organisation, start_at, end_at FROM closed_episodes
-    UNION ALL
-    SELECT id, open_n, open_team, open_organisation, open_start, NULL
-      FROM cases WHERE open_n IS NOT NULL;
 CREATE TABLE handoffs (
     case_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -166,160 +151,22 @@ CREATE TABLE idempotency (
     result TEXT NOT NULL
 );
 """
+    + VIEWS_SQL
+)
 
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 """Schema version -> the SQL that brings a store from the version before to it."""
 
-_BOOK_COLUMNS = ("last_seq", "last_at", *FLOW_COLUMNS)
-"""Bookkeeping kept in each case's row beside the case: its newest event and its flow state."""
 
-_CASE_SELECT = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases"
-_CASE_SELECT_BOOKED = f"SELECT {', '.join((*CASE_COLUMNS, *_BOOK_COLUMNS))} FROM cases WHERE id = ?"
-_EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
-_EVENT_INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
-_CASE_INSERT = (
-    f"INSERT INTO cases ({', '.join((*CASE_COLUMNS, *_BOOK_COLUMNS))}) "
-    f"VALUES ({', '.join('?' * (len(CASE_COLUMNS) + len(_BOOK_COLUMNS)))})"
-)
-_CASE_UPDATE = (
-    "UPDATE cases SET "
-    + ", ".join(f"{c} = ?" for c in (*CASE_COLUMNS[1:], *_BOOK_COLUMNS))
-    + " WHERE id = ? AND version = ?"
-)
-_HEAD_UPDATE = "UPDATE cases SET last_seq = ?, last_at = ? WHERE id = ?"
-
-
-@attrs.define
-class _Books:
-    """What the transaction read about a case besides the case itself."""
-
-    last_seq: int
-    last_at: str
-    flow: FlowState
-
-
-class SqliteTransaction:
+class SqliteTransaction(SqlTransaction):
     """One ``BEGIN IMMEDIATE`` transaction on the store's connection.
 
-    Writes are whole operations (open a case, apply a transition, record a refusal), each an
-    event in the chain plus the rows that must change with it, so a backend can do each in as
-    few round trips as it likes.
+    The write lock is database-wide from ``BEGIN IMMEDIATE`` on, so the newest event is the chain
+    head and nothing else needs locking (see :class:`pathway.store.common.SqlTransaction`).
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._books: dict[str, _Books] = {}
-        self._last_at_text = ""
-
-    def load_case(self, case_id: str) -> Case:
-        row = self._conn.execute(_CASE_SELECT_BOOKED, (case_id,)).fetchone()
-        if row is None:
-            raise CaseNotFound(case_id)
-        width = len(CASE_COLUMNS)
-        self._books[case_id] = _Books(
-            row[width], row[width + 1], flow_from_values(case_id, row[width + 2 :])
-        )
-        return case_from_row(row[:width])
-
-    def case_exists(self, case_id: str) -> bool:
-        found = self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
-        return found is not None
-
-    def last_event_at(self, case_id: str) -> datetime:
-        """When the newest event of a loaded case happened (business time)."""
-        return parse_instant(self._loaded(case_id).last_at)
-
-    def _loaded(self, case_id: str) -> _Books:
-        books = self._books.get(case_id)
-        if books is None:
-            raise StoreError(f"case {case_id} was not loaded in this transaction")
-        return books
-
-    def _insert_event(self, event: NewEvent, seq: int) -> AuditEvent:
-        head = self._conn.execute(
-            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        position, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-        chained, row = chain_event(event, seq, position, prev_hash)
-        self._conn.execute(_EVENT_INSERT, row)
-        self._last_at_text = row[4]  # the event's occurred_at as stored
-        return chained
-
-    def _fold(self, flow: FlowState, event: AuditEvent) -> None:
-        """Keep the reports' derived rows (episodes, handoffs) in step with an applied event."""
-        closed, opened, handoff = flow.step(
-            event.occurred_at.timestamp(), event.to_team, event.to_organisation, event.closes
-        )
-        write_step(self._conn, closed, opened, handoff)
-
-    def open_case(self, case: Case, event: NewEvent) -> AuditEvent:
-        """Insert a new case with its opening event (sequence 1)."""
-        if self.case_exists(case.id):
-            raise CaseExists(case.id)
-        chained = self._insert_event(event, 1)
-        flow = FlowState(case.id)
-        self._fold(flow, chained)
-        books = (1, format_instant(chained.occurred_at), *flow_values(flow))
-        try:
-            self._conn.execute(_CASE_INSERT, (*case_to_row(case), *books))
-        except sqlite3.IntegrityError:
-            raise CaseExists(case.id) from None
-        return chained
-
-    def apply_transition(self, case: Case, expected_version: int, event: NewEvent) -> AuditEvent:
-        """Record an applied transition: its event, the derived rows and the case, or none."""
-        books = self._loaded(case.id)
-        chained = self._insert_event(event, books.last_seq + 1)
-        self._fold(books.flow, chained)
-        values = (
-            *case_to_row(case)[1:], chained.seq, self._last_at_text,
-            *flow_values(books.flow), case.id, expected_version,
-        )  # fmt: skip
-        if self._conn.execute(_CASE_UPDATE, values).rowcount != 1:
-            actual = self._conn.execute(
-                "SELECT version FROM cases WHERE id = ?", (case.id,)
-            ).fetchone()
-            if actual is None:
-                raise CaseNotFound(case.id)
-            raise ConcurrencyConflict(case.id, expected_version, actual[0])
-        books.last_seq = chained.seq
-        books.last_at = self._last_at_text
-        return chained
-
-    def record_refusal(self, case: Case, event: NewEvent) -> AuditEvent:
-        """Record a refused transition: its event only (the case does not change)."""
-        books = self._loaded(case.id)
-        chained = self._insert_event(event, books.last_seq + 1)
-        self._conn.execute(_HEAD_UPDATE, (chained.seq, self._last_at_text, case.id))
-        books.last_seq = chained.seq
-        books.last_at = self._last_at_text
-        return chained
-
-    def save_person(self, case_id: str, person: Person) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO people (case_id, name, date_of_birth, nhs_number) VALUES (?, ?, ?, ?)",
-            (case_id, person.name, person.date_of_birth, person.nhs_number),
-        )
-
-    def idempotency(self, key: str) -> IdempotencyRecord | None:
-        row = self._conn.execute(
-            "SELECT key, case_id, trigger, outcome, result FROM idempotency WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        result = json.loads(row[4])
-        case = from_dict(Case, result["case"]) if result.get("case") else None
-        return IdempotencyRecord(row[0], row[1], row[2], row[3], case, tuple(result["reasons"]))
-
-    def save_idempotency(self, record: IdempotencyRecord) -> None:
-        result = {
-            "case": to_dict(record.case) if record.case is not None else None,
-            "reasons": list(record.reasons),
-        }
-        self._conn.execute(
-            "INSERT INTO idempotency (key, case_id, trigger, outcome, result) VALUES (?, ?, ?, ?, ?)",
-            (record.key, record.case_id, record.trigger, record.outcome, json.dumps(result)),
-        )
+    def _is_duplicate(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
 
 
 class SqliteStore:
@@ -432,35 +279,21 @@ class SqliteStore:
     # --- reads --------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case:
-        row = self._conn.execute(_CASE_SELECT + " WHERE id = ?", (case_id,)).fetchone()
-        if row is None:
-            raise CaseNotFound(case_id)
-        return case_from_row(row)
+        return read_case(self._conn, case_id)
 
     def cases(self) -> Iterator[Case]:
-        for row in self._conn.execute(_CASE_SELECT + " ORDER BY id"):
+        for row in self._conn.execute(CASE_SELECT + " ORDER BY id"):
             yield case_from_row(row)
 
     def history(self, case_id: str) -> list[AuditEvent]:
-        rows = self._conn.execute(_EVENT_SELECT + " WHERE case_id = ? ORDER BY seq", (case_id,))
-        events = [event_from_row(r) for r in rows]
-        if (
-            not events
-            and self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
-            is None
-        ):
-            raise CaseNotFound(case_id)
-        return events
+        return read_history(self._conn, case_id)
 
     def events(self) -> Iterator[AuditEvent]:
-        for row in self._conn.execute(_EVENT_SELECT + " ORDER BY position"):
+        for row in self._conn.execute(EVENT_SELECT + " ORDER BY position"):
             yield event_from_row(row)
 
     def person(self, case_id: str) -> Person | None:
-        row = self._conn.execute(
-            "SELECT name, date_of_birth, nhs_number FROM people WHERE case_id = ?", (case_id,)
-        ).fetchone()
-        return Person(*row) if row else None
+        return read_person(self._conn, case_id)
 
     def erase_person(self, case_id: str) -> bool:
         """Erase a case's personal details (end of retention); the audit chain is unaffected."""
@@ -473,22 +306,18 @@ class SqliteStore:
 
     def checkpoint(self) -> Checkpoint:
         """The current head of the chain (position 0 and the genesis hash when empty)."""
-        row = self._conn.execute(
-            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        return Checkpoint(row[0], row[1]) if row else Checkpoint(0, GENESIS_HASH)
+        return read_checkpoint(self._conn)
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     def get_meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return str(row[0]) if row else None
+        return read_meta(self._conn, key)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._immediate() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            conn.execute(META_UPSERT, (key, value))
 
     @property
     def connection(self) -> sqlite3.Connection:

@@ -1,0 +1,306 @@
+"""What the SQL backends share: the statements, the three whole write operations, the reads.
+
+Both backends keep the same tables with the same columns, and their SQL is written once here with
+``?`` placeholders: the SQLite store runs it as is, the PostgreSQL store through a connection
+adapter that turns ``?`` and ``:name`` into psycopg's placeholders
+(:mod:`pathway.store.pgconn`). What differs is small and lives in each backend: how a case row is
+read for writing (PostgreSQL locks it), how the chain head is found and locked (SQLite reads the
+newest event under its database-wide write lock; PostgreSQL locks a one-row ``chain_head``), and
+which exception means "this key is already taken".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+import attrs
+
+from ..audit import Checkpoint
+from ..canonical import GENESIS_HASH
+from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
+from ..flow import FlowState
+from ..model import AuditEvent, Case, Person
+from ..serialize import from_dict, to_dict
+from ..timeutil import format_instant, parse_instant
+from . import flowrows
+from .base import (
+    CASE_COLUMNS,
+    EVENT_COLUMNS,
+    IdempotencyRecord,
+    NewEvent,
+    case_from_row,
+    case_to_row,
+    chain_event,
+    event_from_row,
+)
+from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values
+
+
+class Cursor(Protocol):
+    """What the shared code needs of a cursor (sqlite3's and psycopg's both have it)."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A connection that takes ``?`` / ``:name`` placeholders (sqlite3's, or the psycopg adapter)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+BOOK_COLUMNS = ("last_seq", "last_at", *FLOW_COLUMNS)
+"""Bookkeeping kept in each case's row beside the case: its newest event and its flow state."""
+
+CASE_SELECT = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases"
+CASE_SELECT_BOOKED = f"SELECT {', '.join((*CASE_COLUMNS, *BOOK_COLUMNS))} FROM cases WHERE id = ?"
+EVENT_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+EVENT_INSERT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+)
+CASE_INSERT = (
+    f"INSERT INTO cases ({', '.join((*CASE_COLUMNS, *BOOK_COLUMNS))}) "
+    f"VALUES ({', '.join('?' * (len(CASE_COLUMNS) + len(BOOK_COLUMNS)))})"
+)
+CASE_UPDATE = (
+    "UPDATE cases SET "
+    + ", ".join(f"{c} = ?" for c in (*CASE_COLUMNS[1:], *BOOK_COLUMNS))
+    + " WHERE id = ? AND version = ?"
+)
+HEAD_UPDATE = "UPDATE cases SET last_seq = ?, last_at = ? WHERE id = ?"
+NEWEST_EVENT = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+PERSON_UPSERT = (
+    "INSERT INTO people (case_id, name, date_of_birth, nhs_number) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (case_id) DO UPDATE SET name = excluded.name, "
+    "date_of_birth = excluded.date_of_birth, nhs_number = excluded.nhs_number"
+)
+META_UPSERT = (
+    "INSERT INTO meta (key, value) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+VIEWS_SQL = """
+CREATE VIEW case_flow AS
+    SELECT id AS case_id, first_at, first_team, first_team_at, last_team, last_organisation,
+           prev_team, handoffs, episode_n, open_n, open_team, open_organisation, open_start,
+           ping_pongs, crossings, team_sequence, last_seq, last_at
+      FROM cases;
+CREATE VIEW episodes AS
+    SELECT case_id, n, team, organisation, start_at, end_at FROM closed_episodes
+    UNION ALL
+    SELECT id, open_n, open_team, open_organisation, open_start, NULL
+      FROM cases WHERE open_n IS NOT NULL;
+"""
+"""The views the reports read, the same text on both backends."""
+
+STORE_TABLES = ("meta", "cases", "events", "closed_episodes", "handoffs", "people", "idempotency")
+"""Every table of a store, in an order that copies cleanly (see :mod:`pathway.migrate`)."""
+
+
+@attrs.define
+class Books:
+    """What the transaction read about a case besides the case itself."""
+
+    last_seq: int
+    last_at: str
+    flow: FlowState
+
+
+class SqlTransaction:
+    """One write transaction on a SQL store: the three whole write operations, written once.
+
+    Each operation writes the case row (with its bookkeeping), the reports' derived rows and the
+    audit event, in that order: the case row first, so a stale version is found before anything
+    else is written, and the event last, so a backend that serialises appends on a chain head
+    holds that lock for as short a time as it can.
+    """
+
+    load_sql = CASE_SELECT_BOOKED
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._books: dict[str, Books] = {}
+
+    @property
+    def connection(self) -> Any:
+        """The connection this transaction runs on (for bulk work such as an import)."""
+        return self._conn
+
+    # --- what a backend provides ------------------------------------------------------------
+
+    def chain_head(self) -> tuple[int, str]:
+        """The newest event's position and hash, held until commit so no one else appends."""
+        head = self._conn.execute(NEWEST_EVENT).fetchone()
+        return (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
+
+    def set_chain_head(self, position: int, digest: str) -> None:
+        """Record a new chain head after events were appended in bulk (a no-op by default)."""
+
+    def _append(self, row: tuple[Any, ...]) -> None:
+        """Insert one chained event row (a backend may also move its chain head here)."""
+        self._conn.execute(EVENT_INSERT, row)
+
+    def _is_duplicate(self, exc: Exception) -> bool:
+        """Whether ``exc`` is this backend's unique-key violation."""
+        raise NotImplementedError
+
+    # --- reads inside the transaction ---------------------------------------------------------
+
+    def load_case(self, case_id: str) -> Case:
+        row = self._conn.execute(self.load_sql, (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(case_id)
+        width = len(CASE_COLUMNS)
+        self._books[case_id] = Books(
+            row[width], row[width + 1], flow_from_values(case_id, row[width + 2 :])
+        )
+        return case_from_row(row[:width])
+
+    def case_exists(self, case_id: str) -> bool:
+        found = self._conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone()
+        return found is not None
+
+    def last_event_at(self, case_id: str) -> datetime:
+        """When the newest event of a loaded case happened (business time)."""
+        return parse_instant(self._loaded(case_id).last_at)
+
+    def _loaded(self, case_id: str) -> Books:
+        books = self._books.get(case_id)
+        if books is None:
+            raise StoreError(f"case {case_id} was not loaded in this transaction")
+        return books
+
+    # --- the three whole writes ---------------------------------------------------------------
+
+    def _insert_event(self, event: NewEvent, seq: int) -> AuditEvent:
+        position, prev_hash = self.chain_head()
+        chained, row = chain_event(event, seq, position + 1, prev_hash)
+        self._append(row)
+        return chained
+
+    def _fold(self, flow: FlowState, event: NewEvent) -> None:
+        """Keep the reports' derived rows (episodes, handoffs) in step with an applied event."""
+        closed, opened, handoff = flow.step(
+            event.occurred_at.timestamp(), event.to_team, event.to_organisation, event.closes
+        )
+        flowrows.write_step(self._conn, closed, opened, handoff)
+
+    def open_case(self, case: Case, event: NewEvent) -> AuditEvent:
+        """Insert a new case with its opening event (sequence 1)."""
+        if self.case_exists(case.id):
+            raise CaseExists(case.id)
+        flow = FlowState(case.id)
+        self._fold(flow, event)
+        books = (1, format_instant(event.occurred_at), *flow_values(flow))
+        try:
+            self._conn.execute(CASE_INSERT, (*case_to_row(case), *books))
+        except Exception as exc:
+            if self._is_duplicate(exc):
+                raise CaseExists(case.id) from None
+            raise
+        return self._insert_event(event, 1)
+
+    def apply_transition(self, case: Case, expected_version: int, event: NewEvent) -> AuditEvent:
+        """Record an applied transition: the case, the derived rows and its event, or none."""
+        books = self._loaded(case.id)
+        seq = books.last_seq + 1
+        at_text = format_instant(event.occurred_at)
+        self._fold(books.flow, event)
+        values = (
+            *case_to_row(case)[1:], seq, at_text, *flow_values(books.flow), case.id,
+            expected_version,
+        )  # fmt: skip
+        if self._conn.execute(CASE_UPDATE, values).rowcount != 1:
+            actual = self._conn.execute(
+                "SELECT version FROM cases WHERE id = ?", (case.id,)
+            ).fetchone()
+            if actual is None:
+                raise CaseNotFound(case.id)
+            raise ConcurrencyConflict(case.id, expected_version, actual[0])
+        chained = self._insert_event(event, seq)
+        books.last_seq, books.last_at = seq, at_text
+        return chained
+
+    def record_refusal(self, case: Case, event: NewEvent) -> AuditEvent:
+        """Record a refused transition: its event only (the case does not change)."""
+        books = self._loaded(case.id)
+        seq = books.last_seq + 1
+        at_text = format_instant(event.occurred_at)
+        self._conn.execute(HEAD_UPDATE, (seq, at_text, case.id))
+        chained = self._insert_event(event, seq)
+        books.last_seq, books.last_at = seq, at_text
+        return chained
+
+    # --- people and idempotency ---------------------------------------------------------------
+
+    def save_person(self, case_id: str, person: Person) -> None:
+        self._conn.execute(
+            PERSON_UPSERT, (case_id, person.name, person.date_of_birth, person.nhs_number)
+        )
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        row = self._conn.execute(
+            "SELECT key, case_id, trigger, outcome, result FROM idempotency WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        result = json.loads(row[4])
+        case = from_dict(Case, result["case"]) if result.get("case") else None
+        return IdempotencyRecord(row[0], row[1], row[2], row[3], case, tuple(result["reasons"]))
+
+    def save_idempotency(self, record: IdempotencyRecord) -> None:
+        result = {
+            "case": to_dict(record.case) if record.case is not None else None,
+            "reasons": list(record.reasons),
+        }
+        self._conn.execute(
+            "INSERT INTO idempotency (key, case_id, trigger, outcome, result) VALUES (?, ?, ?, ?, ?)",
+            (record.key, record.case_id, record.trigger, record.outcome, json.dumps(result)),
+        )
+
+
+# --- reads shared by the SQL stores ----------------------------------------------------------
+
+
+def read_case(conn: Any, case_id: str) -> Case:
+    row = conn.execute(CASE_SELECT + " WHERE id = ?", (case_id,)).fetchone()
+    if row is None:
+        raise CaseNotFound(case_id)
+    return case_from_row(row)
+
+
+def read_history(conn: Any, case_id: str) -> list[AuditEvent]:
+    rows = conn.execute(EVENT_SELECT + " WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
+    events = [event_from_row(r) for r in rows]
+    if (
+        not events
+        and conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is None
+    ):
+        raise CaseNotFound(case_id)
+    return events
+
+
+def read_person(conn: Any, case_id: str) -> Person | None:
+    row = conn.execute(
+        "SELECT name, date_of_birth, nhs_number FROM people WHERE case_id = ?", (case_id,)
+    ).fetchone()
+    return Person(*row) if row else None
+
+
+def read_checkpoint(conn: Any) -> Checkpoint:
+    """The current head of the chain (position 0 and the genesis hash when empty)."""
+    row = conn.execute(NEWEST_EVENT).fetchone()
+    return Checkpoint(int(row[0]), str(row[1])) if row else Checkpoint(0, GENESIS_HASH)
+
+
+def read_meta(conn: Any, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None

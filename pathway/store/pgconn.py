@@ -1,0 +1,118 @@
+"""A psycopg connection that runs the library's SQL text as written for sqlite3.
+
+The store, the import and the reports write SQL once, with sqlite3's placeholders (``?`` and
+``:name``). :class:`PgConnection` wraps a psycopg 3 connection and turns them into psycopg's
+(``%s`` and ``%(name)s``, a literal ``%`` doubled), outside string literals, quoted names and
+comments, so the same text runs on both backends. Where the dialects really differ, the reports
+use the helpers of :mod:`pathway.store.dialect`.
+
+Results come back as sqlite3 would give them: aggregates PostgreSQL returns as ``numeric`` (the
+``SUM`` of integers) are loaded as ``int`` when whole and ``float`` otherwise, never ``Decimal``.
+
+This module imports psycopg: only the PostgreSQL store imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.adapt import Loader
+
+DIALECT = "postgresql"
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str) -> str:
+    """``?`` -> ``%s``, ``:name`` -> ``%(name)s``, ``%`` -> ``%%``; literals and casts kept."""
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"":  # a string literal or a quoted name: copy to its closing quote
+            j = i + 1
+            while j < n:
+                if sql[j] == c:
+                    if j + 1 < n and sql[j + 1] == c:  # a doubled quote inside
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(sql[i : j + 1].replace("%", "%%"))
+            i = j + 1
+        elif c == "-" and sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j == -1 else j
+            out.append(sql[i:j].replace("%", "%%"))
+            i = j
+        elif c == ":" and sql.startswith("::", i):  # a PostgreSQL cast
+            out.append("::")
+            i += 2
+        elif c == ":" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
+            j = i + 1
+            while j < n and (sql[j].isalnum() or sql[j] == "_"):
+                j += 1
+            out.append(f"%({sql[i + 1 : j]})s")
+            i = j
+        elif c == "?":
+            out.append("%s")
+            i += 1
+        elif c == "%":
+            out.append("%%")
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+class _NumericLoader(Loader):
+    """``numeric`` as sqlite3 gives such values: an int when whole, else a float."""
+
+    def load(self, data: Any) -> int | float:
+        value = Decimal(bytes(data).decode("ascii"))
+        if value == value.to_integral_value():
+            return int(value)
+        return float(value)
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """Set up a new connection of the store (the pool calls this for each)."""
+    conn.adapters.register_loader("numeric", _NumericLoader)
+
+
+class PgConnection:
+    """A psycopg connection taking sqlite3-style SQL; ``raw`` is the psycopg connection."""
+
+    dialect = DIALECT
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, parameters: Any = None, /) -> psycopg.Cursor[Any]:
+        if not parameters:
+            return self.raw.execute(sql)
+        if not isinstance(parameters, dict):
+            parameters = tuple(parameters)
+        return self.raw.execute(translate(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
+        cursor = self.raw.cursor()
+        cursor.executemany(translate(sql), parameters)
+        return cursor
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Append rows to a table with ``COPY`` (the fast path of bulk loads)."""
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # the library's own names
+        with self.raw.cursor().copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def commit(self) -> None:
+        self.raw.commit()
+
+    def close(self) -> None:
+        self.raw.close()

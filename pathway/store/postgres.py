@@ -1,0 +1,607 @@
+"""The server case store: PostgreSQL through psycopg 3, with the SQLite store's contract.
+
+Guarantees (docs/postgres.md says why each is so, and what a database administrator sets up):
+
+* One transaction per write; the case row, the reports' derived rows and the audit event commit
+  together or not at all.
+* Optimistic concurrency: ``UPDATE cases ... WHERE id = ? AND version = ?`` and its row count is
+  checked (a stale version raises ``ConcurrencyConflict`` and writes nothing). The engine reads a
+  case ``FOR UPDATE`` inside its transaction, so two calls on one case queue instead of one failing
+  for no reason, as they do on SQLite's write lock; calls on different cases run side by side.
+* One global order of the hash chain: each append locks the one-row ``chain_head`` table
+  (``SELECT ... FOR UPDATE``) and moves it in the same statement that inserts the event, so
+  appends serialise on that row only, and only from the append to the commit. READ COMMITTED is
+  enough: a locking read waits for the holder to commit and then sees the row it committed.
+* Idempotency keys are unique per store; a call with a key first takes a transaction-scoped
+  advisory lock on it, so the same key sent by several processes at once applies once.
+* Append-only: triggers refuse UPDATE, DELETE and TRUNCATE of ``events`` for everyone, owners
+  included; with an application role configured, grants give that role no UPDATE, DELETE or
+  TRUNCATE on it at all.
+* The schema lives in its own PostgreSQL schema (``?schema=NAME``, default ``pathway``) with a
+  ``meta`` row ``schema_version`` and a migration chain (``MIGRATIONS``), applied under an
+  advisory lock so processes opening a new store at once create it once.
+
+A store object holds a psycopg connection pool, so one store can be shared by the threads of an
+embedding application; each transaction borrows a connection for its duration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attrs
+import psycopg
+import psycopg.errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..audit import Checkpoint, VerifyResult, verify_events
+from ..canonical import GENESIS_HASH
+from ..errors import StoreError
+from ..model import AuditEvent, Case, Person
+from .base import (
+    EVENT_COLUMNS,
+    SCHEMA_VERSION,
+    IdempotencyRecord,
+    case_from_row,
+    event_from_row,
+)
+from .common import (
+    CASE_SELECT,
+    CASE_SELECT_BOOKED,
+    EVENT_SELECT,
+    META_UPSERT,
+    VIEWS_SQL,
+    SqlTransaction,
+    read_case,
+    read_checkpoint,
+    read_history,
+    read_meta,
+    read_person,
+)
+from .pgconn import PgConnection, configure
+
+DEFAULT_SCHEMA = "pathway"
+DEFAULT_POOL_MAX = 10
+CONNECT_TIMEOUT_S = 10
+SCHEMA_VERSION_KEY = "schema_version"
+_LOCK_NAMESPACE = 0x43505457  # "CPTW": advisory locks of care-pathway
+_MIGRATION_LOCK = 1
+_OUR_PARAMETERS = ("schema", "app_role", "pool_max")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+_T = 'TEXT COLLATE "C"'  # byte order, as SQLite compares text: the same sort in every report
+
+_SCHEMA_V1 = f"""
+CREATE TABLE meta (
+    key {_T} PRIMARY KEY,
+    value {_T} NOT NULL
+);
+CREATE TABLE cases (
+    id {_T} PRIMARY KEY,
+    pathway_id {_T} NOT NULL,
+    pathway_version {_T} NOT NULL,
+    state {_T} NOT NULL,
+    team {_T} NOT NULL,
+    organisation {_T} NOT NULL,
+    worker {_T},
+    version INTEGER NOT NULL CHECK (version >= 1),
+    opened_at {_T} NOT NULL,
+    closed_at {_T},
+    state_entered_at {_T} NOT NULL,
+    return_stack {_T} NOT NULL DEFAULT '[]',
+    attributes {_T} NOT NULL DEFAULT '{{}}',
+    last_seq INTEGER NOT NULL,
+    last_at {_T} NOT NULL,
+    first_at DOUBLE PRECISION NOT NULL,
+    first_team {_T},
+    first_team_at DOUBLE PRECISION,
+    last_team {_T},
+    last_organisation {_T},
+    prev_team {_T},
+    handoffs INTEGER NOT NULL DEFAULT 0,
+    episode_n INTEGER NOT NULL DEFAULT 0,
+    open_n INTEGER,
+    open_team {_T},
+    open_organisation {_T},
+    open_start DOUBLE PRECISION,
+    ping_pongs INTEGER NOT NULL DEFAULT 0,
+    crossings INTEGER NOT NULL DEFAULT 0,
+    team_sequence {_T} NOT NULL DEFAULT ''
+);
+CREATE TABLE chain_head (
+    id SMALLINT PRIMARY KEY CHECK (id = 1),
+    position BIGINT NOT NULL,
+    hash {_T} NOT NULL
+);
+INSERT INTO chain_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}');
+CREATE TABLE events (
+    position BIGINT PRIMARY KEY,
+    event_id {_T} NOT NULL UNIQUE,
+    case_id {_T} NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq >= 1),
+    occurred_at {_T} NOT NULL,
+    recorded_at {_T} NOT NULL,
+    trigger {_T} NOT NULL,
+    from_state {_T},
+    to_state {_T},
+    from_team {_T},
+    to_team {_T},
+    from_organisation {_T},
+    to_organisation {_T},
+    actor_id {_T} NOT NULL,
+    actor_team {_T} NOT NULL,
+    actor_roles {_T} NOT NULL,
+    outcome {_T} NOT NULL CHECK (outcome IN ('applied', 'refused')),
+    pathway_id {_T} NOT NULL,
+    pathway_version {_T} NOT NULL,
+    reasons {_T} NOT NULL,
+    note {_T},
+    data {_T} NOT NULL,
+    imported SMALLINT NOT NULL DEFAULT 0,
+    closes SMALLINT NOT NULL DEFAULT 0,
+    prev_hash {_T} NOT NULL,
+    hash {_T} NOT NULL,
+    UNIQUE (case_id, seq)
+);
+CREATE FUNCTION events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    RAISE EXCEPTION 'audit events are append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$body$;
+CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+    FOR EACH ROW EXECUTE FUNCTION events_refuse_change();
+CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION events_refuse_change();
+CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
+CREATE TABLE closed_episodes (
+    case_id {_T} NOT NULL,
+    n INTEGER NOT NULL,
+    team {_T},
+    organisation {_T},
+    start_at DOUBLE PRECISION NOT NULL,
+    end_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE handoffs (
+    case_id {_T} NOT NULL,
+    n INTEGER NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    from_team {_T} NOT NULL,
+    to_team {_T} NOT NULL,
+    from_organisation {_T},
+    to_organisation {_T},
+    crossing SMALLINT NOT NULL,
+    ping_pong SMALLINT NOT NULL
+);
+CREATE TABLE people (
+    case_id {_T} PRIMARY KEY,
+    name {_T},
+    date_of_birth {_T},
+    nhs_number {_T}
+);
+CREATE TABLE idempotency (
+    key {_T} PRIMARY KEY,
+    case_id {_T} NOT NULL,
+    trigger {_T} NOT NULL,
+    outcome {_T} NOT NULL,
+    result {_T} NOT NULL
+);
+{VIEWS_SQL}
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+"""Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
+
+Times are stored as the same fixed-width UTC text as on SQLite (not ``timestamptz``): the chain
+hashes that exact text, and one SQL text of the reports compares and sorts it on both backends.
+"""
+
+APP_GRANTS = """
+GRANT USAGE ON SCHEMA {schema} TO {role};
+GRANT SELECT, INSERT ON events TO {role};
+REVOKE UPDATE, DELETE, TRUNCATE ON events FROM {role};
+GRANT SELECT, INSERT, UPDATE ON cases, chain_head, meta TO {role};
+GRANT SELECT, INSERT ON closed_episodes, handoffs, idempotency TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON people TO {role};
+GRANT SELECT ON case_flow, episodes TO {role};
+"""
+"""What the application role may do: append events, never change or remove one."""
+
+
+@attrs.frozen
+class PgLocation:
+    """A ``postgresql://`` URL taken apart: what libpq gets, and the store's own parameters."""
+
+    conninfo: str
+    schema: str
+    app_role: str | None
+    pool_max: int
+    display: str
+    """The URL with any password masked, for messages."""
+
+
+def is_postgres_url(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def _mask(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def parse_location(url: str) -> PgLocation:
+    """Split off ``schema``, ``app_role`` and ``pool_max``; check the rest is a libpq URL."""
+    display = _mask(url)
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError as exc:
+        raise StoreError(f"{display}: not a valid PostgreSQL URL: {exc}") from None
+    ours = {k: v for k, v in query if k in _OUR_PARAMETERS}
+    rest = [(k, v) for k, v in query if k not in _OUR_PARAMETERS]
+    conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
+    try:
+        psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        raise StoreError(f"{display}: not a valid PostgreSQL URL: {_first_line(exc)}") from None
+    schema = ours.get("schema", DEFAULT_SCHEMA)
+    role = ours.get("app_role") or None
+    for label, name in (("schema", schema), ("app_role", role)):
+        if name is not None and not _NAME.match(name):
+            raise StoreError(
+                f"{display}: {label} {name!r} must be a lower-case PostgreSQL name "
+                "(letters, digits and _, not starting with a digit)"
+            )
+    try:
+        pool_max = int(ours.get("pool_max", DEFAULT_POOL_MAX))
+        if pool_max < 1:
+            raise ValueError
+    except ValueError:
+        raise StoreError(f"{display}: pool_max must be a whole number of at least 1") from None
+    return PgLocation(conninfo, schema, role, pool_max, display)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` with its ``schema`` parameter set to ``schema`` (other parameters kept)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("schema", schema)])))
+
+
+class PostgresTransaction(SqlTransaction):
+    """One transaction on a pooled connection (see the module's notes for the locks it takes)."""
+
+    load_sql = CASE_SELECT_BOOKED + " FOR UPDATE"
+
+    _APPEND = (
+        "WITH head AS (UPDATE chain_head SET position = ?, hash = ? WHERE id = 1) "
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+    )
+
+    def chain_head(self) -> tuple[int, str]:
+        row = self._conn.execute(
+            "SELECT position, hash FROM chain_head WHERE id = ? FOR UPDATE", (1,)
+        ).fetchone()
+        if row is None:
+            raise StoreError("the store's chain_head row is missing: the schema was altered")
+        return int(row[0]), str(row[1])
+
+    def _append(self, row: tuple[Any, ...]) -> None:
+        self._conn.execute(self._APPEND, (row[0], row[-1], *row))
+
+    def set_chain_head(self, position: int, digest: str) -> None:
+        self._conn.execute(
+            "UPDATE chain_head SET position = ?, hash = ? WHERE id = 1", (position, digest)
+        )
+
+    def _is_duplicate(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        # Calls with the same key queue here, so the second sees what the first committed.
+        self._conn.execute(
+            "SELECT pg_advisory_xact_lock(?, hashtext(?))", (_LOCK_NAMESPACE, key)
+        ).fetchone()
+        return super().idempotency(key)
+
+
+class PostgresStore:
+    """A case store in a PostgreSQL schema (created, and migrated to the current schema, on open).
+
+    ``location`` is a ``postgresql://`` URL; besides libpq's own parameters it takes
+    ``schema`` (default ``pathway``), ``app_role`` (a role to grant the application's rights to
+    when this call creates or migrates the schema) and ``pool_max`` (connections in the pool).
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, location: str, *, create: bool = True) -> None:
+        self._where = parse_location(location)
+        self.location = self._where.display
+        self.schema = self._where.schema
+        self._kwargs: dict[str, Any] = {"autocommit": True, **self._session_options()}
+        self._pinned: PgConnection | None = None
+        try:
+            first = psycopg.connect(self._where.conninfo, **self._kwargs)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"{self.location}: cannot connect to PostgreSQL: {_first_line(exc)}"
+            ) from None
+        try:
+            with first:
+                self._migrate(first, create)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"{self.location}: cannot set up the store: {_first_line(exc)}"
+            ) from None
+        self._pool = ConnectionPool(
+            self._where.conninfo,
+            min_size=1,
+            max_size=self._where.pool_max,
+            kwargs=self._kwargs,
+            configure=configure,
+            open=False,
+            name=f"care-pathway {self.schema}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        except PoolTimeout:
+            self._pool.close()
+            raise StoreError(f"{self.location}: cannot open a connection pool") from None
+
+    def _session_options(self) -> dict[str, Any]:
+        given = psycopg.conninfo.conninfo_to_dict(self._where.conninfo)
+        options = f"{given.get('options') or ''} -c search_path={self._where.schema}".strip()
+        extra: dict[str, Any] = {"options": options}
+        if "connect_timeout" not in given:
+            extra["connect_timeout"] = CONNECT_TIMEOUT_S
+        if "application_name" not in given:
+            extra["application_name"] = "care-pathway"
+        return extra
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int | None:
+        """The schema version of the store, None if the schema has no store; refuse others."""
+        schema = self._where.schema
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            )
+        }
+        if not tables:
+            return None
+        if "meta" not in tables or "events" not in tables:
+            raise StoreError(
+                f"{self.location}: schema {schema!r} has tables of its own and is not a "
+                "care-pathway store; give another schema (?schema=NAME)"
+            )
+        row = conn.execute(
+            sql.SQL("SELECT value FROM {}.meta WHERE key = %s").format(sql.Identifier(schema)),
+            (SCHEMA_VERSION_KEY,),
+        ).fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise StoreError(
+                f"{self.location}: schema {schema!r} is not a care-pathway store "
+                "(it records no schema version)"
+            )
+        return int(row[0])
+
+    def _migrate(self, conn: psycopg.Connection[Any], create: bool) -> None:
+        try:
+            current = self._version(conn)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise StoreError(
+                f"{self.location}: not allowed to read the store: {_first_line(exc)}"
+            ) from None
+        if current == SCHEMA_VERSION and self._where.app_role is None:
+            return  # the usual case: a current store, nothing to do under the lock
+        if current is None and not create:
+            raise StoreError(
+                f"{self.location}: no store in schema {self._where.schema!r} "
+                "(run `pathway init` to create one)"
+            )
+        with conn.transaction():
+            # Check again under the lock: another process may have created or migrated the
+            # store since the first look.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, _MIGRATION_LOCK))
+            current = self._version(conn) or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.location}: store schema version {current} is newer than this "
+                    f"care-pathway supports ({SCHEMA_VERSION}); upgrade care-pathway"
+                )
+            schema = sql.Identifier(self._where.schema)
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                conn.execute(MIGRATIONS[version])
+                conn.execute(META_UPSERT.replace("?", "%s"), (SCHEMA_VERSION_KEY, str(version)))
+            if self._where.app_role is not None:
+                self._grant(conn, self._where.app_role)
+
+    def _grant(self, conn: psycopg.Connection[Any], role: str) -> None:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if exists is None:
+            raise StoreError(
+                f"{self.location}: app_role {role!r} does not exist; a database administrator "
+                "creates it first (docs/postgres.md)"
+            )
+        conn.execute(
+            sql.SQL(APP_GRANTS).format(
+                schema=sql.Identifier(self._where.schema), role=sql.Identifier(role)
+            )
+        )
+
+    # --- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTransaction]:
+        """An atomic write transaction: everything inside commits together, or nothing does."""
+        try:
+            with self._pool.connection() as raw, raw.transaction():
+                yield PostgresTransaction(PgConnection(raw))
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: psycopg.Error) -> StoreError:
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreError(
+                f"{self.location}: lost the connection to PostgreSQL: {_first_line(exc)}"
+            )
+        return StoreError(f"{self.location}: the database refused the write: {_first_line(exc)}")
+
+    @contextmanager
+    def _read(self) -> Iterator[PgConnection]:
+        try:
+            with self._pool.connection() as raw:
+                yield PgConnection(raw)
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> Case:
+        with self._read() as conn:
+            return read_case(conn, case_id)
+
+    def cases(self) -> Iterator[Case]:
+        for row in self._stream(CASE_SELECT + " ORDER BY id"):
+            yield case_from_row(row)
+
+    def history(self, case_id: str) -> list[AuditEvent]:
+        with self._read() as conn:
+            return read_history(conn, case_id)
+
+    def events(self) -> Iterator[AuditEvent]:
+        for row in self._stream(EVENT_SELECT + " ORDER BY position"):
+            yield event_from_row(row)
+
+    def _stream(self, query: str) -> Iterator[tuple[Any, ...]]:
+        """Rows of a query through a server-side cursor, a batch at a time."""
+        with (
+            self._read() as conn,
+            conn.raw.transaction(),
+            conn.raw.cursor(name="pathway_stream") as cursor,
+        ):
+            cursor.itersize = 2000
+            cursor.execute(query)
+            yield from cursor
+
+    def person(self, case_id: str) -> Person | None:
+        with self._read() as conn:
+            return read_person(conn, case_id)
+
+    def erase_person(self, case_id: str) -> bool:
+        """Erase a case's personal details (end of retention); the audit chain is unaffected."""
+        with self.transaction() as tx:
+            return bool(
+                tx.connection.execute("DELETE FROM people WHERE case_id = ?", (case_id,)).rowcount
+            )
+
+    def verify(self, against: Checkpoint | None = None) -> VerifyResult:
+        """Recompute the hash chain (and, given a checkpoint, check nothing was cut off)."""
+        return verify_events(self.events(), against)
+
+    def checkpoint(self) -> Checkpoint:
+        """The current head of the chain (position 0 and the genesis hash when empty)."""
+        with self._read() as conn:
+            return read_checkpoint(conn)
+
+    def integrity_check(self) -> str:
+        """The store's own bookkeeping agrees ("ok"): the chain head row is the newest event."""
+        with self._read() as conn:
+            head = conn.execute("SELECT position, hash FROM chain_head WHERE id = 1").fetchone()
+            newest = read_checkpoint(conn)
+        if head is None:
+            return "the chain_head row is missing"
+        if (int(head[0]), str(head[1])) != (newest.position, newest.hash):
+            return f"chain_head says position {head[0]}, the newest event is at {newest.position}"
+        return "ok"
+
+    def get_meta(self, key: str) -> str | None:
+        with self._read() as conn:
+            return read_meta(conn, key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as tx:
+            tx.connection.execute(META_UPSERT, (key, value))
+
+    @property
+    def connection(self) -> PgConnection:
+        """A connection of the store's own, for reports and other reads running their own SQL.
+
+        It takes the library's SQL as written for sqlite3 (see :mod:`pathway.store.pgconn`);
+        it is in autocommit mode and, like a SQLite store's connection, for one thread.
+        """
+        if self._pinned is None:
+            try:
+                self._pinned = PgConnection(self._pool.getconn())
+            except PoolTimeout:
+                raise StoreError(f"{self.location}: no free connection in the pool") from None
+        return self._pinned
+
+    def close(self) -> None:
+        if self._pinned is not None:
+            self._pool.putconn(self._pinned.raw)
+            self._pinned = None
+        self._pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def drop_store(location: str) -> bool:
+    """Drop a store's whole schema, for tests and tools; False if there was none.
+
+    Refuses (StoreError) a schema holding tables that are not a care-pathway store's.
+    """
+    where = parse_location(location)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (where.schema,)
+        ).fetchone()
+        if exists is None:
+            return False
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (where.schema,),
+            )
+        }
+        if tables and not {"meta", "events", "chain_head"} <= tables:
+            raise StoreError(
+                f"{where.display}: schema {where.schema!r} is not a care-pathway store"
+            )
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(where.schema)))
+        return True
+
+
+def url_display(location: str) -> str:
+    """A location for messages (a password masked)."""
+    return _mask(location) if is_postgres_url(location) else location
+
+
+__all__ = ["MIGRATIONS", "PostgresStore", "PostgresTransaction", "drop_store", "parse_location"]

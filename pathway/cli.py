@@ -28,6 +28,7 @@ from .diagram import dot, mermaid
 from .engine import Engine
 from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
 from .importer import import_events
+from .migrate import migrate_store
 from .model import Actor, Decision
 from .plugins import describe_installed
 from .render import FORMATS, render_record, render_rows
@@ -53,7 +54,7 @@ from .samples import (
     shipped_samples,
 )
 from .serialize import to_dict
-from .store import open_store
+from .store import is_server_location, open_store
 from .summary import summarise
 from .timeutil import parse_instant
 from .walkthrough import describe_choices, describe_sample, describe_step
@@ -108,7 +109,8 @@ def db_option(f: F) -> F:
         envvar="PATHWAY_DB",
         default="pathway.db",
         show_default=True,
-        help="The case store: a SQLite file. Default: $PATHWAY_DB, else ./pathway.db.",
+        help="The case store: a SQLite file, or a postgresql://USER@HOST/DB?schema=NAME URL "
+        "(docs/postgres.md). Default: $PATHWAY_DB, else ./pathway.db.",
     )(f)
 
 
@@ -244,8 +246,9 @@ def init(db: str, pathway_name: str) -> None:
     with library_errors():
         store, compiled = init_store(db, pathway_name)
         store.close()
+        location = store.location
     click.echo(
-        f"Store {db} ready: pathway {compiled.id} version {compiled.version} ({compiled.title})"
+        f"Store {location} ready: pathway {compiled.id} version {compiled.version} ({compiled.title})"
     )
 
 
@@ -388,8 +391,7 @@ def fire(
 @format_option("table", "json")
 def show(case_id: str, db: str, fmt: str) -> None:
     """Show case CASE_ID as it stands."""
-    with library_errors():
-        store = open_store(db, create=False)
+    with library_errors(), open_store(db, create=False) as store:
         found = store.case(case_id)
     click.echo(render_record(to_dict(found), fmt))
 
@@ -406,8 +408,7 @@ HISTORY_COLUMNS = (
 @format_option("table", "json", "csv")
 def history(case_id: str, db: str, fmt: str) -> None:
     """The audit events of case CASE_ID, oldest first (JSON gives every field)."""
-    with library_errors():
-        store = open_store(db, create=False)
+    with library_errors(), open_store(db, create=False) as store:
         events = store.history(case_id)
     click.echo(render_rows([to_dict(e) for e in events], HISTORY_COLUMNS, fmt))
 
@@ -475,8 +476,7 @@ def verify(against: str | None, db: str) -> None:
             checkpoint = Checkpoint.from_json(text)
         except ValueError as exc:
             fail(f"--against: {exc}")
-    with library_errors():
-        store = open_store(db, create=False)
+    with library_errors(), open_store(db, create=False) as store:
         result = store.verify(against=checkpoint)
     if result.ok:
         suffix = f", including checkpoint position {checkpoint.position}" if checkpoint else ""
@@ -492,8 +492,7 @@ def verify(against: str | None, db: str) -> None:
 @db_option
 def checkpoint(db: str) -> None:
     """Print the chain's head (position and hash) as JSON, to keep outside the database."""
-    with library_errors():
-        store = open_store(db, create=False)
+    with library_errors(), open_store(db, create=False) as store:
         head = store.checkpoint()
     click.echo(head.to_json())
 
@@ -788,7 +787,7 @@ def import_(
         if not sep or not column or not field:
             fail(f"--map {item!r}: expected COLUMN=FIELD")
         mapping[column] = field
-    existed = Path(db).exists()
+    existed = is_server_location(db) or Path(db).exists()
     try:
         with library_errors():
             store = open_store(db)
@@ -806,6 +805,7 @@ def import_(
                 mapping=mapping,
                 progress=progress,
             )
+            location = store.location
             store.close()
     except SystemExit:
         if not existed:
@@ -814,7 +814,7 @@ def import_(
         raise
     click.echo(
         f"Imported {result.rows:,} events of {result.cases:,} cases ({result.closed_cases:,} closed) "
-        f"from {file} into {db}; chain positions {result.first_position}-{result.last_position}."
+        f"from {file} into {location}; chain positions {result.first_position}-{result.last_position}."
     )
 
 
@@ -933,6 +933,46 @@ def report(
         click.echo("")
         click.echo(f"## {title}" if fmt == "markdown" else title)
         click.echo(render_rows(rows, list(rows[0]), fmt) if rows else "(none)")
+
+
+@cli.command()
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="STORE",
+    help="The store to copy: a SQLite file or a postgresql:// URL.",
+)
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="STORE",
+    help="A new, empty store to copy into: a SQLite file or a postgresql:// URL.",
+)
+def migrate(source: str, target: str) -> None:
+    """Copy a store, audit chain and all, to another backend (a SQLite file <-> PostgreSQL).
+
+    Copies the pathway setting, cases, audit events (positions and hashes unchanged), the
+    reports' derived rows, personal details and idempotency keys in one transaction, and before
+    committing checks that the copy's hash chain verifies up to the source's head and that every
+    report gives the same JSON on both stores. Anything wrong, or a target that is not empty:
+    one message, nothing written (exit 2).
+
+    \b
+    pathway migrate --from cases.db --to 'postgresql://app@db.example/care?schema=pathway'
+    """
+
+    def progress(table: str, rows: int) -> None:
+        click.echo(f"  {table}: {rows:,} rows", err=True)
+
+    with library_errors():
+        result = migrate_store(source, target, progress=progress)
+    click.echo(
+        f"Copied {result.rows['cases']:,} cases and {result.rows['events']:,} events from "
+        f"{result.source} to {result.target}; chain verified to position {result.head.position} "
+        f"(hash {result.head.hash}); reports agree: {', '.join(result.reports)}."
+    )
 
 
 def main() -> None:

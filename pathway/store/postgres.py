@@ -484,7 +484,7 @@ class PostgresStore:
             return read_case(conn, case_id)
 
     def cases(self) -> Iterator[Case]:
-        for row in self._stream(CASE_SELECT + " ORDER BY id"):
+        for row in self.stream(CASE_SELECT + " ORDER BY id"):
             yield case_from_row(row)
 
     def history(self, case_id: str) -> list[AuditEvent]:
@@ -492,11 +492,12 @@ class PostgresStore:
             return read_history(conn, case_id)
 
     def events(self) -> Iterator[AuditEvent]:
-        for row in self._stream(EVENT_SELECT + " ORDER BY position"):
+        for row in self.stream(EVENT_SELECT + " ORDER BY position"):
             yield event_from_row(row)
 
-    def _stream(self, query: str) -> Iterator[tuple[Any, ...]]:
-        """Rows of a query through a server-side cursor, a batch at a time."""
+    def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
+        """The rows of a read-only query (no parameters), through a server-side cursor, a batch
+        at a time: memory stays flat however many rows there are."""
         with (
             self._read() as conn,
             conn.raw.transaction(),

@@ -292,6 +292,10 @@ class SqliteStore:
         for row in self._conn.execute(EVENT_SELECT + " ORDER BY position"):
             yield event_from_row(row)
 
+    def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
+        """The rows of a read-only query (no parameters), one at a time."""
+        yield from self._conn.execute(query)
+
     def person(self, case_id: str) -> Person | None:
         return read_person(self._conn, case_id)
 

@@ -41,6 +41,7 @@ from .reports import (
     load_plan,
     s75_report,
     waits_report,
+    write_handoffs_json,
 )
 from .reports.render import flatten
 from .samples import (
@@ -903,6 +904,12 @@ def report(
             fail(f"unknown report {name!r} (reports: {', '.join([*REPORTS, *extra])})")
         if compiled is not None and name in compiled.reports:
             result: Any = compiled.reports[name].function(conn, scope, compiled)
+        elif name == "handoffs" and fmt == "json":
+            # Streamed: the JSON lists every case in scope, so memory stays flat on big stores.
+            write_handoffs_json(conn, scope, sys.stdout, compiled)
+            click.echo("")
+            store.close()
+            return
         elif name == "handoffs":
             result = handoffs_report(conn, scope, compiled)
         elif name == "holding":

@@ -8,7 +8,7 @@ docs/reports.md.
 from __future__ import annotations
 
 from .activity import ActivityReport, Plan, activity_report, load_plan
-from .handoffs import HandoffsReport, handoffs_report
+from .handoffs import HandoffsReport, handoffs_report, write_handoffs_json
 from .holding import HoldingReport, holding_report
 from .s75 import S75Report, s75_report
 from .scope import Scope
@@ -32,4 +32,5 @@ __all__ = [
     "load_plan",
     "s75_report",
     "waits_report",
+    "write_handoffs_json",
 ]

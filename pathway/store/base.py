@@ -19,7 +19,7 @@ from ..audit import Checkpoint, VerifyResult
 from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @attrs.frozen

@@ -20,7 +20,7 @@ FLOW_COLUMNS = (
 )  # fmt: skip
 """The flow state's columns in the ``cases`` table, in this order."""
 
-EPISODE_COLUMNS = ("case_id", "n", "team", "organisation", "start_at", "end_at")
+EPISODE_COLUMNS = ("case_id", "n", "team", "organisation", "start_at", "end_at", "seconds")
 HANDOFF_COLUMNS = (
     "case_id", "n", "at", "from_team", "to_team", "from_organisation", "to_organisation",
     "crossing", "ping_pong",
@@ -70,6 +70,7 @@ def episode_row(episode: EpisodeRow) -> tuple[Any, ...]:
         episode.organisation,
         episode.start,
         episode.end,
+        episode.end - episode.start if episode.end is not None else None,
     )
 
 

@@ -31,7 +31,7 @@ from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
-from .store.dialect import bulk_insert, real_type, temp_table, text_type
+from .store.dialect import analyze, bulk_insert, real_type, temp_table, text_type
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
 from .timeutil import format_instant, parse_instant
 
@@ -279,6 +279,7 @@ def import_events(
             if result.last_position >= result.first_position:
                 tx.set_chain_head(result.last_position, result.last_hash)
             conn.execute(f"DROP TABLE {temp_table(conn, 'import_rows')}")
+            analyze(conn, ("cases", "events", "closed_episodes", "handoffs"))
     return result
 
 

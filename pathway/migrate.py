@@ -25,7 +25,7 @@ from .errors import PathwayError, StoreError
 from .store import is_server_location, open_store
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, event_from_row
 from .store.common import BOOK_COLUMNS, EVENT_SELECT
-from .store.dialect import bulk_insert
+from .store.dialect import analyze, bulk_insert
 from .store.flowrows import EPISODE_COLUMNS, HANDOFF_COLUMNS
 from .timeutil import format_instant
 
@@ -183,6 +183,7 @@ def _copy(src: Any, dst: Any, as_of: datetime, progress: Progress | None) -> Mig
             if progress is not None:
                 progress(table, counted[0])
         tx.set_chain_head(head.position, head.hash)
+        analyze(conn, [table for table, _c, _o in TABLES])
         verified = verify_events(
             (event_from_row(r) for r in conn.execute(EVENT_SELECT + " ORDER BY position")),
             against=head,

@@ -115,7 +115,7 @@ def activity_report(conn: Any, scope: Scope, plan: Plan | None = None) -> Activi
             args.extend(stage.triggers)
         actual = conn.execute(
             "SELECT COUNT(*) FROM events WHERE outcome = 'applied' AND occurred_at >= ? "
-            f"AND occurred_at <= ? AND ({' OR '.join(clauses) or '0'}){team_sql}",
+            f"AND occurred_at <= ? AND ({' OR '.join(clauses) or '1 = 0'}){team_sql}",
             [*bounds, *args, *team_arg],
         ).fetchone()[0]
         planned = stage.plan_per_year * period_days / 365.0

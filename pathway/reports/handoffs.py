@@ -32,6 +32,7 @@ import attrs
 
 from ..definition import Pathway
 from ..flow import TEAM_SEPARATOR
+from ..store.dialect import char, is_postgres, string_agg, temp_table, text_type
 from .scope import Scope
 from .sql import scoped_cases
 
@@ -175,11 +176,12 @@ def _planned(conn: Any, scope: Scope) -> Iterator[_Plan]:
     if whole:
         yield _Plan(params, True, in_scope, in_window, events)
         return
-    conn.execute("DROP TABLE IF EXISTS temp.report_cases")
-    conn.execute(
-        f"CREATE TEMP TABLE report_cases AS {scoped_cases(team, scope.since is not None)}", params
-    )
-    conn.execute("CREATE UNIQUE INDEX temp.report_cases_id ON report_cases (case_id)")
+    table = temp_table(conn, "report_cases")
+    conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute(f"CREATE TEMP TABLE report_cases (case_id {text_type(conn)} PRIMARY KEY)")
+    conn.execute(f"INSERT INTO {table} {scoped_cases(team, scope.since is not None)}", params)
+    if is_postgres(conn):
+        conn.execute("ANALYZE report_cases")  # temporary tables get no automatic statistics
     try:
         yield _Plan(
             params,
@@ -189,7 +191,7 @@ def _planned(conn: Any, scope: Scope) -> Iterator[_Plan]:
             events if complete else _count_events(conn, scope, params),
         )
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp.report_cases")
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _counted(plan: _Plan) -> str:
@@ -201,7 +203,7 @@ def _counted(plan: _Plan) -> str:
         SELECT r.case_id, COALESCE(w.n, 0) AS n, COALESCE(w.p, 0) AS p, COALESCE(w.c, 0) AS c
           FROM report_cases AS r LEFT JOIN (
                 SELECT case_id, COUNT(*) AS n, SUM(ping_pong) AS p, SUM(crossing) AS c
-                  FROM ({plan.in_window}) GROUP BY case_id
+                  FROM ({plan.in_window}) AS h GROUP BY case_id
           ) AS w USING (case_id)
     """
 
@@ -215,10 +217,13 @@ def _case_rows(conn: Any, plan: _Plan) -> Any:
                  ORDER BY c.handoffs DESC, c.ping_pongs DESC, c.id""",
             plan.params,
         )
+    # The collapsed team sequence: the first team, then each handoff's receiving team, in order
+    # (SQLite's group_concat keeps the order of the sorted sub-query; PostgreSQL is told it).
+    teams = string_agg(conn, "team", char(conn, 31), "n")
     return conn.execute(
         f"""
         WITH sequence AS (
-            SELECT case_id, group_concat(team, char(31)) AS teams FROM (
+            SELECT case_id, {teams} AS teams FROM (
                 SELECT f.case_id, 0 AS n, f.first_team AS team
                   FROM case_flow AS f JOIN report_cases USING (case_id)
                  WHERE f.first_team IS NOT NULL AND f.first_team_at <= :wend
@@ -227,7 +232,7 @@ def _case_rows(conn: Any, plan: _Plan) -> Any:
                   FROM handoffs AS h JOIN report_cases USING (case_id)
                  WHERE h.at <= :wend
                  ORDER BY 1, 2
-            ) GROUP BY case_id
+            ) AS t GROUP BY case_id
         )
         SELECT k.case_id, k.n, k.p, k.c, s.teams
           FROM ({_counted(plan)}) AS k LEFT JOIN sequence AS s USING (case_id)
@@ -259,13 +264,13 @@ def _summary(
     else:
         total, ping, crossing = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(ping_pong), 0), COALESCE(SUM(crossing), 0) "
-            f"FROM ({plan.in_window})",
+            f"FROM ({plan.in_window}) AS h",
             params,
         ).fetchone()
     by_pair = tuple(
         PairCount(*row)
         for row in conn.execute(
-            f"""SELECT from_team, to_team, COUNT(*) AS n FROM ({plan.in_window})
+            f"""SELECT from_team, to_team, COUNT(*) AS n FROM ({plan.in_window}) AS h
                  GROUP BY from_team, to_team ORDER BY n DESC, from_team, to_team""",
             params,
         )
@@ -273,7 +278,7 @@ def _summary(
     distribution = tuple(
         DistributionRow(n, count)
         for n, count in conn.execute(
-            f"SELECT n, COUNT(*) FROM ({_counted(plan)}) GROUP BY n ORDER BY n", params
+            f"SELECT n, COUNT(*) FROM ({_counted(plan)}) AS k GROUP BY n ORDER BY n", params
         )
     )
     events = plan.events if plan.events is not None else 0

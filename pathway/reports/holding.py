@@ -15,16 +15,16 @@ Definitions (docs/reports.md):
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
+from ..store.dialect import greatest
 from ..timeutil import format_instant, parse_instant
 from .scope import DAY, Scope
-from .sql import CASES_OF_TEAM, CLIPPED_EPISODES
+from .sql import CASES_OF_TEAM, clipped_episodes, days_of_us, sum_us, us_of, us_total
 
 
 @attrs.frozen
@@ -148,18 +148,19 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
     if newest is not None and parse_instant(str(newest)).timestamp() > end:
         return None
     teams: dict[str | None, list[Any]] = {}
-    for team, count, seconds, org in conn.execute(
-        "SELECT team, COUNT(*), SUM(seconds), MAX(organisation) FROM closed_episodes GROUP BY team"
+    for team, count, whole, micros, org in conn.execute(
+        f"SELECT team, COUNT(*), {sum_us('seconds')}, MAX(organisation) FROM closed_episodes "
+        "GROUP BY team"
     ):
-        teams[team] = [count, seconds, org, 0]
+        teams[team] = [count, us_total(whole, micros), org, 0]
     open_lengths: dict[str | None, list[float]] = {}
     for team, org, seconds in conn.execute(
-        "SELECT open_team, open_organisation, MAX(0.0, :wend - open_start) AS s FROM cases "
-        "WHERE open_n IS NOT NULL AND open_start <= :wend ORDER BY open_team, s",
+        f"SELECT open_team, open_organisation, {greatest(conn, '0.0', ':wend - open_start')} AS s "
+        "FROM cases WHERE open_n IS NOT NULL AND open_start <= :wend ORDER BY open_team, s",
         {"wend": end},
     ):
         open_lengths.setdefault(team, []).append(seconds)
-        entry = teams.setdefault(team, [0, 0.0, None, 0])
+        entry = teams.setdefault(team, [0, 0, None, 0])
         if org is not None and (entry[2] is None or org > entry[2]):
             entry[2] = org
     for team, cases in conn.execute(
@@ -176,12 +177,12 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
     ):
         teams[team][3] += cases
     by_team = []
-    unallocated = 0.0
-    for team, (closed, seconds, org, cases) in teams.items():
+    unallocated = 0
+    for team, (closed, closed_us, org, cases) in teams.items():
         lengths = open_lengths.get(team, [])
-        total_seconds = (seconds or 0.0) + math.fsum(lengths)
+        total_us = closed_us + sum(us_of(length) for length in lengths)
         if team is None:
-            unallocated = total_seconds
+            unallocated = total_us
             continue
         count = closed + len(lengths)
         quantiles = []
@@ -191,11 +192,17 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
             quantiles.append(low + (pos - int(pos)) * (high - low))
         by_team.append(
             TeamHolding(
-                team, org, total_seconds / DAY, count, cases, quantiles[0] / DAY, quantiles[1] / DAY
+                team,
+                org,
+                days_of_us(total_us),
+                count,
+                cases,
+                quantiles[0] / DAY,
+                quantiles[1] / DAY,
             )
         )
     by_team.sort(key=lambda t: (-t.days, t.team))
-    return HoldingReport(scope, tuple(by_team), unallocated / DAY, None)
+    return HoldingReport(scope, tuple(by_team), days_of_us(unallocated), None)
 
 
 def holding_report(conn: Any, scope: Scope, case_id: str | None = None) -> HoldingReport:
@@ -211,17 +218,21 @@ def holding_report(conn: Any, scope: Scope, case_id: str | None = None) -> Holdi
     if case_id is not None:
         filters.append("case_id = :case_id")
     where = (" AND " + " AND ".join(filters)) if filters else ""
-    clipped = CLIPPED_EPISODES + where
+    clipped = clipped_episodes(conn) + where
     team_only = " AND team = :team" if scope.team is not None else ""
-    totals = conn.execute(
-        f"""SELECT team, MAX(organisation), SUM(seconds), COUNT(*), COUNT(DISTINCT case_id)
-              FROM ({clipped}) WHERE team IS NOT NULL{team_only}
-             GROUP BY team""",
-        params,
-    ).fetchall()
+    totals = [
+        (team, org, us_total(whole, micros), count, cases)
+        for team, org, whole, micros, count, cases in conn.execute(
+            f"""SELECT team, MAX(organisation), {sum_us("seconds")}, COUNT(*),
+                       COUNT(DISTINCT case_id)
+                  FROM ({clipped}) AS clipped WHERE team IS NOT NULL{team_only}
+                 GROUP BY team""",
+            params,
+        )
+    ]
     quantiles = _team_quantiles(
         conn.execute(
-            f"SELECT team, seconds FROM ({clipped}) WHERE team IS NOT NULL{team_only} "
+            f"SELECT team, seconds FROM ({clipped}) AS clipped WHERE team IS NOT NULL{team_only} "
             "ORDER BY team, seconds",
             params,
         ),
@@ -234,7 +245,7 @@ def holding_report(conn: Any, scope: Scope, case_id: str | None = None) -> Holdi
                 TeamHolding(
                     team,
                     org,
-                    total / DAY,
+                    days_of_us(total),
                     count,
                     cases,
                     quantiles[team][0] / DAY,
@@ -245,9 +256,11 @@ def holding_report(conn: Any, scope: Scope, case_id: str | None = None) -> Holdi
             key=lambda t: (-t.days, t.team),
         )
     )
-    unallocated = conn.execute(
-        f"SELECT COALESCE(SUM(seconds), 0) FROM ({clipped}) WHERE team IS NULL", params
-    ).fetchone()[0]
+    unallocated = us_total(
+        *conn.execute(
+            f"SELECT {sum_us('seconds')} FROM ({clipped}) AS clipped WHERE team IS NULL", params
+        ).fetchone()
+    )
     episodes = None
     if case_id is not None:
         episodes = tuple(
@@ -256,4 +269,4 @@ def holding_report(conn: Any, scope: Scope, case_id: str | None = None) -> Holdi
                 clipped + " ORDER BY n", params
             )
         )
-    return HoldingReport(scope, by_team, unallocated / DAY, episodes)
+    return HoldingReport(scope, by_team, days_of_us(unallocated), episodes)

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from .scope import DAY, Scope
-from .sql import CASES_OF_TEAM, CLIPPED_EPISODES
+from .scope import Scope
+from .sql import CASES_OF_TEAM, clipped_episodes, days_of_us, sum_us, us_total
 
 DEFAULT_THRESHOLD = 3
 
@@ -63,14 +63,18 @@ def s75_report(conn: Any, scope: Scope, threshold: int = DEFAULT_THRESHOLD) -> S
     """Compute the S75 report inside the database."""
     params = scope.params()
     team_filter = f" AND case_id IN ({CASES_OF_TEAM})" if scope.team is not None else ""
-    by_org = tuple(
-        OrganisationTime(org, seconds / DAY, cases)
-        for org, seconds, cases in conn.execute(
-            f"""SELECT organisation, SUM(seconds), COUNT(DISTINCT case_id)
-                  FROM ({CLIPPED_EPISODES}{team_filter}) WHERE team IS NOT NULL
-                 GROUP BY organisation ORDER BY SUM(seconds) DESC, organisation""",
+    totals = [
+        (org, us_total(whole, micros), cases)
+        for org, whole, micros, cases in conn.execute(
+            f"""SELECT organisation, {sum_us("seconds")}, COUNT(DISTINCT case_id)
+                  FROM ({clipped_episodes(conn)}{team_filter}) AS clipped WHERE team IS NOT NULL
+                 GROUP BY organisation""",
             params,
         )
+    ]
+    by_org = tuple(
+        OrganisationTime(org, days_of_us(us), cases)
+        for org, us, cases in sorted(totals, key=lambda t: (-t[1], t[0] is not None, t[0] or ""))
     )
     crossing_rows = f"""
         SELECT * FROM handoffs
@@ -79,16 +83,17 @@ def s75_report(conn: Any, scope: Scope, threshold: int = DEFAULT_THRESHOLD) -> S
     crossings = tuple(
         Crossing(a or "unknown", b or "unknown", n)
         for a, b, n in conn.execute(
-            f"""SELECT from_organisation, to_organisation, COUNT(*) FROM ({crossing_rows})
+            f"""SELECT from_organisation, to_organisation, COUNT(*) FROM ({crossing_rows}) AS h
                  GROUP BY from_organisation, to_organisation
-                 ORDER BY COUNT(*) DESC, from_organisation, to_organisation""",
+                 ORDER BY COUNT(*) DESC, from_organisation NULLS FIRST,
+                          to_organisation NULLS FIRST""",
             params,
         )
     )
     over = tuple(
         CaseCrossings(case_id, n)
         for case_id, n in conn.execute(
-            f"""SELECT case_id, COUNT(*) AS n FROM ({crossing_rows})
+            f"""SELECT case_id, COUNT(*) AS n FROM ({crossing_rows}) AS h
                  GROUP BY case_id HAVING COUNT(*) > :threshold ORDER BY n DESC, case_id""",
             {**params, "threshold": threshold},
         )

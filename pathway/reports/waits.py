@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
 from ..definition import Pathway
+from ..store.dialect import days_between, inline_cte
+from ..timeutil import parse_instant
 from .scope import Scope
 
 DEFAULT_MILESTONE = "choice_appointment"
 REVIEW_INTERVAL_DAYS = 365.0
-
-_J = "julianday"  # julianday() parses the stored ISO 8601 text, offset included
 
 
 @attrs.frozen
@@ -112,9 +113,19 @@ def _quantile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[low] + (pos - low) * (sorted_values[high] - sorted_values[low])
 
 
-def _placeholders(values: Iterable[str]) -> tuple[str, list[str]]:
-    items = list(values)
-    return ", ".join("?" * len(items)) or "NULL", items
+def _named(prefix: str, values: Iterable[str]) -> tuple[str, dict[str, str]]:
+    """Named placeholders for an IN list (``NULL`` when empty) and their values."""
+    names = {f"{prefix}{i}": value for i, value in enumerate(values)}
+    return ", ".join(f":{name}" for name in names) or "NULL", names
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _days_between(later: str, earlier: str) -> float:
+    """As :func:`pathway.store.dialect.days_between` computes it in SQL: exact microseconds."""
+    us = (parse_instant(later) - parse_instant(earlier)) // timedelta(microseconds=1)
+    return us / 86_400_000_000
 
 
 def waits_report(
@@ -131,22 +142,29 @@ def waits_report(
     since = header["since"] or "0000"
     until = min(header["until"] or as_of, as_of)
     team = scope.team
-    team_sql = " AND e.to_team = ?" if team else ""
-    team_arg = [team] if team else []
-    applied = "SELECT * FROM events WHERE outcome = 'applied' AND occurred_at <= ?"
+    team_sql = " AND e.to_team = :team" if team else ""
+    params: dict[str, Any] = {"as_of": as_of, "milestone": milestone, "team": team}
+    applied = "SELECT * FROM events WHERE outcome = 'applied' AND occurred_at <= :as_of"
+    inline = inline_cte(conn)  # PostgreSQL would materialise `a` and scan it per correlated row
 
     # 1. First appointment.
     rows = conn.execute(
         f"""
-        WITH a AS ({applied}),
+        WITH a AS {inline}({applied}),
         first AS (SELECT case_id, MIN(occurred_at) AS opened FROM a GROUP BY case_id),
-        reached AS (SELECT case_id, MIN(occurred_at) AS at FROM a WHERE to_state = ? GROUP BY case_id)
-        SELECT f.case_id, f.opened, r.at,
-               ({_J}(COALESCE(r.at, ?)) - {_J}(f.opened)) AS days,
-               (SELECT closes FROM a AS l WHERE l.case_id = f.case_id ORDER BY seq DESC LIMIT 1)
-          FROM first AS f LEFT JOIN reached AS r USING (case_id)
+        reached AS (
+            SELECT case_id, MIN(occurred_at) AS at FROM a WHERE to_state = :milestone
+             GROUP BY case_id
+        ),
+        w AS (
+            SELECT f.case_id, f.opened, r.at, COALESCE(r.at, :as_of) AS until_at,
+                   (SELECT closes FROM a AS l WHERE l.case_id = f.case_id
+                     ORDER BY seq DESC LIMIT 1) AS closed
+              FROM first AS f LEFT JOIN reached AS r USING (case_id)
+        )
+        SELECT case_id, opened, at, {days_between(conn, "until_at", "opened")}, closed FROM w
         """,
-        [as_of, milestone, as_of],
+        params,
     ).fetchall()
     waits = sorted(
         (
@@ -173,10 +191,10 @@ def waits_report(
     }
     overruns: list[Overrun] = []
     if limits:
-        marks, names = _placeholders(limits)
+        marks, names = _named("limit", limits)
         for cid, state, entered, left in conn.execute(
             f"""
-            WITH a AS ({applied})
+            WITH a AS {inline}({applied})
             SELECT e.case_id, e.to_state, e.occurred_at,
                    (SELECT MIN(x.occurred_at) FROM a AS x
                      WHERE x.case_id = e.case_id AND x.seq > e.seq
@@ -185,12 +203,12 @@ def waits_report(
              WHERE e.to_state IN ({marks})
                AND (e.from_state IS NULL OR e.from_state != e.to_state){team_sql}
             """,
-            [as_of, *names, *team_arg],
+            {**params, **names},
         ):
             end = left or as_of
             if end < since or entered > until:
                 continue
-            days = conn.execute(f"SELECT {_J}(?) - {_J}(?)", (end, entered)).fetchone()[0]
+            days = _days_between(end, entered)
             if days > limits[state]:
                 overruns.append(Overrun(cid, state, entered, left, days, float(limits[state])))
     overruns.sort(key=lambda o: (-o.days, o.case_id))
@@ -201,28 +219,33 @@ def waits_report(
         if review_states is not None
         else [n for n in (pathway.states if pathway else []) if "review" in n]
     )
-    marks, names = _placeholders(reviews)
+    marks, names = _named("review", reviews)
     overdue = [
         OverdueReview(cid, last_review, days)
         for cid, last_review, days in conn.execute(
             f"""
-            WITH a AS ({applied}),
+            WITH a AS {inline}({applied}),
             latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id),
             open_cases AS (
                 SELECT e.case_id, e.to_team FROM a AS e JOIN latest USING (case_id, seq)
                  WHERE e.closes = 0
             ),
             last_review AS (
-                SELECT case_id, MAX(occurred_at) AS at FROM a WHERE to_state IN ({marks}) GROUP BY case_id
+                SELECT case_id, MAX(occurred_at) AS at FROM a WHERE to_state IN ({marks})
+                 GROUP BY case_id
             ),
-            opened AS (SELECT case_id, MIN(occurred_at) AS at FROM a GROUP BY case_id)
-            SELECT o.case_id, r.at, {_J}(?) - {_J}(COALESCE(r.at, op.at)) AS days
-              FROM open_cases AS o JOIN opened AS op USING (case_id)
-              LEFT JOIN last_review AS r USING (case_id)
-             WHERE {_J}(?) - {_J}(COALESCE(r.at, op.at)) > ?{" AND o.to_team = ?" if team else ""}
-             ORDER BY days DESC, o.case_id
+            opened AS (SELECT case_id, MIN(occurred_at) AS at FROM a GROUP BY case_id),
+            due AS (
+                SELECT o.case_id, r.at AS last_review,
+                       {days_between(conn, ":as_of", "COALESCE(r.at, op.at)")} AS days
+                  FROM open_cases AS o JOIN opened AS op USING (case_id)
+                  LEFT JOIN last_review AS r USING (case_id)
+                 WHERE 1 = 1{" AND o.to_team = :team" if team else ""}
+            )
+            SELECT case_id, last_review, days FROM due WHERE days > :interval
+             ORDER BY days DESC, case_id
             """,
-            [as_of, *names, as_of, as_of, review_interval_days, *team_arg],
+            {**params, **names, "interval": review_interval_days},
         )
     ]
 
@@ -232,17 +255,18 @@ def waits_report(
     }
     offers: list[OpenOffer] = []
     if offer_states:
-        marks, names = _placeholders(offer_states)
+        marks, names = _named("offer", offer_states)
         for cid, state, held_by, at, days in conn.execute(
             f"""
-            WITH a AS ({applied}),
+            WITH a AS {inline}({applied}),
             latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id)
-            SELECT e.case_id, e.to_state, e.to_team, e.occurred_at, {_J}(?) - {_J}(e.occurred_at)
+            SELECT e.case_id, e.to_state, e.to_team, e.occurred_at,
+                   {days_between(conn, ":as_of", "e.occurred_at")} AS days
               FROM a AS e JOIN latest USING (case_id, seq)
              WHERE e.to_state IN ({marks})
-             ORDER BY 5 DESC, e.case_id
+             ORDER BY days DESC, e.case_id
             """,
-            [as_of, as_of, *names],
+            {**params, **names},
         ):
             if team is None or team in (held_by, offer_states[state]):
                 offers.append(OpenOffer(cid, state, str(offer_states[state]), held_by, at, days))
@@ -252,7 +276,7 @@ def waits_report(
     for actor_team, reasons in conn.execute(
         "SELECT actor_team, reasons FROM events WHERE outcome = 'refused' "
         "AND occurred_at >= ? AND occurred_at <= ?" + (" AND actor_team = ?" if team else ""),
-        [since, until, *team_arg],
+        [since, until, *([team] if team else [])],
     ):
         for reason in json.loads(reasons):
             counts[(actor_team, reason)] = counts.get((actor_team, reason), 0) + 1

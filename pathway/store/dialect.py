@@ -97,6 +97,19 @@ def days_between(conn: Any, later: str, earlier: str) -> str:
     return f"(CAST({diff} AS REAL) / 86400000000.0)"
 
 
+def inline_cte(conn: Any) -> str:
+    """``NOT MATERIALIZED `` for a CTE PostgreSQL should fold into the query (so correlated
+    sub-queries on it use the table's indexes), empty on SQLite, which folds such CTEs itself."""
+    return "NOT MATERIALIZED " if is_postgres(conn) else ""
+
+
+def analyze(conn: Any, tables: Sequence[str]) -> None:
+    """After a bulk load, refresh PostgreSQL's planner statistics of ``tables`` (autovacuum would
+    do it only later, and until then the planner takes the tables for nearly empty)."""
+    if is_postgres(conn):
+        conn.execute(f"ANALYZE {', '.join(tables)}")
+
+
 def bulk_insert(
     conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:

@@ -298,7 +298,7 @@ class Engine:
         self._check_actor(actor)
         self._check_trigger(trigger)
         values = _check_data(data)
-        when = self._when(at)
+        given = self._when(at) if at is not None else None
         refusal: TransitionRefused | None = None
         with self.store.transaction() as tx:
             if idempotency_key is not None:
@@ -309,6 +309,9 @@ class Engine:
             self._check_case(case)
             if expected_version is not None and case.version != expected_version:
                 raise ConcurrencyConflict(case_id, expected_version, case.version)
+            # "Now" is read once the case is held: a call that waited for another writer on the
+            # same case must not be dated before the event that writer just committed.
+            when = given if given is not None else self._now()
             self._check_time_order(tx, case, when)
             evaluation = self.pathway.machine.evaluate(case, trigger, actor, when, values)
             if evaluation.allowed:

@@ -919,34 +919,29 @@ def test_failure_part_way_through_a_transition_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
     failing: str,
 ) -> None:
-    """A failure writing the derived rows, or appending the event after the case row and derived
-    rows were written: none of them stays, and the key is still free."""
+    """A failure building the derived rows, or appending the event after the case row and the
+    derived rows were written: none of them stays, and the key is still free."""
     engine, location, backend = minimal_engine
     store = engine.store
     before = _snapshot(location, "C1")
-    written: list[str] = []
-    real_step, real_append = common.flowrows.write_step, backend.transaction_class._append
+    written: list[int] = []
+    real_write = backend.transaction_class._write_case
 
-    def spy_step(*args: Any, **kwargs: Any) -> None:
-        real_step(*args, **kwargs)
-        written.append("derived rows")
-
-    def failing_append(self: Any, row: tuple[Any, ...]) -> None:
-        written.append("case row")  # the versioned UPDATE ran before the append
-        raise OSError("disk went away")
+    def spy_write(self: Any, statement: str, values: Any, derived: Any) -> int:
+        written.append(real_write(self, statement, values, derived))
+        return written[-1]
 
     if failing == "derived_rows":
-        monkeypatch.setattr(common.flowrows, "write_step", _disk_went_away)
+        monkeypatch.setattr(common.flowrows, "step_rows", _disk_went_away)
     else:
-        monkeypatch.setattr(common.flowrows, "write_step", spy_step)
-        monkeypatch.setattr(backend.transaction_class, "_append", failing_append)
+        monkeypatch.setattr(backend.transaction_class, "_write_case", spy_write)
+        monkeypatch.setattr(backend.transaction_class, "_insert_event", _disk_went_away)
     lets = pathway.Actor("w-lets", "lets")
     with pytest.raises(OSError, match="disk went away"):
         engine.fire("C1", "book_choice_appointment", lets, expected_version=1, idempotency_key="k1")
-    assert written == ([] if failing == "derived_rows" else ["derived rows", "case row"])
+    assert written == ([] if failing == "derived_rows" else [1])  # the case row was updated
     assert (store.case("C1"), store.history("C1"), store.checkpoint()) == before[:3]
     assert _snapshot(location, "C1") == before
-    assert real_append is not None
 
     # The store is usable again and the key was not used up by the failed call.
     monkeypatch.undo()
@@ -1015,7 +1010,7 @@ def test_failure_while_opening_leaves_no_case(
     event, and the id is still free."""
     engine, location, backend = minimal_engine
     head = engine.store.checkpoint()
-    monkeypatch.setattr(backend.transaction_class, "_append", _disk_went_away)
+    monkeypatch.setattr(backend.transaction_class, "_insert_event", _disk_went_away)
     with pytest.raises(OSError):
         engine.open_case("C2", pathway.Actor("w-hub", "hub"))
     monkeypatch.undo()

@@ -5,6 +5,7 @@ between the two backends (round trips both ways)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import subprocess
 import sys
@@ -317,3 +318,24 @@ def test_migrate_cli_creates_nothing_when_it_fails(
     assert done.exit_code == 0, done.output
     assert "Copied 45 cases and 135 events" in done.output
     assert "reports agree: handoffs, holding, s75, waits, activity" in done.output
+
+
+def test_events_chained_by_the_server_verify_even_when_data_mimics_the_marks(
+    backend: PostgresBackend,
+) -> None:
+    """The server computes each event's hash from the head it locks; Python recomputes the same.
+    Data that contains the very text the event is split at takes the two-step path instead."""
+    from pathway.store.postgres import _POSITION_MARK, _PREV_MARK
+
+    with pathway.open_store(backend.location("marks")) as store:
+        engine = pathway.Engine(pathway.load_pathway(MINIMAL), store)
+        engine.open_case("C1", HUB, data={"note": "plain", "emoji": "caf\u00e9 \u2603"})
+        tricky = {"position": _POSITION_MARK, "prev_hash": _PREV_MARK}
+        engine.fire("C1", "book_choice_appointment", LETS, data=tricky)
+        engine.fire("C1", "refer_to_cmht", LETS)
+        events = store.history("C1")
+        assert [e.position for e in events] == [1, 2, 3]
+        assert events[1].data == tricky
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+        assert store.verify().ok
+        assert store.integrity_check() == "ok"

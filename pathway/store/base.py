@@ -192,14 +192,9 @@ def event_from_row(row: tuple[Any, ...]) -> AuditEvent:
     )  # fmt: skip
 
 
-def chain_event(
-    new: NewEvent, seq: int, position: int, prev_hash: str
-) -> tuple[AuditEvent, tuple[Any, ...]]:
-    """Number and hash a new event, given the chain head it follows; also return its row."""
-    from ..audit import hash_payload
-    from ..canonical import chain_hash
-
-    event = AuditEvent(
+def draft_event(new: NewEvent, seq: int, position: int, prev_hash: str) -> AuditEvent:
+    """A new event numbered and placed after ``prev_hash``, not yet hashed (``hash`` empty)."""
+    return AuditEvent(
         event_id=new.event_id, case_id=new.case_id, seq=seq, position=position,
         occurred_at=new.occurred_at, recorded_at=new.recorded_at, trigger=new.trigger,
         from_state=new.from_state, to_state=new.to_state, from_team=new.from_team,
@@ -209,6 +204,16 @@ def chain_event(
         pathway_version=new.pathway_version, reasons=tuple(new.reasons), note=new.note,
         data=dict(new.data), imported=new.imported, closes=new.closes, prev_hash=prev_hash,
     )  # fmt: skip
+
+
+def chain_event(
+    new: NewEvent, seq: int, position: int, prev_hash: str
+) -> tuple[AuditEvent, tuple[Any, ...]]:
+    """Number and hash a new event, given the chain head it follows; also return its row."""
+    from ..audit import hash_payload
+    from ..canonical import chain_hash
+
+    event = draft_event(new, seq, position, prev_hash)
     payload = hash_payload(event)
     digest = chain_hash(prev_hash, payload)
     object.__setattr__(event, "hash", digest)  # set once, before anyone else sees the record

@@ -186,22 +186,32 @@ class SqlTransaction:
         self._append(row)
         return chained
 
-    def _fold(self, flow: FlowState, event: NewEvent) -> None:
-        """Keep the reports' derived rows (episodes, handoffs) in step with an applied event."""
-        closed, opened, handoff = flow.step(
+    def _fold(self, flow: FlowState, event: NewEvent) -> list[tuple[str, tuple[Any, ...]]]:
+        """Step the case's flow state with an applied event; the derived rows (closed episode,
+        handoff) to insert with the case row, as (statement, values)."""
+        closed, _opened, handoff = flow.step(
             event.occurred_at.timestamp(), event.to_team, event.to_organisation, event.closes
         )
-        flowrows.write_step(self._conn, closed, opened, handoff)
+        return flowrows.step_rows(closed, handoff)
+
+    def _write_case(
+        self, statement: str, values: tuple[Any, ...], derived: list[tuple[str, tuple[Any, ...]]]
+    ) -> int:
+        """Insert the derived rows, then run the case row's INSERT or versioned UPDATE; its row
+        count. (A backend may send them as one statement.)"""
+        for insert, row in derived:
+            self._conn.execute(insert, row)
+        return int(self._conn.execute(statement, values).rowcount)
 
     def open_case(self, case: Case, event: NewEvent) -> AuditEvent:
         """Insert a new case with its opening event (sequence 1)."""
         if self.case_exists(case.id):
             raise CaseExists(case.id)
         flow = FlowState(case.id)
-        self._fold(flow, event)
+        derived = self._fold(flow, event)
         books = (1, format_instant(event.occurred_at), *flow_values(flow))
         try:
-            self._conn.execute(CASE_INSERT, (*case_to_row(case), *books))
+            self._write_case(CASE_INSERT, (*case_to_row(case), *books), derived)
         except Exception as exc:
             if self._is_duplicate(exc):
                 raise CaseExists(case.id) from None
@@ -213,12 +223,12 @@ class SqlTransaction:
         books = self._loaded(case.id)
         seq = books.last_seq + 1
         at_text = format_instant(event.occurred_at)
-        self._fold(books.flow, event)
+        derived = self._fold(books.flow, event)
         values = (
             *case_to_row(case)[1:], seq, at_text, *flow_values(books.flow), case.id,
             expected_version,
         )  # fmt: skip
-        if self._conn.execute(CASE_UPDATE, values).rowcount != 1:
+        if self._write_case(CASE_UPDATE, values, derived) != 1:
             actual = self._conn.execute(
                 "SELECT version FROM cases WHERE id = ?", (case.id,)
             ).fetchone()

@@ -82,6 +82,19 @@ def handoff_row(handoff: HandoffRow) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def step_rows(
+    closed: EpisodeRow | None, handoff: HandoffRow | None
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The INSERTs (statement, values) of one fold step's derived rows (the open episode goes
+    with the case row)."""
+    rows: list[tuple[str, tuple[Any, ...]]] = []
+    if closed is not None:
+        rows.append((EPISODE_INSERT, episode_row(closed)))
+    if handoff is not None:
+        rows.append((HANDOFF_INSERT, handoff_row(handoff)))
+    return rows
+
+
 def write_step(
     conn: Any,
     closed: EpisodeRow | None,
@@ -89,10 +102,8 @@ def write_step(
     handoff: HandoffRow | None,
 ) -> None:
     """Write the derived rows of one fold step (the open episode goes with the case row)."""
-    if closed is not None:
-        conn.execute(EPISODE_INSERT, episode_row(closed))
-    if handoff is not None:
-        conn.execute(HANDOFF_INSERT, handoff_row(handoff))
+    for statement, values in step_rows(closed, handoff):
+        conn.execute(statement, values)
 
 
 def write_bulk(conn: Any, episodes: Iterable[EpisodeRow], handoffs: Iterable[HandoffRow]) -> None:

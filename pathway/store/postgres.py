@@ -27,6 +27,7 @@ embedding application; each transaction borrows a connection for its duration.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,20 +40,24 @@ import psycopg.errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..audit import Checkpoint, VerifyResult, verify_events
-from ..canonical import GENESIS_HASH
+from ..audit import Checkpoint, VerifyResult, hash_payload, verify_events
+from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
 from .base import (
     EVENT_COLUMNS,
     SCHEMA_VERSION,
     IdempotencyRecord,
+    NewEvent,
     case_from_row,
+    draft_event,
     event_from_row,
+    row_from_payload,
 )
 from .common import (
     CASE_SELECT,
     CASE_SELECT_BOOKED,
+    EVENT_INSERT,
     EVENT_SELECT,
     META_UPSERT,
     VIEWS_SQL,
@@ -116,7 +121,8 @@ CREATE TABLE cases (
 CREATE TABLE chain_head (
     id SMALLINT PRIMARY KEY CHECK (id = 1),
     position BIGINT NOT NULL,
-    hash {_T} NOT NULL
+    hash {_T} NOT NULL,
+    prev_hash {_T}
 );
 INSERT INTO chain_head (id, position, hash) VALUES (1, 0, '{GENESIS_HASH}');
 CREATE TABLE events (
@@ -292,15 +298,39 @@ def with_schema(url: str, schema: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("schema", schema)])))
 
 
+_POSITION_MARK = -7_654_321
+_PREV_MARK = "prev-hash-mark-" + "0" * 49
+_SPLIT = f'"position":{_POSITION_MARK},"prev_hash":"{_PREV_MARK}"'
+
+
+@functools.lru_cache(maxsize=64)
+def _with_derived(statement: str, inserts: tuple[str, ...]) -> str:
+    """``statement`` with the derived rows' INSERTs before it as data-modifying CTEs."""
+    ctes = ", ".join(f"derived_{n} AS ({insert})" for n, insert in enumerate(inserts))
+    return f"WITH {ctes} {statement}"
+
+
 class PostgresTransaction(SqlTransaction):
-    """One transaction on a pooled connection (see the module's notes for the locks it takes)."""
+    """One transaction on a pooled connection (see the module's notes for the locks it takes).
+
+    Round trips are what a transition costs on a server, so each write is as few statements as
+    it can be: the derived rows go in the same statement as the case row (data-modifying CTEs),
+    and the event is chained by the server in the statement that moves the chain head: the
+    event's canonical JSON is sent in three pieces around its position and previous hash, and
+    ``UPDATE chain_head`` computes ``sha256(prev_hash + JSON)`` from the head it locks, so the
+    head is held only from that statement to the commit. ``verify`` recomputes every hash in
+    Python, as on SQLite.
+    """
 
     load_sql = CASE_SELECT_BOOKED + " FOR UPDATE"
 
     _APPEND = (
-        "WITH head AS (UPDATE chain_head SET position = ?, hash = ? WHERE id = 1) "
+        "WITH head AS (UPDATE chain_head SET position = position + 1, prev_hash = hash, "
+        "hash = encode(sha256(convert_to(hash || ? || CAST(position + 1 AS TEXT) || ? || hash "
+        "|| ?, 'UTF8')), 'hex') WHERE id = 1 RETURNING position, prev_hash, hash) "
         f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-        f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+        f"SELECT head.position, {', '.join('?' * (len(EVENT_COLUMNS) - 3))}, head.prev_hash, "
+        "head.hash FROM head RETURNING position, prev_hash, hash"
     )
 
     def chain_head(self) -> tuple[int, str]:
@@ -311,13 +341,46 @@ class PostgresTransaction(SqlTransaction):
             raise StoreError("the store's chain_head row is missing: the schema was altered")
         return int(row[0]), str(row[1])
 
-    def _append(self, row: tuple[Any, ...]) -> None:
-        self._conn.execute(self._APPEND, (row[0], row[-1], *row))
-
     def set_chain_head(self, position: int, digest: str) -> None:
         self._conn.execute(
-            "UPDATE chain_head SET position = ?, hash = ? WHERE id = 1", (position, digest)
+            "UPDATE chain_head SET position = ?, hash = ?, prev_hash = NULL WHERE id = 1",
+            (position, digest),
         )
+
+    def _append(self, row: tuple[Any, ...]) -> None:
+        """Insert an event chained in Python (after ``chain_head()`` locked the head) and move
+        the head to it: the path for events whose text holds the split marks."""
+        self._conn.execute(
+            "WITH head AS (UPDATE chain_head SET position = ?, prev_hash = ?, hash = ? "
+            f"WHERE id = 1) {EVENT_INSERT}",
+            (row[0], row[-2], row[-1], *row),
+        )
+
+    def _insert_event(self, event: NewEvent, seq: int) -> AuditEvent:
+        draft = draft_event(event, seq, _POSITION_MARK, _PREV_MARK)
+        payload = hash_payload(draft)
+        before, found, after = canonical_json(payload).partition(_SPLIT)
+        if not found or _SPLIT in after:  # the marks collide with the event's own text
+            return super()._insert_event(event, seq)
+        pieces = (before + '"position":', ',"prev_hash":"', '"' + after)
+        row = row_from_payload(payload, "")
+        head = self._conn.execute(self._APPEND, (*pieces, *row[1:-2])).fetchone()
+        if head is None:
+            raise StoreError("the store's chain_head row is missing: the schema was altered")
+        # Set once, before anyone else sees the record (as chain_event does).
+        object.__setattr__(draft, "position", int(head[0]))
+        object.__setattr__(draft, "prev_hash", str(head[1]))
+        object.__setattr__(draft, "hash", str(head[2]))
+        return draft
+
+    def _write_case(
+        self, statement: str, values: tuple[Any, ...], derived: list[tuple[str, tuple[Any, ...]]]
+    ) -> int:
+        if not derived:
+            return int(self._conn.execute(statement, values).rowcount)
+        combined = _with_derived(statement, tuple(insert for insert, _row in derived))
+        params = tuple(value for _insert, row in derived for value in row)
+        return int(self._conn.execute(combined, (*params, *values)).rowcount)
 
     def _is_duplicate(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.errors.UniqueViolation)

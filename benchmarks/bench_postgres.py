@@ -384,6 +384,11 @@ def _table(results: dict[str, Any]) -> str:
         f"care-pathway {meta['pathway_version']}  Python {meta['python']}  PostgreSQL "
         f"{meta['server']['server_version']} (synchronous_commit={meta['server']['synchronous_commit']})"
         f"  SQLite {meta['sqlite']}  {meta['cpu_count']} CPUs  {meta['date']}  mode={meta['mode']}",
+        "load average (1, 5, 15 min) before "
+        + ", ".join(f"{x:.2f}" for x in meta["load_average_before"])
+        + "; after "
+        + ", ".join(f"{x:.2f}" for x in meta.get("load_average_after", ()))
+        + " (other processes on the machine compete for its CPUs)",
         "",
     ]
     verdict = "ok" if fire["ratio"] >= FIRE_TARGET else "BELOW TARGET"
@@ -444,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_count": os.cpu_count(),
                 "server": _server_settings(url),
                 "command": "python benchmarks/bench_postgres.py " + " ".join(args),
+                "load_average_before": os.getloadavg(),
             }
         }
         results["fire_postgres"] = measure_fire(
@@ -453,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         results["writers"] = measure_writers(
             schemas, work, loop_path, sizes["writer_fires"], sizes["writer_rounds"]
         )
+        results["meta"]["load_average_after"] = os.getloadavg()
     finally:
         schemas.drop()
         shutil.rmtree(work, ignore_errors=True)

@@ -104,3 +104,55 @@ def test_bench_reports_quick_agrees_with_duckdb(tmp_path: Path) -> None:
     assert results["reports"]["handoffs"]["agreement"]["cases"] == 60
     # The temporary files are cleaned up.
     assert not list(tmp_path.glob("pathway-bench-reports-*"))
+
+
+@pytest.mark.postgres
+def test_bench_postgres_quick_writes_every_figure(tmp_path: Path, pg_url: str) -> None:
+    """``bench_postgres.py --quick --json`` at a tiny size exits 0 and writes positive figures:
+    the fire ratio against the plain psycopg loop, and 1, 4 and 8 writers on both stores.
+
+    Needs the PostgreSQL test server (PATHWAY_TEST_POSTGRES); asserts nothing about speed, and
+    that the run dropped every schema it made.
+    """
+    before = _bench_schemas(pg_url)
+    out = tmp_path / "bench-pg.json"
+    args = ["--quick", "--cases", "5", "--fires", "40", "--rounds", "1", "--writer-fires", "5"]
+    args += ["--writer-rounds", "1", "--url", pg_url, "--dir", str(tmp_path), "--json", str(out)]
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_postgres.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "fire, PostgreSQL" in completed.stdout
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert {"meta", "fire_postgres", "fire_target", "writers"} <= results.keys()
+    fire = results["fire_postgres"]
+    assert fire["fires"] == 40 and len(fire["ratio_per_round"]) == 1
+    for figure in ("fires_per_s", "baseline_per_s", "ratio"):
+        assert isinstance(fire[figure], int | float) and fire[figure] > 0, figure
+    writers = results["writers"]
+    for store in ("postgresql", "sqlite"):
+        for n in ("1", "4", "8"):
+            assert writers[store]["fires_per_s"][n] > 0, (store, n)
+        assert writers[store]["ratio_to_1"]["1"] == 1.0
+    assert results["meta"]["server"]["server_version"]
+    assert _bench_schemas(pg_url) <= before  # every schema the run made was dropped
+    assert not list(tmp_path.glob("pathway-bench-pg-*"))
+
+
+def _bench_schemas(url: str) -> set[str]:
+    import psycopg
+
+    from pathway.store.postgres import parse_location
+
+    with psycopg.connect(parse_location(url).conninfo) as conn:
+        return {
+            row[0]
+            for row in conn.execute(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                ("pathway_bench_%",),
+            )
+        }

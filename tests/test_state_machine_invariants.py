@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 import pytest
+from conftest import Backend
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -334,11 +335,17 @@ class PathwayMachine(RuleBasedStateMachine):
     """Cases of the minimal pathway under random calls; the store must agree with the model."""
 
     cases = Bundle("cases")
+    backend: Backend | None = None
+    """Where each run's store lives (the contract fixture's backend); None: a temporary file."""
 
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="pathway-sm-"))
-        self.path = self.dir / "cases.db"
+        self.path: str | Path = (
+            self.backend.location(f"sm{self.dir.name[-8:]}")
+            if self.backend is not None
+            else self.dir / "cases.db"
+        )
         self.now = [T0]
         self.store = pathway.open_store(self.path)
         self.engine = self._engine()
@@ -633,11 +640,14 @@ class PathwayMachine(RuleBasedStateMachine):
                 assert fresh.history(case_id) == self.store.history(case_id)
 
 
-def test_random_calls_keep_the_pathway_invariants() -> None:
-    """Random opens, fires, stale versions, reused keys and reopens keep every store invariant."""
+def test_random_calls_keep_the_pathway_invariants(store_factory: Backend) -> None:
+    """Random opens, fires, stale versions, reused keys and reopens keep every store invariant,
+    on SQLite and on PostgreSQL (fewer runs there: every step opens a second store)."""
+    machine = type("Machine", (PathwayMachine,), {"backend": store_factory})
+    examples = 30 if store_factory.name == "sqlite" else 12
     run_state_machine_as_test(
-        PathwayMachine,
-        settings=settings(max_examples=30, stateful_step_count=30, deadline=None),
+        machine,
+        settings=settings(max_examples=examples, stateful_step_count=30, deadline=None),
     )
 
 

@@ -55,7 +55,7 @@ from .samples import (
     shipped_samples,
 )
 from .serialize import to_dict
-from .store import is_server_location, open_store
+from .store import open_store, remove_store, store_exists
 from .summary import summarise
 from .timeutil import parse_instant
 from .walkthrough import describe_choices, describe_sample, describe_step
@@ -788,7 +788,7 @@ def import_(
         if not sep or not column or not field:
             fail(f"--map {item!r}: expected COLUMN=FIELD")
         mapping[column] = field
-    existed = is_server_location(db) or Path(db).exists()
+    existed = store_exists(db)
     try:
         with library_errors():
             store = open_store(db)
@@ -810,8 +810,7 @@ def import_(
             store.close()
     except SystemExit:
         if not existed:
-            for suffix in ("", "-wal", "-shm"):
-                Path(db + suffix).unlink(missing_ok=True)
+            remove_store(db)  # the store this import created: nothing is left behind
         raise
     click.echo(
         f"Imported {result.rows:,} events of {result.cases:,} cases ({result.closed_cases:,} closed) "

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -22,7 +21,7 @@ import attrs
 from .audit import Checkpoint, verify_events
 from .definition import Pathway, load_pathway
 from .errors import PathwayError, StoreError
-from .store import is_server_location, open_store
+from .store import open_store, remove_store, store_exists
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, event_from_row
 from .store.common import BOOK_COLUMNS, EVENT_SELECT
 from .store.dialect import analyze, bulk_insert
@@ -55,27 +54,6 @@ class MigrateResult:
     head: Checkpoint
     reports: tuple[str, ...]
     """The reports whose JSON was compared (and agreed) before the copy was committed."""
-
-
-def _exists(location: str) -> bool:
-    if is_server_location(location):
-        try:
-            with open_store(location, create=False):
-                return True
-        except StoreError:
-            return False
-    return location != ":memory:" and Path(location).exists()
-
-
-def _remove(location: str) -> None:
-    """Remove a target store this migration created (it holds no data: the copy rolled back)."""
-    if is_server_location(location):
-        from .store.postgres import drop_store
-
-        drop_store(location)
-        return
-    for suffix in ("", "-wal", "-shm"):
-        Path(location + suffix).unlink(missing_ok=True)
 
 
 def _pathway_of(store: Any) -> Pathway | None:
@@ -125,7 +103,7 @@ def migrate_store(
     if os.path.abspath(source) == os.path.abspath(target) or source == target:
         raise StoreError("--from and --to are the same store")
     moment = as_of or datetime.now(UTC)
-    created = not _exists(target)
+    created = not store_exists(target)
     src = open_store(source, create=False)
     try:
         dst = open_store(target)
@@ -138,7 +116,7 @@ def migrate_store(
         dst.close()
         src.close()
         if created:
-            _remove(target)
+            remove_store(target)
         raise
     dst.close()
     src.close()

@@ -339,3 +339,18 @@ def test_events_chained_by_the_server_verify_even_when_data_mimics_the_marks(
         assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
         assert store.verify().ok
         assert store.integrity_check() == "ok"
+
+
+def test_a_failed_import_into_a_new_postgres_store_leaves_no_schema(
+    tmp_path: Path, backend: PostgresBackend
+) -> None:
+    """``pathway import`` with a bad row into a schema that did not exist: exit 2, and the store
+    it had created is gone again (as a new SQLite file is removed)."""
+    location = backend.location("badimport")
+    log = tmp_path / "log.csv"
+    log.write_text("case_id,occurred_at,state,team\nC1,not-a-date,referred,hub\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["import", str(log), "--db", location])
+    assert result.exit_code == 2
+    assert "not-a-date" in result.output
+    with pytest.raises(pathway.StoreError, match="no store in schema"):
+        pathway.open_store(location, create=False)

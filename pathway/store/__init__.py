@@ -40,4 +40,39 @@ def open_store(location: str | Path, *, create: bool = True) -> SqliteStore | Po
     return SqliteStore(location, create=create)
 
 
-__all__ = ["SqliteStore", "Store", "StoreTransaction", "is_server_location", "open_store"]
+def store_exists(location: str | Path) -> bool:
+    """Whether a store is at ``location`` already (a file, or a PostgreSQL schema with a store)."""
+    text = str(location)
+    if is_server_location(text):
+        try:
+            open_store(text, create=False).close()
+        except StoreError:
+            return False
+        return True
+    return text != ":memory:" and Path(text).exists()
+
+
+def remove_store(location: str | Path) -> None:
+    """Remove a store this process created and that must not stay (a failed import or copy)."""
+    text = str(location)
+    if is_server_location(text):
+        try:
+            from .postgres import drop_store
+
+            drop_store(text)
+        except Exception:  # unreachable or refused: then this process created nothing there
+            return
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(text + suffix).unlink(missing_ok=True)
+
+
+__all__ = [
+    "SqliteStore",
+    "Store",
+    "StoreTransaction",
+    "is_server_location",
+    "open_store",
+    "remove_store",
+    "store_exists",
+]

@@ -104,6 +104,10 @@ class PgConnection:
         cursor.executemany(translate(sql), parameters)
         return cursor
 
+    def statements(self) -> PgStatements:
+        """A runner of one statement at a time on one reused cursor (see :class:`PgStatements`)."""
+        return PgStatements(self.raw)
+
     def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Append rows to a table with ``COPY`` (the fast path of bulk loads)."""
         statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # the library's own names
@@ -116,3 +120,23 @@ class PgConnection:
 
     def close(self) -> None:
         self.raw.close()
+
+
+class PgStatements(PgConnection):
+    """Runs statements on one cursor, reused: each ``execute`` replaces the previous result.
+
+    For code that reads each result before the next statement (the store's own writes), it saves
+    making a cursor per statement; never hand it to code that iterates one result while running
+    another statement.
+    """
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        super().__init__(raw)
+        self._cursor = raw.cursor()
+
+    def execute(self, sql: str, parameters: Any = None, /) -> psycopg.Cursor[Any]:
+        if not parameters:
+            return self._cursor.execute(sql)
+        if not isinstance(parameters, dict):
+            parameters = tuple(parameters)
+        return self._cursor.execute(translate(sql), parameters)

@@ -324,6 +324,15 @@ class PostgresTransaction(SqlTransaction):
 
     load_sql = CASE_SELECT_BOOKED + " FOR UPDATE"
 
+    def __init__(self, conn: PgConnection) -> None:
+        super().__init__(conn.statements())  # the writes read each result before the next
+        self._public = conn
+
+    @property
+    def connection(self) -> PgConnection:
+        """The connection this transaction runs on (for bulk work such as an import)."""
+        return self._public
+
     _APPEND = (
         "WITH head AS (UPDATE chain_head SET position = position + 1, prev_hash = hash, "
         "hash = encode(sha256(convert_to(hash || ? || CAST(position + 1 AS TEXT) || ? || hash "

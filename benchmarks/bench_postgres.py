@@ -85,7 +85,7 @@ PLACES = (("a", "team_a", "council"), ("b", "team_b", "trust"))
 TRIGGERS = ("go", "back")
 
 SIZES = {
-    "full": {"cases": 200, "fires": 3000, "rounds": 5, "writer_fires": 600, "writer_rounds": 3},
+    "full": {"cases": 200, "fires": 3000, "rounds": 5, "writer_fires": 800, "writer_rounds": 5},
     "quick": {"cases": 20, "fires": 300, "rounds": 1, "writer_fires": 60, "writer_rounds": 1},
 }
 

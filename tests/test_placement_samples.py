@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pathway
@@ -57,3 +59,16 @@ def test_s16_moves_funding_to_the_nhs_from_the_continuing_healthcare_date() -> N
         "WHERE known_until IS NULL ORDER BY start_day"
     ).fetchall()
     assert rows == [("2025-10-01", "2026-01-11", 10000, 0), ("2026-01-12", None, 0, 10000)]
+
+
+def test_walk_explains_a_placement_step() -> None:
+    """`pathway walk` says the case stays where it is and shows the placement as it stands."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pathway", "walk", "s15-section-117-aftercare-placement", "--no-pause"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert "  state   s117_aftercare (kept: this step moves nothing)" in out
+    assert (
+        "  placement SL-2040: supported_living, 457.00 a week, section 117; council 50%, NHS 50%, "
+        "person 0% from 2026-02-16, open; agreed by lbb"
+    ) in out

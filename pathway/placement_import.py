@@ -10,7 +10,9 @@ audit trail.
 
 Each row becomes an audit event of its case (trigger ``placement_imported``, marked imported,
 in the hash chain; the case keeps its state and holder) and a ``placement_periods`` row, written
-through the store's own ``apply_transition`` in one transaction. Imported periods are history:
+through the store's own ``apply_transition`` in one transaction. The event happens on the
+period's first day, or at the case's newest event if that is later (a case's events stay in time
+order), and never after the import (so later steps on the case stay possible). Imported periods are history:
 they count as known from their first day, so a report as of an earlier date sees them.
 
 Rejected, naming line and field, with nothing written: a missing or unknown column; a bad
@@ -372,9 +374,12 @@ def import_placements(
             if row.case_id != current:
                 current = row.case_id
                 case = tx.load_case(current)
-                at = max(now, tx.last_event_at(current))
                 starts: dict[str, date] = {}
             starts.setdefault(row.placement_id, row.start)
+            # Business time: the period's first day, but never before the case's newest event
+            # (a case's events stay in time order) nor after now (later steps stay possible).
+            began = datetime.combine(row.start, time.min, UTC)
+            at = max(tx.last_event_at(current), min(began, now))
             placement = pl.Placement(
                 placement_id=row.placement_id, care_type=row.care_type,
                 weekly_pence=row.weekly_pence, council_bp=row.council_bp, nhs_bp=row.nhs_bp,

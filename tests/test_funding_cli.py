@@ -166,3 +166,22 @@ def test_import_placements_rejections_on_the_command_line(demo: Path) -> None:
     nostore = run("import", "--placements", "bad.csv", "--db", "none.db", cwd=demo)
     assert nostore.returncode == 2 and "none.db: no such store" in nostore.stderr
     assert not (demo / "none.db").exists()
+
+
+def test_a_placement_step_on_the_command_line_takes_pounds_as_text(demo: Path) -> None:
+    """`case fire` with --set weekly_cost=912.50 is refused (a float); quoted text goes through."""
+    args = (
+        "case", "fire", "BEP-S13", "placement_start", "--actor", "w-cmht-02", "--team", "cmht",
+        "--db", "demo.db", "--at", "2026-11-01", "--set", "placement_id=HC-9",
+        "--set", "care_type=home_care", "--set", "start_date=2026-11-02", "--set", "council_pct=50",
+        "--set", "nhs_pct=50", "--set", "s117=true", "--set", "agreed_by=lbb",
+    )  # fmt: skip
+    before = run("audit", "checkpoint", "--db", "demo.db", cwd=demo).stdout
+    floated = run(*args, "--set", "weekly_cost=912.50", cwd=demo)
+    assert floated.returncode == 2 and "Traceback" not in floated.stderr
+    assert 'weekly_cost: give pounds as text such as "912.50"' in floated.stderr
+    assert run("audit", "checkpoint", "--db", "demo.db", cwd=demo).stdout == before
+    done = run(*args, "--set", 'weekly_cost="912.50"', "--format", "json", cwd=demo)
+    assert done.returncode == 0, done.stderr
+    placement = json.loads(done.stdout)["attributes"]["placements"]["HC-9"]
+    assert (placement["weekly_cost"], placement["s117"]) == ("912.50", True)

@@ -3,6 +3,7 @@ splits, window edges, as-of, budget and scrutiny; and a property against a day-b
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -235,7 +236,7 @@ def test_money_in_the_json_is_always_decimal_text(engine: pathway.Engine) -> Non
     money += [data["budget"][k] for k in ("amount", "council_spend", "difference")]
     for r in data["by_care_type"]:
         money += [r[k] for k in ("spend", "council", "nhs", "person")]
-    assert all(isinstance(m, str) and m.split(".")[1].__len__() == 2 for m in money)
+    assert all(isinstance(m, str) and re.fullmatch(r"-?\d+\.\d\d", m) for m in money), money
     assert data["spend"] == "1234.57" and data["budget"]["difference"] == "0.00"
 
 

@@ -191,3 +191,19 @@ def test_an_unreadable_file_is_a_clear_problem(tmp_path: Path) -> None:
         pytest.raises(DefinitionError, match="cannot read file"),
     ):
         import_placements(store, tmp_path / "missing.csv")
+
+
+def test_an_imported_event_happens_on_its_first_day_in_the_case_s_time_order(
+    store: tuple[pathway.Engine, pathway.Pathway],
+) -> None:
+    """On the period's first day if the case has no later event; else at its newest event."""
+    engine, compiled = store
+    text = HEADER + (
+        "C1,EARLY,day_care,20,2025-04-01,,100,,,council,,,,\n"
+        "C1,LATE,day_care,20,2026-02-01,,100,,,council,,,,\n"
+    )
+    import_placements(engine.store, "extract.csv", pathway=compiled, text=text)
+    times = {e.data["placement_id"]: e.occurred_at for e in engine.store.history("C1")[-2:]}
+    assert times == {"EARLY": T0, "LATE": datetime(2026, 2, 1, tzinfo=UTC)}
+    # Steps recorded later, backdated to before the import, are still in time order.
+    engine.fire("C1", "offer", LETS, at=datetime(2026, 2, 2, tzinfo=UTC))

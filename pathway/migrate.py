@@ -26,6 +26,7 @@ from .store.base import CASE_COLUMNS, EVENT_COLUMNS, event_from_row
 from .store.common import BOOK_COLUMNS, EVENT_SELECT
 from .store.dialect import analyze, bulk_insert
 from .store.flowrows import EPISODE_COLUMNS, HANDOFF_COLUMNS
+from .store.placementrows import PERIOD_COLUMNS
 from .timeutil import format_instant
 
 TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -33,6 +34,7 @@ TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("events", EVENT_COLUMNS, "position"),
     ("closed_episodes", EPISODE_COLUMNS, "case_id, n"),
     ("handoffs", HANDOFF_COLUMNS, "case_id, n"),
+    ("placement_periods", PERIOD_COLUMNS, "event_position, case_id, placement_id, start_day"),
     ("people", ("case_id", "name", "date_of_birth", "nhs_number"), "case_id"),
     ("idempotency", ("key", "case_id", "trigger", "outcome", "result"), "key"),
 )
@@ -72,6 +74,7 @@ def reports_json(conn: Any, as_of: datetime, pathway: Pathway | None) -> dict[st
         REPORTS,
         Scope,
         activity_report,
+        funding_report,
         handoffs_report,
         holding_report,
         s75_report,
@@ -85,6 +88,7 @@ def reports_json(conn: Any, as_of: datetime, pathway: Pathway | None) -> dict[st
         "s75": lambda: s75_report(conn, scope),
         "waits": lambda: waits_report(conn, scope, pathway),
         "activity": lambda: activity_report(conn, scope),
+        "funding": lambda: funding_report(conn, scope, pathway),
     }
     return {name: run[name]().to_json() for name in REPORTS}  # every report, or a KeyError
 

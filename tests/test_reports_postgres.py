@@ -110,7 +110,7 @@ def _scopes(lo: datetime, hi: datetime, team: str) -> dict[str, Scope]:
 
 
 def _all(conn: Any, scope: Scope, compiled: Any) -> dict[str, Any]:
-    from pathway.reports import activity_report, s75_report, waits_report
+    from pathway.reports import activity_report, funding_report, s75_report, waits_report
 
     return {
         "handoffs": handoffs_report(conn, scope, compiled).to_json(),
@@ -118,6 +118,7 @@ def _all(conn: Any, scope: Scope, compiled: Any) -> dict[str, Any]:
         "s75": s75_report(conn, scope, 1).to_json(),
         "waits": waits_report(conn, scope, compiled).to_json(),
         "activity": activity_report(conn, scope).to_json(),
+        "funding": funding_report(conn, scope, compiled, budget_pence=5_000_000).to_json(),
     }
 
 
@@ -165,3 +166,36 @@ def test_case_episodes_are_identical(both: Any) -> None:
     theirs = holding_report(server.connection, scope, case_id).to_json()
     assert mine == theirs
     assert len(mine["episodes"]) >= 2
+
+
+def test_sample_cases_with_placements_give_the_same_reports(tmp_path: Path, pg_url: str) -> None:
+    """Every shipped sample case (placements and their funding among them) played into both
+    stores: every report, the funding report with a budget included, is the same JSON."""
+    from pathway.samples import load_sample, play, sample_pathway, shipped_samples
+
+    backend = PostgresBackend(pg_url, f"{SESSION_PREFIX}_samples")
+    stores = [pathway.open_store(tmp_path / "samples.db"), pathway.open_store(backend.location())]
+    try:
+        latest = datetime(2000, 1, 1, tzinfo=UTC)
+        for store in stores:
+            for name in shipped_samples():
+                sample = load_sample(name)
+                engine = pathway.Engine(sample_pathway(sample), store)
+                assert all(outcome.as_scripted for outcome in play(engine, sample)), name
+                latest = max(latest, sample.steps[-1].when)
+        compiled = pathway.load_pathway("barnet-enablement")
+        periods = stores[1].connection.execute("SELECT COUNT(*) FROM placement_periods")
+        assert periods.fetchone()[0] > 0
+        scopes = [
+            Scope(latest + timedelta(days=1)),
+            Scope(latest, since=latest - timedelta(days=200), until=latest - timedelta(days=20)),
+        ]
+        for scope in scopes:
+            mine, theirs = (_all(store.connection, scope, compiled) for store in stores)
+            for report in REPORTS:
+                assert json.dumps(theirs[report]) == json.dumps(mine[report]), report
+        assert mine["funding"]["by_care_type"] and mine["funding"]["spend"] != "0.00"
+    finally:
+        for store in stores:
+            store.close()
+        backend.cleanup()

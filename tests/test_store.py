@@ -66,10 +66,11 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("DROP INDEX closed_episodes_by_team")
         conn.execute("DROP INDEX handoffs_by_pair")
         conn.execute("ALTER TABLE closed_episodes DROP COLUMN seconds")
+        conn.execute("DROP TABLE placement_periods")  # and what version 3 added
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
     conn = store.connection
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     lengths = conn.execute(
         "SELECT seconds, end_at - start_at FROM closed_episodes ORDER BY case_id, n"
     ).fetchall()

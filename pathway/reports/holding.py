@@ -15,7 +15,9 @@ Definitions (docs/reports.md):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+import itertools
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +26,7 @@ import attrs
 from ..store.dialect import greatest
 from ..timeutil import format_instant, parse_instant
 from .scope import DAY, Scope
-from .sql import CASES_OF_TEAM, clipped_episodes, days_of_us, sum_us, us_of, us_total
+from .sql import CASES_OF_TEAM, clipped_episodes, days_of_us, sum_us, us_total
 
 
 @attrs.frozen
@@ -111,7 +113,7 @@ def _instant(seconds: float | None) -> str | None:
 
 
 def _kth_pair(
-    conn: Any, team: str, closed: int, open_sorted: list[float], k: int
+    conn: Any, team: str, closed: int, open_sorted: Sequence[float], k: int
 ) -> tuple[float, float]:
     """The k-th and (k+1)-th smallest episode lengths of ``team`` (0-based; the second capped).
 
@@ -121,16 +123,29 @@ def _kth_pair(
     ``k - len(open_sorted)``: read that slice, merge it with the open lengths, and pick.
     """
     start = max(0, k - len(open_sorted))
-    size = len(open_sorted) + 2
     rows = conn.execute(
         "SELECT seconds FROM closed_episodes WHERE team = ? ORDER BY seconds LIMIT ? OFFSET ?",
-        (team, size, start),
-    ).fetchall()
-    merged = list(heapq.merge((r[0] for r in rows), open_sorted))
-    total = closed + len(open_sorted)
-    low = merged[k - start]
-    high = merged[min(k + 1, total - 1) - start]
-    return low, high
+        (team, len(open_sorted) + 2, start),
+    )
+    last = closed + len(open_sorted) - 1
+    merged = heapq.merge((row[0] for row in rows), open_sorted)
+    picked = list(itertools.islice(merged, k - start, min(k + 1, last) - start + 1))
+    return picked[0], picked[-1]
+
+
+def _open_lengths_by_team(conn: Any, end: float) -> Iterator[tuple[str, array[float]]]:
+    """Each team's open-episode lengths up to ``end``, shortest first, one team at a time.
+
+    One sorted scan of the cases; only the current team's lengths are held (8 bytes each).
+    """
+    rows = conn.execute(
+        f"SELECT open_team, {greatest(conn, '0.0', ':end - open_start')} AS s FROM cases "
+        "WHERE open_n IS NOT NULL AND open_team IS NOT NULL AND open_start <= :end "
+        "ORDER BY open_team, s",
+        {"end": end},
+    )
+    for team, group in itertools.groupby(rows, key=lambda row: row[0]):
+        yield team, array("d", (row[1] for row in group))
 
 
 def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
@@ -139,7 +154,8 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
     Then every closed episode lies wholly inside the window (there is no ``--since``), so its
     length is stored (``closed_episodes.seconds``, indexed by team) and only the open episodes,
     one at most per case, are cut at the window's end. Totals come from the index without a sort,
-    and each quantile from a slice of it (:func:`_kth_pair`). None when this does not apply.
+    and each quantile from a slice of it (:func:`_kth_pair`), so memory grows with one team's
+    open cases, not with the events. None when this does not apply.
     """
     if scope.since is not None or scope.team is not None:
         return None
@@ -147,44 +163,44 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
     newest = conn.execute("SELECT MAX(last_at) FROM cases").fetchone()[0]
     if newest is not None and parse_instant(str(newest)).timestamp() > end:
         return None
+    # team -> [closed episodes, open episodes, microseconds, organisation, cases]; durations are
+    # added up as whole microseconds, exactly and in any order (see sql.sum_us)
     teams: dict[str | None, list[Any]] = {}
     for team, count, whole, micros, org in conn.execute(
         f"SELECT team, COUNT(*), {sum_us('seconds')}, MAX(organisation) FROM closed_episodes "
         "GROUP BY team"
     ):
-        teams[team] = [count, us_total(whole, micros), org, 0]
-    open_lengths: dict[str | None, list[float]] = {}
-    for team, org, seconds in conn.execute(
-        f"SELECT open_team, open_organisation, {greatest(conn, '0.0', ':wend - open_start')} AS s "
-        "FROM cases WHERE open_n IS NOT NULL AND open_start <= :wend ORDER BY open_team, s",
-        {"wend": end},
+        teams[team] = [count, 0, us_total(whole, micros), org, 0]
+    open_length = greatest(conn, "0.0", ":end - open_start")
+    for team, count, whole, micros, org in conn.execute(
+        f"SELECT open_team, COUNT(*), {sum_us(open_length)}, MAX(open_organisation) "
+        "FROM cases WHERE open_n IS NOT NULL AND open_start <= :end GROUP BY open_team",
+        {"end": end},
     ):
-        open_lengths.setdefault(team, []).append(seconds)
-        entry = teams.setdefault(team, [0, 0, None, 0])
-        if org is not None and (entry[2] is None or org > entry[2]):
-            entry[2] = org
+        entry = teams.setdefault(team, [0, 0, 0, None, 0])
+        entry[1] = count
+        entry[2] += us_total(whole, micros)
+        if org is not None and (entry[3] is None or org > entry[3]):
+            entry[3] = org
     for team, cases in conn.execute(
         "SELECT team, COUNT(DISTINCT case_id) FROM closed_episodes WHERE team IS NOT NULL "
         "GROUP BY team"
     ):
-        teams[team][3] = cases
+        teams[team][4] = cases
     for team, cases in conn.execute(
         "SELECT c.open_team, COUNT(*) FROM cases AS c WHERE c.open_n IS NOT NULL "
-        "AND c.open_team IS NOT NULL AND c.open_start <= :wend AND NOT EXISTS ("
+        "AND c.open_team IS NOT NULL AND c.open_start <= :end AND NOT EXISTS ("
         "SELECT 1 FROM closed_episodes AS e WHERE e.team = c.open_team AND e.case_id = c.id) "
         "GROUP BY c.open_team",
-        {"wend": end},
+        {"end": end},
     ):
-        teams[team][3] += cases
+        teams[team][4] += cases
+    unallocated = teams.pop(None, [0, 0, 0, None, 0])[2]
     by_team = []
-    unallocated = 0
-    for team, (closed, closed_us, org, cases) in teams.items():
-        lengths = open_lengths.get(team, [])
-        total_us = closed_us + sum(us_of(length) for length in lengths)
-        if team is None:
-            unallocated = total_us
-            continue
-        count = closed + len(lengths)
+
+    def add(team: str, lengths: Sequence[float]) -> None:
+        closed, opened, micros, org, cases = teams.pop(team)
+        count = closed + opened
         quantiles = []
         for q in (0.5, 0.9):
             pos = q * (count - 1)
@@ -194,13 +210,18 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
             TeamHolding(
                 team,
                 org,
-                days_of_us(total_us),
+                days_of_us(micros),
                 count,
                 cases,
                 quantiles[0] / DAY,
                 quantiles[1] / DAY,
             )
         )
+
+    for team, lengths in _open_lengths_by_team(conn, end):
+        add(team, lengths)
+    for team in [t for t in teams if t is not None]:  # teams with no open episode
+        add(team, ())
     by_team.sort(key=lambda t: (-t.days, t.team))
     return HoldingReport(scope, tuple(by_team), days_of_us(unallocated), None)
 

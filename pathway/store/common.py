@@ -25,7 +25,7 @@ from ..flow import FlowState
 from ..model import AuditEvent, Case, Person
 from ..serialize import from_dict, to_dict
 from ..timeutil import format_instant, parse_instant
-from . import flowrows
+from . import flowrows, placementrows
 from .base import (
     CASE_COLUMNS,
     EVENT_COLUMNS,
@@ -37,6 +37,7 @@ from .base import (
     event_from_row,
 )
 from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values
+from .placementrows import PlacementChange
 
 
 class Cursor(Protocol):
@@ -101,7 +102,10 @@ CREATE VIEW episodes AS
 """
 """The views the reports read, the same text on both backends."""
 
-STORE_TABLES = ("meta", "cases", "events", "closed_episodes", "handoffs", "people", "idempotency")
+STORE_TABLES = (
+    "meta", "cases", "events", "closed_episodes", "handoffs", "placement_periods", "people",
+    "idempotency",
+)  # fmt: skip
 """Every table of a store, in an order that copies cleanly (see :mod:`pathway.migrate`)."""
 
 
@@ -218,8 +222,17 @@ class SqlTransaction:
             raise
         return self._insert_event(event, 1)
 
-    def apply_transition(self, case: Case, expected_version: int, event: NewEvent) -> AuditEvent:
-        """Record an applied transition: the case, the derived rows and its event, or none."""
+    def apply_transition(
+        self,
+        case: Case,
+        expected_version: int,
+        event: NewEvent,
+        placement: PlacementChange | None = None,
+    ) -> AuditEvent:
+        """Record an applied transition: the case, the derived rows and its event, or none.
+
+        A placement step's periods are written after its event, which they name by position.
+        """
         books = self._loaded(case.id)
         seq = books.last_seq + 1
         at_text = format_instant(event.occurred_at)
@@ -236,6 +249,10 @@ class SqlTransaction:
                 raise CaseNotFound(case.id)
             raise ConcurrencyConflict(case.id, expected_version, actual[0])
         chained = self._insert_event(event, seq)
+        if placement is not None:
+            placementrows.write_placement(
+                self._conn, placement, event.occurred_at.timestamp(), chained.position
+            )
         books.last_seq, books.last_at = seq, at_text
         return chained
 

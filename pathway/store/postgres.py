@@ -210,7 +210,41 @@ CREATE INDEX handoffs_by_pair ON handoffs (from_team, to_team, at);
 """
 """As SQLite's version 2: each closed episode's length, and the indexes the reports read in order."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_SCHEMA_V3 = f"""
+CREATE TABLE placement_periods (
+    case_id {_T} NOT NULL,
+    placement_id {_T} NOT NULL,
+    care_type {_T} NOT NULL,
+    provider {_T},
+    weekly_pence BIGINT NOT NULL CHECK (weekly_pence >= 0),
+    council_bp BIGINT NOT NULL CHECK (council_bp >= 0),
+    nhs_bp BIGINT NOT NULL CHECK (nhs_bp >= 0),
+    person_bp BIGINT NOT NULL CHECK (person_bp >= 0),
+    s117 SMALLINT NOT NULL,
+    agreed_by {_T} NOT NULL,
+    agreed_kind {_T} NOT NULL,
+    panel {_T},
+    start_date {_T} NOT NULL,
+    start_day BIGINT NOT NULL,
+    end_date {_T},
+    end_day BIGINT,
+    eligibility_date {_T},
+    eligibility_day BIGINT,
+    health_screen_date {_T},
+    health_screen_day BIGINT,
+    reason {_T},
+    known_from DOUBLE PRECISION NOT NULL,
+    known_until DOUBLE PRECISION,
+    event_position BIGINT NOT NULL,
+    CHECK (council_bp + nhs_bp + person_bp = 10000),
+    CHECK (end_day IS NULL OR end_day >= start_day)
+);
+CREATE INDEX placement_periods_by_case ON placement_periods (case_id, placement_id);
+"""
+"""As SQLite's version 3: placement periods. Money, shares and day numbers are BIGINT, so the
+funding report's exact products (pence x days x basis points) do not overflow."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 """Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
 
 Times are stored as the same fixed-width UTC text as on SQLite (not ``timestamptz``): the chain
@@ -224,6 +258,7 @@ REVOKE UPDATE, DELETE, TRUNCATE ON events FROM {role};
 GRANT SELECT, INSERT, UPDATE ON cases, chain_head, meta TO {role};
 GRANT SELECT, INSERT ON closed_episodes, handoffs, idempotency TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON people TO {role};
+GRANT SELECT, INSERT, UPDATE ON placement_periods TO {role};
 GRANT SELECT ON case_flow, episodes TO {role};
 """
 """What the application role may do: append events, never change or remove one."""

@@ -165,7 +165,40 @@ CREATE INDEX handoffs_by_pair ON handoffs (from_team, to_team, at);
 and by case (the holding report's totals, quantiles and cases), and the handoffs by pair (the
 handover matrix)."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_SCHEMA_V3 = """
+CREATE TABLE placement_periods (
+    case_id TEXT NOT NULL,
+    placement_id TEXT NOT NULL,
+    care_type TEXT NOT NULL,
+    provider TEXT,
+    weekly_pence INTEGER NOT NULL CHECK (weekly_pence >= 0),
+    council_bp INTEGER NOT NULL CHECK (council_bp >= 0),
+    nhs_bp INTEGER NOT NULL CHECK (nhs_bp >= 0),
+    person_bp INTEGER NOT NULL CHECK (person_bp >= 0),
+    s117 INTEGER NOT NULL,
+    agreed_by TEXT NOT NULL,
+    agreed_kind TEXT NOT NULL,
+    panel TEXT,
+    start_date TEXT NOT NULL,
+    start_day INTEGER NOT NULL,
+    end_date TEXT,
+    end_day INTEGER,
+    eligibility_date TEXT,
+    eligibility_day INTEGER,
+    health_screen_date TEXT,
+    health_screen_day INTEGER,
+    reason TEXT,
+    known_from REAL NOT NULL,
+    known_until REAL,
+    event_position INTEGER NOT NULL,
+    CHECK (council_bp + nhs_bp + person_bp = 10000),
+    CHECK (end_day IS NULL OR end_day >= start_day)
+);
+CREATE INDEX placement_periods_by_case ON placement_periods (case_id, placement_id);
+"""
+"""Placements (care packages): one row per period at one cost and split, as known from an event."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 """Schema version -> the SQL that brings a store from the version before to it."""
 
 

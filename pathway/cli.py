@@ -59,7 +59,7 @@ from .samples import (
     shipped_samples,
 )
 from .serialize import to_dict
-from .store import open_store, remove_store, store_exists
+from .store import open_store, remove_store, store_exists, url_display
 from .summary import summarise
 from .timeutil import parse_instant
 from .walkthrough import describe_choices, describe_sample, describe_step
@@ -857,8 +857,8 @@ def import_(
 
 
 def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
-    if not Path(db).exists():
-        fail(f"{db}: no such store: placements go onto cases already in a store")
+    if not store_exists(db):
+        fail(f"{url_display(db)}: no such store: placements go onto cases already in a store")
     with library_errors():
         store = open_store(db, create=False)
         reference = pathway_name or store.get_meta("pathway")
@@ -868,10 +868,11 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
             click.echo(f"  {rows:,} rows checked", err=True)
 
         result = import_placements(store, file, pathway=compiled, progress=progress)
+        location = store.location
         store.close()
     click.echo(
         f"Imported {result.rows:,} placement periods ({result.placements:,} placements of "
-        f"{result.cases:,} cases) from {file} into {db}; chain positions "
+        f"{result.cases:,} cases) from {file} into {location}; chain positions "
         f"{result.first_position}-{result.last_position}."
     )
 

@@ -354,3 +354,36 @@ def test_a_failed_import_into_a_new_postgres_store_leaves_no_schema(
     assert "not-a-date" in result.output
     with pytest.raises(pathway.StoreError, match="no store in schema"):
         pathway.open_store(location, create=False)
+
+
+def test_placements_import_onto_a_postgres_store_from_the_cli(
+    tmp_path: Path, backend: PostgresBackend
+) -> None:
+    """``pathway import --placements`` onto cases of a PostgreSQL store: the periods are stored
+    and chained there; onto a schema with no store, one clear message."""
+    location = backend.location("placements")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--db", location]).exit_code == 0
+    opened = runner.invoke(
+        cli, ["case", "open", "C1", "--actor", "w1", "--team", "hub", "--db", location]
+    )
+    assert opened.exit_code == 0, opened.output
+    extract = tmp_path / "extract.csv"
+    extract.write_text(
+        "case_id,placement_id,care_type,weekly_cost,start_date,end_date,council_pct,nhs_pct,"
+        "person_pct,agreed_by\n"
+        "C1,P1,residential,700.00,2025-01-01,,100,,,lbb\n",
+        encoding="utf-8",
+    )
+    done = runner.invoke(cli, ["import", "--placements", str(extract), "--db", location])
+    assert done.exit_code == 0, done.output
+    with pathway.open_store(location, create=False) as store:
+        rows = store.connection.execute(
+            "SELECT placement_id, weekly_pence FROM placement_periods"
+        ).fetchall()
+        assert rows == [("P1", 70000)]
+        assert store.verify().ok and store.integrity_check() == "ok"
+    missing = runner.invoke(
+        cli, ["import", "--placements", str(extract), "--db", backend.location("nothing")]
+    )
+    assert missing.exit_code == 2 and "no such store" in missing.output

@@ -40,6 +40,20 @@ def open_store(location: str | Path, *, create: bool = True) -> SqliteStore | Po
     return SqliteStore(location, create=create)
 
 
+def url_display(location: str | Path) -> str:
+    """A location for messages: a PostgreSQL URL with its password masked."""
+    text = str(location)
+    if not is_server_location(text):
+        return text
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
 def store_exists(location: str | Path) -> bool:
     """Whether a store is at ``location`` already (a file, or a PostgreSQL schema with a store)."""
     text = str(location)
@@ -75,4 +89,5 @@ __all__ = [
     "open_store",
     "remove_store",
     "store_exists",
+    "url_display",
 ]

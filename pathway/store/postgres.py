@@ -44,6 +44,7 @@ from ..audit import Checkpoint, VerifyResult, hash_payload, verify_events
 from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
+from . import url_display
 from .base import (
     EVENT_COLUMNS,
     SCHEMA_VERSION,
@@ -276,22 +277,9 @@ class PgLocation:
     """The URL with any password masked, for messages."""
 
 
-def is_postgres_url(location: object) -> bool:
-    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
-
-
-def _mask(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def parse_location(url: str) -> PgLocation:
     """Split off ``schema``, ``app_role`` and ``pool_max``; check the rest is a libpq URL."""
-    display = _mask(url)
+    display = url_display(url)
     try:
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
@@ -714,11 +702,6 @@ def drop_store(location: str) -> bool:
             )
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(where.schema)))
         return True
-
-
-def url_display(location: str) -> str:
-    """A location for messages (a password masked)."""
-    return _mask(location) if is_postgres_url(location) else location
 
 
 __all__ = ["MIGRATIONS", "PostgresStore", "PostgresTransaction", "drop_store", "parse_location"]

@@ -35,9 +35,11 @@ from .reports import (
     REPORTS,
     Scope,
     activity_report,
+    caseload_report,
     handoffs_report,
     holding_report,
     load_plan,
+    monthly_report,
     s75_report,
     waits_report,
 )
@@ -887,6 +889,8 @@ def report(
     s75       time under council vs trust responsibility; crossings each way
     waits     waits for a first appointment, time limits broken, reviews overdue, open offers
     activity  entries into each stage against the business case's plan (Table 15)
+    monthly   handoffs, S75 crossings, cases opened and closed, per calendar month
+    caseload  who holds the open cases at --as-of, by team and organisation
 
     Plug-ins of the store's pathway (or --pathway) may add reports of their own.
 
@@ -911,6 +915,10 @@ def report(
             result = s75_report(conn, scope, threshold)
         elif name == "waits":
             result = waits_report(conn, scope, compiled, milestone)
+        elif name == "monthly":
+            result = monthly_report(conn, scope)
+        elif name == "caseload":
+            result = caseload_report(conn, scope)
         else:
             result = activity_report(conn, scope, load_plan(plan_file) if plan_file else None)
         data = result.to_json()

@@ -725,6 +725,7 @@ def demo(db: str | None) -> None:
             "organisation": t.organisation,
             "cases": t.cases,
             "days held": f"{t.days:.1f}",
+            "median episode days": f"{t.median_days:.1f}",
         }
         for t in summary.teams
     ]

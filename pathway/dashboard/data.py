@@ -186,7 +186,12 @@ class DashboardData:
                 "over_time_limit",
                 limit_label,
                 len(waits.over_time_limit) if known else None,
-                f"stays longer than the limit ({limits}), ended or still running in the period"
+                (
+                    "stays longer than the limit, ended or still running in the period"
+                    if len(self.time_limits) == 1
+                    else f"stays longer than their limit ({limits}), ended or still running "
+                    "in the period"
+                )
                 if self.time_limits
                 else "the pathway sets no time limits",
                 "waits.over_time_limit (count)",

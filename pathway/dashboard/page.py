@@ -160,6 +160,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _how_many(shown: int, total: int) -> str:
+    """A list's size for its caption: ``(4)``, or ``(first 10 of 25)`` when cut."""
+    return f"({total:,})" if total <= shown else f"(first {shown:,} of {total:,})"
+
+
+def _percent(ratio: float | None) -> str | None:
+    if ratio is None:
+        return None
+    return f"{ratio:.1%}" if abs(ratio) < 0.1 else f"{ratio:.0%}"
+
+
 def _date(text: str | None) -> str | None:
     return text[:10] if text else None
 
@@ -434,7 +445,8 @@ def s75_panel(data: DashboardData) -> Panel:
         (False, False, True),
     )
     over = Table(
-        f"Cases that crossed more than {report.threshold} times (first {data.top})",
+        f"Cases that crossed more than {report.threshold} times "
+        + _how_many(data.top, len(report.cases_over_threshold)),
         ("case", "crossings"),
         tuple((c.case_id, c.crossings) for c in report.cases_over_threshold[: data.top]),
         (False, True),
@@ -621,7 +633,7 @@ def activity_panel(data: DashboardData) -> Panel:
                 s.actual,
                 s.plan,
                 s.plan_high,
-                None if s.ratio is None else f"{s.ratio:.0%}",
+                _percent(s.ratio),
             )
             for s in stages
         ),
@@ -701,7 +713,8 @@ def passed_around_panel(data: DashboardData) -> Panel:
     )
     top = data.most_passed()
     most = Table(
-        f"The most passed-around cases (first {data.top})",
+        "The most passed-around cases "
+        + _how_many(data.top, sum(1 for c in report.by_case if c.handoffs > 0)),
         ("case", "handoffs", "ping-pongs", "S75 crossings", "teams in order"),
         tuple(
             (c.case_id, c.handoffs, c.ping_pongs, c.s75_crossings, " → ".join(c.teams)) for c in top
@@ -759,13 +772,14 @@ def waits_panel(data: DashboardData) -> Panel:
         )
     tables = (
         Table(
-            f"Still waiting for a first {waits.milestone.replace('_', ' ')} (first {top})",
+            f"Still waiting for a first {waits.milestone.replace('_', ' ')} "
+            + _how_many(top, len(waits.first_appointment.still_waiting)),
             ("case", "days so far"),
             tuple((w.case_id, w.days) for w in waits.first_appointment.still_waiting[:top]),
             (False, True),
         ),
         Table(
-            f"Over a time limit (first {top} of {len(waits.over_time_limit):,})",
+            "Over a time limit " + _how_many(top, len(waits.over_time_limit)),
             ("case", "state", "entered", "left", "days", "limit"),
             tuple(
                 (
@@ -781,7 +795,7 @@ def waits_panel(data: DashboardData) -> Panel:
             (False, False, False, False, True, True),
         ),
         Table(
-            f"Reviews overdue (first {top} of {len(waits.reviews_overdue):,})",
+            "Reviews overdue " + _how_many(top, len(waits.reviews_overdue)),
             ("case", "last review", "days since"),
             tuple(
                 (r.case_id, _date(r.last_review) or "never", r.days_since)
@@ -790,7 +804,7 @@ def waits_panel(data: DashboardData) -> Panel:
             (False, False, True),
         ),
         Table(
-            f"Open offers (first {top} of {len(waits.open_offers):,})",
+            "Open offers " + _how_many(top, len(waits.open_offers)),
             ("case", "offered to", "held by", "since", "days"),
             tuple(
                 (o.case_id, o.offered_to, o.held_by, _date(o.since), o.days)

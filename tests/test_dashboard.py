@@ -528,3 +528,23 @@ def test_demo_writes_the_dashboard_where_asked(tmp_path: Path) -> None:
         f"Dashboard of these cases (open it in a web browser): {written}"
     )
     assert 'data-figure="open_cases"' in written.read_text()
+
+
+def test_the_page_states_its_scope(samples: Any) -> None:
+    """The header states as-of, period and team; a period's end is the earlier of until, as-of."""
+    store, compiled, latest, _ = samples
+    scope = Scope(
+        as_of=latest,
+        since=datetime(2026, 2, 1, tzinfo=UTC),
+        until=datetime(2026, 5, 1, tzinfo=UTC),
+        team="lets",
+    )
+    text = render_dashboard(dashboard_data(store, scope, compiled))
+    assert (
+        "As of 2026-10-12 12:00 UTC. Period: 2026-02-01 00:00 UTC to 2026-05-01 00:00 UTC. "
+        "Team: lets." in text
+    )
+    assert "Each stage counts the events in the period that entered" in text
+    whole = render_dashboard(dashboard_data(store, Scope(as_of=latest), compiled))
+    assert "Period: everything up to 2026-10-12 12:00 UTC. Team: all teams." in whole
+    assert "Each stage counts the events in the 365 days up to 2026-10-12 12:00 UTC" in whole

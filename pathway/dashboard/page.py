@@ -232,12 +232,16 @@ def _team_organisations(data: DashboardData) -> dict[str, str | None]:
     return found
 
 
+def _period_end(data: DashboardData) -> datetime:
+    """The period's end: the earlier of --until and --as-of."""
+    end = to_utc(data.scope.as_of)
+    return end if data.scope.until is None else min(end, to_utc(data.scope.until))
+
+
 def _period(data: DashboardData) -> str:
-    scope = data.scope
-    end = scope.until if scope.until is not None and scope.until < scope.as_of else scope.as_of
-    if scope.since is None:
-        return f"everything up to {_instant(end)}"
-    return f"{_instant(scope.since)} to {_instant(end)}"
+    if data.scope.since is None:
+        return f"everything up to {_instant(_period_end(data))}"
+    return f"{_instant(data.scope.since)} to {_instant(_period_end(data))}"
 
 
 # --- panels ---------------------------------------------------------------------------------------
@@ -687,7 +691,7 @@ def activity_panel(data: DashboardData) -> Panel:
     period = (
         "the period"
         if data.scope.since is not None
-        else f"the 365 days up to {_instant(data.scope.as_of if data.scope.until is None else min(data.scope.until, data.scope.as_of))}"
+        else f"the 365 days up to {_instant(_period_end(data))}"
     )
     return Panel(
         "activity",

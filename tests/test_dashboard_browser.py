@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from sample_store import HOSTILE_CASE, HOSTILE_ORG, HOSTILE_TEAM, hostile_store
 
-from pathway.dashboard import dashboard_data, write_dashboard
+from pathway.dashboard import dashboard_available, dashboard_data, write_dashboard
 from pathway.reports import Scope
 from pathway.samples import load_sample, shipped_samples
 
@@ -53,6 +53,8 @@ def browser_missing(chromium: str = CHROMIUM) -> str | None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "Playwright is not installed (pip install -e '.[test]')"
+    if not dashboard_available():
+        return "the dashboard extra is not installed (pip install -e '.[test]')"
     if not Path(chromium).exists():
         return f"chromium is not installed at {chromium} (apt-get install chromium)"
     return None

@@ -12,8 +12,10 @@ the full run) is written once, then, all in one run:
    computing the same figures from the same raw rows, loaded into an in-memory DuckDB table
    before any timing:
 
-   * *library, in process*: ``handoffs_report(store.connection, scope).to_json()`` then
-     ``json.dumps(..., indent=2, ensure_ascii=False)`` (what the CLI prints);
+   * *library, in process*: open the store and write the report's JSON to a file exactly as
+     ``pathway report NAME --format json`` does: ``write_handoffs_json`` (which streams every
+     case from the database) for handoffs, compact ``json.dumps(holding_report(...).to_json())``
+     for holding;
    * *CLI, subprocess*: ``python -m pathway report NAME --db DB --format json --as-of T`` with its
      output to a file: Python start-up, imports and printing included;
    * *DuckDB*: handoffs = the team-to-team matrix and every case's handoff count; holding = the
@@ -24,8 +26,8 @@ the full run) is written once, then, all in one run:
    be EQUAL: the matrix and every case's count exactly, days per team within 1e-6 relative, and
    the CLI's JSON equal to the in-process JSON. The run says whether they agree; a benchmark
    comparing different answers is worthless, so a disagreement makes the script exit 1.
-3. **memory**: the peak memory of one in-process report call (report, ``to_json``, ``json.dumps``)
-   on a store of a quarter of the cases (about 250,000 events) and on the full one (about
+3. **memory**: the peak memory of one in-process report call (the JSON written as the CLI writes
+   it, to the null device) on a store of a quarter of the cases (about 250,000 events) and on the full one (about
    1,000,000), each in a fresh subprocess. Two measures: the rise of the process's peak resident
    set (``VmHWM`` in ``/proc/self/status``, reset through ``/proc/self/clear_refs`` after opening
    the store, so it counts everything the call touched, SQLite's own allocations included), and
@@ -71,7 +73,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -82,7 +84,7 @@ import generate_log  # noqa: E402  (the generator beside this script)
 import pathway  # noqa: E402
 from pathway import open_store  # noqa: E402
 from pathway.importer import import_events  # noqa: E402
-from pathway.reports import Scope, handoffs_report, holding_report  # noqa: E402
+from pathway.reports import Scope, holding_report, write_handoffs_json  # noqa: E402
 
 IMPORT_TARGET, IMPORT_AIM = 0.25, 0.5
 REPORT_TARGET, REPORT_AIM = 3.0, 2.0
@@ -204,19 +206,35 @@ def _remove_db(path: Path) -> None:
 # --- 2. reports: the library side ---------------------------------------------------------------
 
 
-def library_report(db: Path, name: str, as_of: datetime) -> tuple[dict[str, Any], str]:
-    """One whole in-process report call: compute, ``to_json``, ``json.dumps`` as the CLI does."""
+class _CountingWriter:
+    """Counts the characters written through it (the memory probe writes to the null device)."""
+
+    def __init__(self, sink: TextIO) -> None:
+        self.sink = sink
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return self.sink.write(text)
+
+
+def write_report(conn: Any, name: str, scope: Scope, out: Any) -> None:
+    """Write one report's JSON to ``out`` exactly as ``pathway report NAME --format json`` does."""
+    if name == "handoffs":
+        write_handoffs_json(conn, scope, out)  # streams by_case from the database
+    else:
+        out.write(json.dumps(holding_report(conn, scope).to_json(), ensure_ascii=False))
+    out.write("\n")
+
+
+def library_report(db: Path, name: str, as_of: datetime, out: Path) -> None:
+    """One whole in-process report call as the CLI makes it: open, compute, write the JSON."""
     store = open_store(db, create=False)
     try:
-        scope = Scope(as_of=as_of)
-        if name == "handoffs":
-            data = handoffs_report(store.connection, scope).to_json()
-        else:
-            data = holding_report(store.connection, scope).to_json()
-        text = json.dumps(data, indent=2, ensure_ascii=False)
+        with out.open("w", encoding="utf-8") as handle:
+            write_report(store.connection, name, Scope(as_of=as_of), handle)
     finally:
         store.close()
-    return data, text
 
 
 def cli_report(db: Path, name: str, as_of: datetime, out: Path) -> float:
@@ -384,23 +402,27 @@ def measure_report(
         return duck_handoffs(con, as_of_us) if name == "handoffs" else duck_holding(con, as_of_us)
 
     # Untimed first calls: warm the caches and check every side gives the same figures.
-    data, text = library_report(db, name, as_of)
+    lib_out = work / f"{name}-library.json"
+    library_report(db, name, as_of, lib_out)
+    data = json.loads(lib_out.read_text(encoding="utf-8"))
     cli_report(db, name, as_of, out)
     duck_answer = duck()
     if name == "handoffs":
         agreement = compare_handoffs(handoffs_figures(data), duck_answer)
     else:
         agreement = compare_holding(holding_figures(data), duck_answer)
-    agreement["cli_equals_library"] = json.loads(out.read_text(encoding="utf-8")) == data
+    agreement["cli_equals_library"] = out.read_text(encoding="utf-8") == lib_out.read_text(
+        encoding="utf-8"
+    )
     agreement["agree"] = agreement["agree"] and agreement["cli_equals_library"]
-    del data, text
+    del data
 
     lib_s: list[float] = []
     cli_s: list[float] = []
     duck_s: list[float] = []
 
     def run_library() -> None:
-        lib_s.append(_timed(lambda: library_report(db, name, as_of))[0])
+        lib_s.append(_timed(lambda: library_report(db, name, as_of, lib_out))[0])
 
     def run_cli() -> None:
         cli_s.append(cli_report(db, name, as_of, out))
@@ -462,11 +484,10 @@ def probe(db: Path, name: str, as_of: datetime, method: str) -> dict[str, Any]:
     result["events"] = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
     def call() -> int:
-        if name == "handoffs":
-            data = handoffs_report(conn, scope).to_json()
-        else:
-            data = holding_report(conn, scope).to_json()
-        return len(json.dumps(data, indent=2, ensure_ascii=False))
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            counter = _CountingWriter(sink)
+            write_report(conn, name, scope, counter)
+        return counter.chars
 
     if method == "rss":
         try:

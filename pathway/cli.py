@@ -29,6 +29,8 @@ from .engine import Engine
 from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
 from .importer import import_events
 from .model import Actor, Decision
+from .placement_import import import_placements
+from .placements import parse_pence
 from .plugins import describe_installed
 from .render import FORMATS, render_record, render_rows
 from .reports import (
@@ -36,12 +38,15 @@ from .reports import (
     Scope,
     activity_report,
     caseload_report,
+    funding_report,
     handoffs_report,
     holding_report,
     load_plan,
+    load_unit_costs,
     monthly_report,
     s75_report,
     waits_report,
+    write_handoffs_json,
 )
 from .reports.render import flatten
 from .samples import (
@@ -74,6 +79,16 @@ def parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> d
         return None
     try:
         return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def parse_budget(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """Parse a ``--budget`` option: pounds (``11500000``, ``£11,500,000.00``) as integer pence."""
+    if value is None:
+        return None
+    try:
+        return parse_pence(value.strip().lstrip("£").replace(",", ""), "AMOUNT")
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
 
@@ -775,7 +790,14 @@ def demo(db: str | None, dashboard_path: str) -> None:
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--placements",
+    "placements_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Instead of an event log, load a finance extract of placements (CSV) onto cases already in the store.",
+)
 @click.option(
     "--pathway",
     "pathway_name",
@@ -798,7 +820,8 @@ def demo(db: str | None, dashboard_path: str) -> None:
 )
 @db_option
 def import_(
-    file: Path,
+    file: Path | None,
+    placements_file: Path | None,
     pathway_name: str | None,
     final_states: tuple[str, ...],
     maps: tuple[str, ...],
@@ -815,7 +838,23 @@ def import_(
     A process-mining export (XES as CSV), for example:
       pathway import receipt.csv --map case:concept:name=case_id \\
         --map time:timestamp=occurred_at --map concept:name=state --map org:group=team
+
+    With --placements FILE, load a council's finance extract instead: one row per placement
+    period at one cost, with columns case_id, placement_id, care_type (residential, nursing,
+    home_care, supported_living, day_care, direct_payment), weekly_cost (pounds, two decimals),
+    start_date, end_date (last day, inclusive; empty while open), council_pct, nhs_pct,
+    person_pct (adding up to 100), agreed_by (the organisation whose panel agreed it); optional
+    s117 (yes/no), eligibility_date, health_screen_date, provider. Every case must already be in
+    the store, and periods of one placement must not overlap; the same all-or-nothing rules.
     """
+    if (file is None) == (placements_file is None):
+        fail("give an event log FILE or --placements FILE (one of them)")
+    if placements_file is not None:
+        if maps or final_states:
+            fail("--map and --final-state are for event logs, not --placements")
+        _import_placements(placements_file, pathway_name, db)
+        return
+    assert file is not None
     mapping: dict[str, str] = {}
     for item in maps:
         column, sep, field = item.rpartition("=")
@@ -849,6 +888,26 @@ def import_(
     click.echo(
         f"Imported {result.rows:,} events of {result.cases:,} cases ({result.closed_cases:,} closed) "
         f"from {file} into {db}; chain positions {result.first_position}-{result.last_position}."
+    )
+
+
+def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
+    if not Path(db).exists():
+        fail(f"{db}: no such store: placements go onto cases already in a store")
+    with library_errors():
+        store = open_store(db, create=False)
+        reference = pathway_name or store.get_meta("pathway")
+        compiled = load_pathway(reference) if reference else None
+
+        def progress(rows: int) -> None:
+            click.echo(f"  {rows:,} rows checked", err=True)
+
+        result = import_placements(store, file, pathway=compiled, progress=progress)
+        store.close()
+    click.echo(
+        f"Imported {result.rows:,} placement periods ({result.placements:,} placements of "
+        f"{result.cases:,} cases) from {file} into {db}; chain positions "
+        f"{result.first_position}-{result.last_position}."
     )
 
 
@@ -906,12 +965,24 @@ def import_(
     show_default=True,
     help="waits: the state that ends the wait for a first appointment.",
 )
+@click.option(
+    "--budget",
+    callback=parse_budget,
+    metavar="AMOUNT",
+    help="funding: the council's care purchasing budget for the period, in pounds (e.g. 11500000).",
+)
+@click.option(
+    "--unit-costs",
+    "unit_costs_file",
+    type=click.Path(path_type=Path),
+    help="funding: a unit costs file instead of the business case's Table 13.",
+)
 @db_option
 @pathway_option
 def report(
     name: str, as_of: datetime | None, since: datetime | None, until: datetime | None, team: str | None,
     fmt: str, top: int, case_id: str | None, threshold: int, plan_file: Path | None, milestone: str,
-    db: str, pathway_name: str | None,
+    budget: int | None, unit_costs_file: Path | None, db: str, pathway_name: str | None,
 ) -> None:  # fmt: skip
     """Run governance report NAME on the store, as of a moment, for a period.
 
@@ -921,6 +992,9 @@ def report(
     s75       time under council vs trust responsibility; crossings each way
     waits     waits for a first appointment, time limits broken, reviews overdue, open offers
     activity  entries into each stage against the business case's plan (Table 15)
+    funding   placement spend by care type and by who pays, against --budget and Table 13;
+              placements to scrutinise (council-funded without eligibility or a health screen,
+              agreed by the trust's panel and charged to the council, s117 charged to the person)
     monthly   handoffs, S75 crossings, cases opened and closed, per calendar month
     caseload  who holds the open cases at --as-of, by team and organisation
 
@@ -939,6 +1013,12 @@ def report(
             fail(f"unknown report {name!r} (reports: {', '.join([*REPORTS, *extra])})")
         if compiled is not None and name in compiled.reports:
             result: Any = compiled.reports[name].function(conn, scope, compiled)
+        elif name == "handoffs" and fmt == "json":
+            # Streamed: the JSON lists every case in scope, so memory stays flat on big stores.
+            write_handoffs_json(conn, scope, sys.stdout, compiled)
+            click.echo("")
+            store.close()
+            return
         elif name == "handoffs":
             result = handoffs_report(conn, scope, compiled)
         elif name == "holding":
@@ -947,6 +1027,9 @@ def report(
             result = s75_report(conn, scope, threshold)
         elif name == "waits":
             result = waits_report(conn, scope, compiled, milestone)
+        elif name == "funding":
+            costs = load_unit_costs(unit_costs_file) if unit_costs_file else None
+            result = funding_report(conn, scope, unit_costs=costs, budget_pence=budget)
         elif name == "monthly":
             result = monthly_report(conn, scope)
         elif name == "caseload":

@@ -95,6 +95,15 @@ class Pathway:
     def final_states(self) -> list[str]:
         return [name for name, state in self.states.items() if state.final]
 
+    def placement_action(self, trigger: str) -> str | None:
+        """``start``, ``change`` or ``end`` if ``trigger`` records a placement, else ``None``.
+
+        Loading makes every transition of one trigger agree, so the action is known before the
+        guards pick one of them.
+        """
+        found = self.triggers.get(trigger)
+        return found[0].placement if found else None
+
 
 def _ids(
     doc: SourceDocument, key: str, kind: str, problems: list[Problem]
@@ -207,15 +216,36 @@ def _check_references(
         team_ref("/initial_holder", data["initial_holder"], allow_actor=True)
 
     transitions: list[Transition] = []
+    placement_of: dict[str, tuple[str | None, int]] = {}
     for index, item in enumerate(data["transitions"]):
         base = ("transitions", index)
         sources_raw = item["sources"]
+        internal = bool(item.get("internal", False))
         if sources_raw == "*":
             sources = tuple(n for n, (_, s) in states.items() if not s.get("final", False))
         else:
             sources = tuple(sources_raw)
             for s_index, source in enumerate(sources):
                 state_ref(pointer(*base, "sources", s_index), source)
+                if internal and states.get(source, (0, {}))[1].get("final", False):
+                    problems.append(
+                        doc.problem(
+                            pointer(*base, "sources", s_index),
+                            f"{item['trigger']} is internal, so it cannot be taken from the final "
+                            f"state {source}: its event would count as a new start of a closed case",
+                        )
+                    )
+        placement = item.get("placement")
+        first = placement_of.setdefault(item["trigger"], (placement, index))
+        if first[0] != placement:
+            problems.append(
+                doc.problem(
+                    pointer(*base, "placement") if placement else pointer(*base),
+                    f"{item['trigger']}: every transition of a trigger must record the same kind of "
+                    f"placement step, but /transitions/{first[1]} says "
+                    f"{first[0] or 'none'} and this one {placement or 'none'}",
+                )
+            )
         dest = item.get("dest")
         if dest is not None:
             state_ref(pointer(*base, "dest"), dest)
@@ -259,6 +289,8 @@ def _check_references(
                 handoff=handoff,
                 interrupt=bool(item.get("interrupt", False)),
                 guards=tuple(refs),
+                internal=internal,
+                placement=placement,
             )
         )
     transitions = _inherit_into_substeps(transitions, list(states))
@@ -331,7 +363,7 @@ def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[P
                     f"state {name} is unreachable: no sequence of transitions from {initial} leads to it",
                 )
             )
-        if not item.get("final", False) and not outgoing.get(name):
+        if not item.get("final", False) and not any(not t.internal for t in outgoing.get(name, ())):
             problems.append(
                 doc.problem(
                     pointer("states", index),

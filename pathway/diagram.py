@@ -4,7 +4,8 @@ Both drawings show the same graph: the initial state, one edge per transition fr
 sources to its destination, labelled with the trigger; a ``return`` transition (a declined offer,
 the end of an interruption) drawn back to every state the offer or interruption could have been
 made from, as the compiled machine does; final states leading to an end mark; offer states (pending handoffs) marked
-with the team they are offered to.
+with the team they are offered to. Internal steps (which leave a case where it is) are listed as
+comments rather than drawn.
 
 Output is deterministic: states and edges come in definition order, so the same definition always
 gives the same text and a diagram kept in the documentation can be checked against the definition.
@@ -22,7 +23,7 @@ import re
 from .definition import Pathway
 from .machine import return_targets
 
-__all__ = ["dot", "edges", "mermaid", "state_identifiers"]
+__all__ = ["dot", "edges", "internal_steps", "mermaid", "state_identifiers"]
 
 RETURN_MARK = " (return)"
 """Appended to the label of an edge drawn for a ``return`` transition."""
@@ -104,6 +105,8 @@ def edges(pathway: Pathway) -> list[tuple[str, str, str, bool]]:
     seen: set[tuple[str, str, str, bool]] = set()
     result: list[tuple[str, str, str, bool]] = []
     for transition in pathway.transitions:
+        if transition.internal:
+            continue  # it moves nothing: listed beside the diagram, not drawn
         for source in transition.sources:
             if transition.dest is not None:
                 targets, is_return = [transition.dest], False
@@ -115,6 +118,30 @@ def edges(pathway: Pathway) -> list[tuple[str, str, str, bool]]:
                     seen.add(edge)
                     result.append(edge)
     return result
+
+
+def internal_steps(pathway: Pathway) -> list[str]:
+    """One line per internal trigger, saying where it may be taken (they are not drawn as edges).
+
+    An internal step (a placement started, changed or ended) leaves the case in its state, so an
+    edge for it would be a loop on every state it may be taken from; the diagrams list them as
+    comments instead, in definition order.
+    """
+    open_states = [name for name, state in pathway.states.items() if not state.final]
+    sources: dict[str, list[str]] = {}
+    for transition in pathway.transitions:
+        if transition.internal:
+            found = sources.setdefault(transition.trigger, [])
+            found.extend(s for s in transition.sources if s not in found)
+    lines = []
+    for trigger, names in sources.items():
+        where = (
+            "every open state"
+            if set(names) == set(open_states)
+            else ", ".join(n for n in pathway.states if n in names)
+        )
+        lines.append(f"internal step {trigger} (the case stays in its state): from {where}")
+    return lines
 
 
 def _label(trigger: str, is_return: bool) -> str:
@@ -143,6 +170,7 @@ def mermaid(pathway: Pathway) -> str:
     for name, state in pathway.states.items():
         if state.final:
             lines.append(f"    {ids[name]} --> [*]")
+    lines.extend(f"    %% {line}" for line in internal_steps(pathway))
     offers = [name for name, state in pathway.states.items() if state.is_offer]
     for name in offers:
         team = pathway.states[name].offer_to
@@ -195,5 +223,6 @@ def dot(pathway: Pathway) -> str:
         lines.append(f"    {ids[source]} -> {ids[dest]} [{', '.join(attributes)}];")
     for name in pathway.final_states():
         lines.append(f"    {ids[name]} -> __end;")
+    lines.extend(f"    // {line}" for line in internal_steps(pathway))
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from . import placements
 from .canonical import new_event_id
 from .definition import Pathway
 from .errors import (
@@ -61,6 +62,11 @@ def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
     for key in data:
         if not isinstance(key, str):
             raise InvalidRequest(f"data field names must be text, not {key!r}")
+    if placements.PLACEMENTS in data:
+        raise InvalidRequest(
+            f"{placements.PLACEMENTS} is kept by the engine from placement steps and cannot be "
+            "given as data"
+        )
     try:
         normalised: dict[str, Any] = json.loads(json.dumps(dict(data), allow_nan=False))
     except (TypeError, ValueError) as exc:
@@ -167,6 +173,8 @@ class Engine:
         transition = evaluation.transition
         assert transition is not None and evaluation.dest is not None
         dest = self.pathway.states[evaluation.dest]
+        if transition.internal:
+            return case.team, case.worker
         if transition.holder == ACTOR_HOLDER:
             return actor.team, actor.id
         if transition.holder == KEEP_HOLDER:
@@ -186,6 +194,8 @@ class Engine:
         transition = evaluation.transition
         assert transition is not None and evaluation.dest is not None
         stack = case.return_stack
+        if transition.internal:
+            return stack  # the case stays where it is, offer and interruptions included
         if self.pathway.states[evaluation.dest].final:
             return ()
         if transition.returns:
@@ -205,8 +215,14 @@ class Engine:
         data: Mapping[str, Any],
     ) -> Case:
         dest = evaluation.dest
-        assert dest is not None
+        assert dest is not None and evaluation.transition is not None
         team, worker = self._holder(case, evaluation, actor)
+        action = evaluation.transition.placement
+        attributes = (
+            placements.attributes_after(action, case.attributes, data)
+            if action is not None
+            else {**case.attributes, **data}
+        )
         moved = dest != case.state
         entered_at = at if moved else case.state_entered_at
         if (
@@ -225,8 +241,15 @@ class Engine:
             state_entered_at=entered_at,
             return_stack=self._return_stack(case, evaluation),
             closed_at=at if self.pathway.states[dest].final else None,
-            attributes={**case.attributes, **data},
+            attributes=attributes,
         )
+
+    def _prepare(self, case: Case, trigger: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A placement step's data checked and normalised (InvalidRequest naming the field)."""
+        action = self.pathway.placement_action(trigger)
+        if action is None:
+            return data
+        return placements.prepare(action, trigger, case, data, self.pathway)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -310,14 +333,19 @@ class Engine:
             if expected_version is not None and case.version != expected_version:
                 raise ConcurrencyConflict(case_id, expected_version, case.version)
             self._check_time_order(tx, case, when)
+            values = self._prepare(case, trigger, values)
             evaluation = self.pathway.machine.evaluate(case, trigger, actor, when, values)
             if evaluation.allowed:
                 result = self._apply(case, evaluation, actor, when, values)
-                event = tx.apply_transition(
-                    result,
-                    case.version,
-                    self._event(case, result, trigger, actor, when, "applied", (), note, values),
+                action = self.pathway.placement_action(trigger)
+                new_event = self._event(
+                    case, result, trigger, actor, when, "applied", (), note, values
                 )
+                if action is None:
+                    event = tx.apply_transition(result, case.version, new_event)
+                else:  # its periods are written in this transaction, with the event
+                    change = placements.change_for(action, case, values, self.pathway)
+                    event = tx.apply_transition(result, case.version, new_event, placement=change)
                 record = IdempotencyRecord(
                     idempotency_key or "", case_id, trigger, "applied", result, ()
                 )
@@ -398,10 +426,17 @@ class Engine:
         self._check_trigger(trigger)
         case = self.store.case(case_id)
         self._check_case(case)
-        evaluation = self.pathway.machine.evaluate(
-            case, trigger, actor, self._when(at), _check_data(data)
-        )
-        return self._decision(evaluation)
+        return self._check_one(case, trigger, actor, self._when(at), _check_data(data))
+
+    def _check_one(
+        self, case: Case, trigger: str, actor: Actor, at: datetime, values: dict[str, Any]
+    ) -> Decision:
+        """Evaluate one trigger; placement data that ``fire`` would reject is a reason here."""
+        try:
+            prepared = self._prepare(case, trigger, values)
+        except InvalidRequest as exc:
+            return Decision(trigger=trigger, allowed=False, reasons=(str(exc),))
+        return self._decision(self.pathway.machine.evaluate(case, trigger, actor, at, prepared))
 
     def available(
         self,
@@ -419,10 +454,9 @@ class Engine:
         case = self.store.case(case_id)
         self._check_case(case)
         when = self._when(at)
-        machine = self.pathway.machine
         return [
-            self._decision(machine.evaluate(case, trigger, actor, when, values))
-            for trigger in machine.triggers_from(case.state)
+            self._check_one(case, trigger, actor, when, values)
+            for trigger in self.pathway.machine.triggers_from(case.state)
         ]
 
     def history(self, case_id: str) -> list[AuditEvent]:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import placements
 from .model import Actor, Case
+from .placements import Placement
 
 if TYPE_CHECKING:
     from .definition import Pathway
@@ -216,6 +218,160 @@ def data_in(ctx: GuardContext, /, field: str, values: list[Any]) -> GuardResult:
     return refused(f"{field} is {value!r}, not one of: {listed}")
 
 
+# --- placements and who pays for them ----------------------------------------------------------
+
+
+def _placement(ctx: GuardContext) -> tuple[str, Placement | None, Placement] | None:
+    """The step's placement action and the placement before and after it (None: no placement step)."""
+    action = ctx.transition.placement
+    if action is None or "placement_id" not in ctx.data:
+        return None
+    before, after = placements.after(action, ctx.case.attributes, ctx.data)
+    return action, before, after
+
+
+def _not_placement() -> GuardResult:
+    return passed("not a placement step, so there is no placement to check")
+
+
+def _council_exempt(action: str, placement: Placement) -> GuardResult | None:
+    pid = placement.placement_id
+    if action == "end":
+        return passed(f"ending placement {pid} commits no new money")
+    if not placement.council_funded:
+        return passed(f"placement {pid} is not council-funded (council share 0)")
+    if placement.s117:
+        return passed(
+            f"placement {pid} is section 117 aftercare, a joint council and NHS duty that does "
+            "not rest on Care Act eligibility"
+        )
+    return None
+
+
+def care_act_eligibility(ctx: GuardContext, /) -> GuardResult:
+    """A council-funded placement rests on a Care Act assessment and eligibility determination.
+
+    Both dates must be recorded on the case (or given with the step), the determination on or
+    before the day the council's share begins. Section 117 aftercare is exempt.
+    """
+    found = _placement(ctx)
+    if found is None:
+        return _not_placement()
+    action, _before, placement = found
+    exempt = _council_exempt(action, placement)
+    if exempt is not None:
+        return exempt
+    pid, begins = placement.placement_id, placement.period_start.isoformat()
+    assessment = placements.optional_day(ctx.values.get(placements.ASSESSMENT))
+    missing = [
+        name
+        for name, value in (
+            (placements.ASSESSMENT, assessment),
+            (placements.ELIGIBILITY, placement.eligibility),
+        )
+        if value is None
+    ]
+    if missing:
+        return refused(
+            f"placement {pid} is council-funded but the case has no Care Act eligibility "
+            f"determination: required data missing (dates): {', '.join(missing)}"
+        )
+    assert placement.eligibility is not None
+    if placement.eligibility.isoformat() > begins:
+        return refused(
+            f"placement {pid}: eligibility was determined on {placement.eligibility.isoformat()}, "
+            f"after the council's funding begins on {begins}"
+        )
+    return passed(
+        f"placement {pid} is council-funded on a Care Act eligibility determination of "
+        f"{placement.eligibility.isoformat()}"
+    )
+
+
+def health_screen(ctx: GuardContext, /) -> GuardResult:
+    """A council-funded placement has a recorded health needs screen (is it really a health need?)."""
+    found = _placement(ctx)
+    if found is None:
+        return _not_placement()
+    action, _before, placement = found
+    exempt = _council_exempt(action, placement)
+    if exempt is not None:
+        return exempt
+    pid, begins = placement.placement_id, placement.period_start.isoformat()
+    if placement.health_screen is None:
+        return refused(
+            f"placement {pid} is council-funded but no health needs screen is recorded: required "
+            f"data missing (date): {placements.HEALTH_SCREEN}"
+        )
+    if placement.health_screen.isoformat() > begins:
+        return refused(
+            f"placement {pid}: the health needs screen of {placement.health_screen.isoformat()} "
+            f"comes after the council's funding begins on {begins}"
+        )
+    return passed(
+        f"placement {pid}: health needs screened on {placement.health_screen.isoformat()}"
+    )
+
+
+def s117_eligible(ctx: GuardContext, /, evidence: list[str] | None = None) -> GuardResult:
+    """A section 117 placement needs the person's section 117 eligibility recorded on the case.
+
+    ``evidence``: the fields any one of which records it (default ``s117_eligibility_date``).
+    """
+    found = _placement(ctx)
+    if found is None:
+        return _not_placement()
+    action, _before, placement = found
+    pid = placement.placement_id
+    if action == "end" or not placement.s117:
+        return passed(f"placement {pid} is not section 117 aftercare")
+    fields = evidence or [placements.S117_ELIGIBILITY]
+    present = [name for name in fields if _present(ctx.values.get(name))]
+    if not present:
+        return refused(
+            f"placement {pid} is section 117 aftercare but the person's section 117 eligibility "
+            f"is not recorded: required data missing (one of): {', '.join(fields)}"
+        )
+    return passed(f"placement {pid}: section 117 eligibility recorded ({present[0]})")
+
+
+def s117_free(ctx: GuardContext, /) -> GuardResult:
+    """Section 117 aftercare is never charged to the person."""
+    found = _placement(ctx)
+    if found is None:
+        return _not_placement()
+    action, _before, placement = found
+    pid = placement.placement_id
+    if action == "end" or not placement.s117:
+        return passed(f"placement {pid} is not section 117 aftercare")
+    if placement.person_bp > 0:
+        return refused(
+            f"placement {pid} is section 117 aftercare, which is free, but charges the person "
+            f"{placements.format_share(placement.person_bp)} percent"
+        )
+    return passed(f"placement {pid} is section 117 aftercare and charges the person nothing")
+
+
+def funding_change_reason(ctx: GuardContext, /) -> GuardResult:
+    """A change of who pays (the funding split or section 117) names its reason with the step."""
+    found = _placement(ctx)
+    if found is None:
+        return _not_placement()
+    action, before, placement = found
+    pid = placement.placement_id
+    if action != "change" or before is None:
+        return passed(f"{action} of placement {pid} is not a change of funding")
+    split = (placement.council_bp, placement.nhs_bp, placement.person_bp, placement.s117)
+    if split == (before.council_bp, before.nhs_bp, before.person_bp, before.s117):
+        return passed(f"the funding of placement {pid} does not change")
+    if not _present(ctx.data.get("reason")):
+        return refused(
+            f"the funding of placement {pid} changes, so the reason must be given with this "
+            "step: required data missing: reason"
+        )
+    return passed(f"the funding of placement {pid} changes for a reason given")
+
+
 BUILTIN_GUARDS = GuardRegistry(
     [
         GuardSpec(
@@ -286,6 +442,42 @@ BUILTIN_GUARDS = GuardRegistry(
                     "values": {"type": "array", "minItems": 1},
                 },
             },
+        ),
+        GuardSpec(
+            "care_act_eligibility",
+            care_act_eligibility,
+            "A council-funded placement rests on a Care Act assessment and eligibility "
+            "determination recorded on or before the day the council's share begins (section 117 "
+            "aftercare is exempt).",
+        ),
+        GuardSpec(
+            "health_screen",
+            health_screen,
+            "A council-funded placement has a health needs screen recorded on or before the day "
+            "the council's share begins (section 117 aftercare is exempt).",
+        ),
+        GuardSpec(
+            "s117_eligible",
+            s117_eligible,
+            "A section 117 placement needs the person's section 117 eligibility on the case.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "evidence": {"type": "array", "minItems": 1, "items": {"type": "string"}}
+                },
+            },
+        ),
+        GuardSpec(
+            "s117_free",
+            s117_free,
+            "A section 117 placement charges the person nothing.",
+        ),
+        GuardSpec(
+            "funding_change_reason",
+            funding_change_reason,
+            "A change of a placement's funding split (or of section 117) gives its reason with "
+            "the step.",
         ),
         GuardSpec(
             "receiving_team",

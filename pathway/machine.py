@@ -123,8 +123,10 @@ class CompiledMachine:
                             conditions=[_returns_to(target), self._guard_condition(t, target)],
                         )
                 else:
+                    # An internal step stays where it is: a transition from the state to itself.
+                    dest = source if t.internal else t.dest
                     self._machine.add_transition(
-                        t.trigger, source, t.dest, conditions=[self._guard_condition(t, t.dest)]
+                        t.trigger, source, dest, conditions=[self._guard_condition(t, dest)]
                     )
 
     def _guard_condition(self, transition: Transition, dest: str | None) -> Any:

@@ -36,8 +36,16 @@ def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: 
             writer.writerow([_cell(row.get(c)) for c in columns])
         return out.getvalue().rstrip("\n")
     table = [[_cell(row.get(c)) for c in columns] for row in rows]
+    # Text is shown as given: money ("1234.50") keeps its pence and ids ("007") their zeros;
+    # columns of numbers are still aligned as numbers.
+    text_columns = [
+        i for i, c in enumerate(columns) if any(isinstance(row.get(c), str) for row in rows)
+    ]
     return tabulate(
-        table, headers=list(columns), tablefmt="github" if fmt == "markdown" else "simple"
+        table,
+        headers=list(columns),
+        tablefmt="github" if fmt == "markdown" else "simple",
+        disable_numparse=text_columns or False,
     )
 
 

@@ -112,9 +112,11 @@ class Transition:
     """One transition: a trigger from some states to a destination, behind guards.
 
     ``dest`` is ``None`` for a ``return`` transition, which goes back to where the case was before
-    the newest offer or interruption. A ``handoff`` or ``interrupt`` transition remembers where the
-    case was, so that a ``return`` can go back there. ``index`` is its position in the definition
-    (``/transitions/<index>``).
+    the newest offer or interruption, and for an ``internal`` one, which leaves the case in its
+    state with its holder (a placement recorded, say). A ``handoff`` or ``interrupt`` transition
+    remembers where the case was, so that a ``return`` can go back there. ``placement`` says
+    whether the step starts, changes or ends a placement (``start``/``change``/``end``).
+    ``index`` is its position in the definition (``/transitions/<index>``).
     """
 
     trigger: str
@@ -128,6 +130,8 @@ class Transition:
     handoff: bool = False
     interrupt: bool = False
     guards: tuple[GuardRef, ...] = ()
+    internal: bool = False
+    placement: str | None = None
 
     @property
     def remembers(self) -> bool:

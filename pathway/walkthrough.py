@@ -7,6 +7,7 @@ a notebook) can show the same explanations.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .definition import Pathway
 from .model import Case, Decision
@@ -41,7 +42,11 @@ def describe_step(outcome: StepOutcome, pathway: Pathway, total_steps: int) -> l
         f"Step {step.index + 1} of {total_steps} · {when} · {step.actor.id} ({step.actor.team}{roles}) fires {step.trigger}"
     ]
     before_state = outcome.before.state if outcome.before else "(new case)"
-    if outcome.applied:
+    internal = any(t.internal for t in pathway.triggers.get(step.trigger, ()))
+    if outcome.applied and internal:
+        lines.append(f"  state   {outcome.after.state} (kept: this step moves nothing)")
+        lines.append(f"  holder  {_holder(outcome.after, pathway)} (kept)")
+    elif outcome.applied:
         lines.append(f"  state   {before_state} -> {outcome.after.state}")
         lines.append(
             f"  holder  {_holder(outcome.before, pathway)} -> {_holder(outcome.after, pathway)}"
@@ -58,6 +63,11 @@ def describe_step(outcome: StepOutcome, pathway: Pathway, total_steps: int) -> l
         lines.append(
             f"  S75     responsibility crosses from {outcome.before.organisation} to {outcome.after.organisation}"
         )
+    placement_id = step.data.get("placement_id")
+    if outcome.applied and isinstance(placement_id, str):
+        found = (outcome.after.attributes.get("placements") or {}).get(placement_id)
+        if isinstance(found, dict):
+            lines.append(f"  placement {placement_id}: {_placement(found)}")
     for check in outcome.checks:
         mark = "pass" if check.passed else "FAIL"
         lines.append(f"  guard   [{mark}] {check.guard}: {check.reason}")
@@ -77,6 +87,17 @@ def describe_step(outcome: StepOutcome, pathway: Pathway, total_steps: int) -> l
     if step.explain:
         lines.append(f"  trainer {step.explain}")
     return lines
+
+
+def _placement(found: dict[str, Any]) -> str:
+    """A placement as it stands after a step, in one line."""
+    s117 = ", section 117" if found.get("s117") else ""
+    until = f" to {found['end_date']}" if found.get("end_date") else ", open"
+    return (
+        f"{found['care_type']}, {found['weekly_cost']} a week{s117}; council "
+        f"{found['council_pct']}%, NHS {found['nhs_pct']}%, person {found['person_pct']}% "
+        f"from {found['period_start']}{until}; agreed by {found['agreed_by']}"
+    )
 
 
 def describe_choices(decisions: Sequence[Decision]) -> list[str]:

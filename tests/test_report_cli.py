@@ -177,8 +177,8 @@ def test_report_options_are_checked(imported: Path) -> None:
     unknown = run("report", "nonsense", cwd=imported)
     assert unknown.returncode == 2
     assert (
-        "unknown report 'nonsense' (reports: handoffs, holding, s75, waits, activity, monthly, caseload)"
-        in unknown.stderr
+        "unknown report 'nonsense' (reports: handoffs, holding, s75, waits, activity, funding, "
+        "monthly, caseload)" in unknown.stderr
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import os
 import random
 from collections import Counter, defaultdict
@@ -33,7 +34,8 @@ import pytest
 
 import pathway
 from pathway.importer import import_events
-from pathway.reports import Scope, handoffs_report, holding_report
+from pathway.reports import Scope, handoffs_report, holding_report, write_handoffs_json
+from pathway.reports import holding as holding_module
 
 MICRO = 1_000_000
 DAY_US = 86_400 * MICRO
@@ -582,3 +584,54 @@ def test_receipt_matches_reference(receipt) -> None:
     for scope in _receipt_scopes(cases):
         compare_handoffs(store, cases, scope, finals)
         compare_holding(store, cases, scope, finals)
+
+
+# --- the fast paths agree with the general ones -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["early", "middle", "late", "window", "team", "team-window"])
+def test_streamed_handoffs_json_is_the_records_json(generated, name: str) -> None:
+    """write_handoffs_json (what the CLI prints) gives exactly the JSON of the report record."""
+    store, cases = generated
+    scope = _scopes(cases)[name]
+    out = io.StringIO()
+    write_handoffs_json(store.connection, scope, out)
+    record = handoffs_report(store.connection, scope).to_json()
+    assert out.getvalue() == json.dumps(record, ensure_ascii=False)
+    assert json.loads(out.getvalue())["by_case"]  # the streamed list really has the cases
+
+
+def test_holding_from_indexes_equals_the_general_query(generated, monkeypatch) -> None:
+    """When no event is after the window, holding is read from indexes; the figures are the same.
+
+    The general query (clipping every episode to the window) is forced by switching the index
+    path off; both must agree on every figure, for an as-of after the last event with and
+    without an --until that also lies after it.
+    """
+    store, cases = generated
+    _lo, hi = _span(cases)
+    scopes = [Scope(hi + timedelta(days=30)), Scope(hi + timedelta(days=30), until=hi)]
+    fast = [holding_report(store.connection, s).to_json() for s in scopes]
+    assert holding_module._whole_history(store.connection, scopes[0]) is not None
+    monkeypatch.setattr(holding_module, "_whole_history", lambda conn, scope: None)
+    general = [holding_report(store.connection, s).to_json() for s in scopes]
+    for mine, theirs in zip(fast, general, strict=True):
+        assert mine["unallocated_days"] == pytest.approx(theirs["unallocated_days"], rel=1e-12)
+        assert [t["team"] for t in mine["by_team"]] == [t["team"] for t in theirs["by_team"]]
+        for a, b in zip(mine["by_team"], theirs["by_team"], strict=True):
+            assert (a["organisation"], a["episodes"], a["cases"]) == (
+                b["organisation"],
+                b["episodes"],
+                b["cases"],
+            )
+            for key in ("days", "median_days", "p90_days"):
+                assert a[key] == pytest.approx(b[key], rel=1e-12), (a["team"], key)
+
+
+def test_holding_index_path_is_not_used_when_a_later_event_exists(generated) -> None:
+    """An as-of before the last event needs episodes cut at the window: the index path declines."""
+    store, cases = generated
+    lo, hi = _span(cases)
+    assert holding_module._whole_history(store.connection, Scope(lo + (hi - lo) / 2)) is None
+    assert holding_module._whole_history(store.connection, Scope(hi, since=lo)) is None
+    assert holding_module._whole_history(store.connection, Scope(hi, team="cmht")) is None

@@ -22,8 +22,11 @@ an offer state, by offering team and the team offered to, and how many of them w
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from json.encoder import encode_basestring
+from typing import Any, TextIO
 
 import attrs
 
@@ -100,18 +103,37 @@ class HandoffsReport:
         }
 
 
-def _history_within(conn: Any, scope: Scope, params: dict[str, Any]) -> tuple[bool, int]:
+@attrs.frozen
+class _Plan:
+    """How one scope is read: which cases are in it, which handoffs fall in the window."""
+
+    params: dict[str, Any]
+    whole: bool
+    """Every case in scope has its whole history inside the period and there is no team: the
+    counters in each case's row are the answer."""
+    in_scope: str
+    """A condition on ``cases AS c`` that picks the cases in scope."""
+    in_window: str
+    """The handoffs that count, as a sub-query."""
+    events: int | None
+    """The events of the cases in scope, when already known."""
+
+
+def _history_within(
+    conn: Any, scope: Scope, params: dict[str, Any], cases: str
+) -> tuple[bool, int]:
     """Whether every event of the cases in scope lies inside the period, and how many there are.
 
     True when the period is everything up to as-of and no case in scope has a later event (the
     usual case: a report as of now). Then each case row's own counts are the answer and no event
-    or handoff needs reading.
+    or handoff needs reading. ``cases`` is the condition on ``cases AS c`` that picks the cases in
+    scope.
     """
     if scope.since is not None or scope.until is not None:
         return False, 0
     newest, total = conn.execute(
-        "SELECT MAX(c.last_at), COALESCE(SUM(c.last_seq), 0) "
-        "FROM cases AS c JOIN report_cases AS r ON r.case_id = c.id"
+        f"SELECT MAX(c.last_at), COALESCE(SUM(c.last_seq), 0) FROM cases AS c WHERE {cases}",
+        params,
     ).fetchone()
     return newest is None or str(newest) <= params["as_of_text"], int(total)
 
@@ -127,6 +149,210 @@ def _count_events(conn: Any, scope: Scope, params: dict[str, Any]) -> int:
         params["until_text"] = scope.header()["until"] or scope.as_of_text
         sql += " AND occurred_at >= :since_text AND occurred_at <= :until_text"
     return int(conn.execute(sql, params).fetchone()[0])
+
+
+@contextmanager
+def _planned(conn: Any, scope: Scope) -> Iterator[_Plan]:
+    """Decide how to read ``scope``; select its cases into a temporary table when that is needed.
+
+    The usual report (as of now, no period start, no team) reads only the case rows, whose
+    counters the store keeps up to date with every event, and the handoffs for the matrix.
+    """
+    params = {**scope.params(), "as_of_text": scope.as_of_text}
+    team = scope.team is not None
+    in_scope = "c.first_at <= :wend"  # the cases in scope when there is no team and no --since
+    complete, events = (False, 0) if team else _history_within(conn, scope, params, in_scope)
+    whole = complete and not team  # with a team, only its handoffs count: read them
+    if team:
+        in_window = """
+            SELECT h.* FROM handoffs AS h JOIN report_cases USING (case_id)
+             WHERE h.at BETWEEN :wstart AND :wend AND (h.from_team = :team OR h.to_team = :team)
+        """
+    else:
+        # Every handoff in the window belongs to a case in scope: the scope's cases are exactly
+        # those opened by the window's end that were held, handed on or opened in it.
+        in_window = "SELECT h.* FROM handoffs AS h WHERE h.at BETWEEN :wstart AND :wend"
+    if whole:
+        yield _Plan(params, True, in_scope, in_window, events)
+        return
+    conn.execute("DROP TABLE IF EXISTS temp.report_cases")
+    conn.execute(
+        f"CREATE TEMP TABLE report_cases AS {scoped_cases(team, scope.since is not None)}", params
+    )
+    conn.execute("CREATE UNIQUE INDEX temp.report_cases_id ON report_cases (case_id)")
+    try:
+        yield _Plan(
+            params,
+            False,
+            "c.id IN (SELECT case_id FROM report_cases)",
+            in_window,
+            events if complete else _count_events(conn, scope, params),
+        )
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.report_cases")
+
+
+def _counted(plan: _Plan) -> str:
+    """Per case in scope: its handoffs, ping-pongs and crossings in the window (``n``, ``p``, ``c``)."""
+    if plan.whole:
+        return f"""SELECT c.id AS case_id, c.handoffs AS n, c.ping_pongs AS p, c.crossings AS c
+                     FROM cases AS c WHERE {plan.in_scope}"""
+    return f"""
+        SELECT r.case_id, COALESCE(w.n, 0) AS n, COALESCE(w.p, 0) AS p, COALESCE(w.c, 0) AS c
+          FROM report_cases AS r LEFT JOIN (
+                SELECT case_id, COUNT(*) AS n, SUM(ping_pong) AS p, SUM(crossing) AS c
+                  FROM ({plan.in_window}) GROUP BY case_id
+          ) AS w USING (case_id)
+    """
+
+
+def _case_rows(conn: Any, plan: _Plan) -> Any:
+    """A cursor over every case in scope, most passed around first: id, n, p, c, team sequence."""
+    if plan.whole:
+        return conn.execute(
+            f"""SELECT c.id, c.handoffs, c.ping_pongs, c.crossings, c.team_sequence
+                  FROM cases AS c WHERE {plan.in_scope}
+                 ORDER BY c.handoffs DESC, c.ping_pongs DESC, c.id""",
+            plan.params,
+        )
+    return conn.execute(
+        f"""
+        WITH sequence AS (
+            SELECT case_id, group_concat(team, char(31)) AS teams FROM (
+                SELECT f.case_id, 0 AS n, f.first_team AS team
+                  FROM case_flow AS f JOIN report_cases USING (case_id)
+                 WHERE f.first_team IS NOT NULL AND f.first_team_at <= :wend
+                UNION ALL
+                SELECT h.case_id, h.n, h.to_team
+                  FROM handoffs AS h JOIN report_cases USING (case_id)
+                 WHERE h.at <= :wend
+                 ORDER BY 1, 2
+            ) GROUP BY case_id
+        )
+        SELECT k.case_id, k.n, k.p, k.c, s.teams
+          FROM ({_counted(plan)}) AS k LEFT JOIN sequence AS s USING (case_id)
+         ORDER BY k.n DESC, k.p DESC, k.case_id
+        """,
+        plan.params,
+    )
+
+
+def _case(row: tuple[Any, ...]) -> CaseHandoffs:
+    cid, n, p, c, teams = row
+    return CaseHandoffs(cid, n, p, c, tuple(teams.split(TEAM_SEPARATOR)) if teams else ())
+
+
+def _summary(
+    conn: Any, plan: _Plan
+) -> tuple[int, int, int, int, int, tuple[PairCount, ...], tuple[DistributionRow, ...]]:
+    """Cases, events, handoffs, ping-pongs, crossings, the matrix and the distribution."""
+    params = plan.params
+    cases = conn.execute(
+        f"SELECT COUNT(*) FROM cases AS c WHERE {plan.in_scope}", params
+    ).fetchone()[0]
+    if plan.whole:
+        total, ping, crossing = conn.execute(
+            "SELECT COALESCE(SUM(c.handoffs), 0), COALESCE(SUM(c.ping_pongs), 0), "
+            f"COALESCE(SUM(c.crossings), 0) FROM cases AS c WHERE {plan.in_scope}",
+            params,
+        ).fetchone()
+    else:
+        total, ping, crossing = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(ping_pong), 0), COALESCE(SUM(crossing), 0) "
+            f"FROM ({plan.in_window})",
+            params,
+        ).fetchone()
+    by_pair = tuple(
+        PairCount(*row)
+        for row in conn.execute(
+            f"""SELECT from_team, to_team, COUNT(*) AS n FROM ({plan.in_window})
+                 GROUP BY from_team, to_team ORDER BY n DESC, from_team, to_team""",
+            params,
+        )
+    )
+    distribution = tuple(
+        DistributionRow(n, count)
+        for n, count in conn.execute(
+            f"SELECT n, COUNT(*) FROM ({_counted(plan)}) GROUP BY n ORDER BY n", params
+        )
+    )
+    events = plan.events if plan.events is not None else 0
+    return cases, events, total, ping, crossing, by_pair, distribution
+
+
+def handoffs_report(conn: Any, scope: Scope, pathway: Pathway | None = None) -> HandoffsReport:
+    """Compute the handoffs report inside the database (``pathway``: also count its offers).
+
+    ``by_case`` holds every case in scope; to write the JSON of a large store without holding
+    every case in memory, use :func:`write_handoffs_json`, which gives the same JSON.
+    """
+    with _planned(conn, scope) as plan:
+        cases, events, total, ping, crossing, by_pair, distribution = _summary(conn, plan)
+        by_case = tuple(_case(row) for row in _case_rows(conn, plan))
+    by_offer = _offers(conn, scope, pathway) if pathway is not None else None
+    return HandoffsReport(
+        scope, cases, events, total, ping, crossing, by_pair, by_case, distribution,
+        offers=None if by_offer is None else sum(o.offered for o in by_offer),
+        offers_declined=None if by_offer is None else sum(o.declined for o in by_offer),
+        by_offer=by_offer,
+    )  # fmt: skip
+
+
+_CHUNK = 2000
+"""Cases encoded per write by :func:`write_handoffs_json`."""
+
+
+def write_handoffs_json(
+    conn: Any, scope: Scope, out: TextIO, pathway: Pathway | None = None
+) -> None:
+    """Write the handoffs report's JSON to ``out``, streaming ``by_case`` from the database.
+
+    The text is exactly ``json.dumps(handoffs_report(...).to_json(), ensure_ascii=False)``, but
+    memory stays flat however many cases the store holds: the cases are read in order from a
+    cursor and encoded a chunk at a time.
+    """
+    with _planned(conn, scope) as plan:
+        cases, events, total, ping, crossing, by_pair, distribution = _summary(conn, plan)
+        by_offer = _offers(conn, scope, pathway) if pathway is not None else None
+        record = HandoffsReport(
+            scope, cases, events, total, ping, crossing, by_pair, (), distribution,
+            offers=None if by_offer is None else sum(o.offered for o in by_offer),
+            offers_declined=None if by_offer is None else sum(o.declined for o in by_offer),
+            by_offer=by_offer,
+        )  # fmt: skip
+        data = record.to_json()
+        keys = list(data)
+        split = keys.index("by_case")
+        head = json.dumps({k: data[k] for k in keys[:split]}, ensure_ascii=False)
+        tail = json.dumps({k: data[k] for k in keys[split + 1 :]}, ensure_ascii=False)
+        out.write(head[:-1] + ', "by_case": [')
+        names: dict[str, str] = {}  # each team name as a JSON string (there are few)
+        chunk: list[str] = []
+        first = True
+        for cid, n, p, c, teams in _case_rows(conn, plan):
+            encoded = (
+                "["
+                + ", ".join(
+                    [
+                        names.get(t) or names.setdefault(t, encode_basestring(t))
+                        for t in teams.split(TEAM_SEPARATOR)
+                    ]
+                )
+                + "]"
+                if teams
+                else "[]"
+            )
+            chunk.append(
+                f'{{"case_id": {encode_basestring(cid)}, "handoffs": {n}, "ping_pongs": {p}, '
+                f'"s75_crossings": {c}, "teams": {encoded}}}'
+            )
+            if len(chunk) >= _CHUNK:
+                out.write(("" if first else ", ") + ", ".join(chunk))
+                chunk.clear()
+                first = False
+        if chunk:
+            out.write(("" if first else ", ") + ", ".join(chunk))
+        out.write("], " + tail[1:])
 
 
 def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]:
@@ -165,89 +391,3 @@ def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]
             declined[key] = declined.get(key, 0) + n
     keys = sorted(set(made) | set(declined), key=lambda k: (-made.get(k, 0), k))
     return tuple(OfferCount(a, b, made.get((a, b), 0), declined.get((a, b), 0)) for a, b in keys)
-
-
-def handoffs_report(conn: Any, scope: Scope, pathway: Pathway | None = None) -> HandoffsReport:
-    """Compute the handoffs report inside the database (``pathway``: also count its offers)."""
-    params = {**scope.params(), "as_of_text": scope.as_of_text}
-    team = scope.team is not None
-    conn.execute("DROP TABLE IF EXISTS temp.report_cases")
-    conn.execute(
-        f"CREATE TEMP TABLE report_cases AS {scoped_cases(team, scope.since is not None)}", params
-    )
-    conn.execute("CREATE UNIQUE INDEX temp.report_cases_id ON report_cases (case_id)")
-    team_clause = "AND (h.from_team = :team OR h.to_team = :team)" if team else ""
-    in_window = f"""
-        SELECT h.* FROM handoffs AS h JOIN report_cases USING (case_id)
-         WHERE h.at BETWEEN :wstart AND :wend {team_clause}
-    """
-    cases = conn.execute("SELECT COUNT(*) FROM report_cases").fetchone()[0]
-    complete, all_events = _history_within(conn, scope, params)
-    events = all_events if complete else _count_events(conn, scope, params)
-    whole = complete and not team  # with a team, only its handoffs count: read them
-    if whole:
-        # Every case's whole history is inside the period: its row's own counts are the answer.
-        total, ping, crossing = conn.execute(
-            "SELECT COALESCE(SUM(c.handoffs), 0), COALESCE(SUM(c.ping_pongs), 0), "
-            "COALESCE(SUM(c.crossings), 0) FROM cases AS c JOIN report_cases AS r ON r.case_id = c.id"
-        ).fetchone()
-    else:
-        total, ping, crossing = conn.execute(
-            f"SELECT COUNT(*), COALESCE(SUM(ping_pong), 0), COALESCE(SUM(crossing), 0) FROM ({in_window})",
-            params,
-        ).fetchone()
-    by_pair = tuple(
-        PairCount(*row)
-        for row in conn.execute(
-            f"""SELECT from_team, to_team, COUNT(*) AS n FROM ({in_window})
-                 GROUP BY from_team, to_team ORDER BY n DESC, from_team, to_team""",
-            params,
-        )
-    )
-    if whole:
-        rows = conn.execute(
-            """SELECT c.id, c.handoffs, c.ping_pongs, c.crossings, c.team_sequence
-                 FROM cases AS c JOIN report_cases AS r ON r.case_id = c.id
-                ORDER BY c.handoffs DESC, c.ping_pongs DESC, c.id"""
-        )
-    else:
-        rows = conn.execute(
-            f"""
-            WITH counted AS (
-                SELECT case_id, COUNT(*) AS n, SUM(ping_pong) AS p, SUM(crossing) AS c
-                  FROM ({in_window}) GROUP BY case_id
-            ),
-            sequence AS (
-                SELECT case_id, group_concat(team, char(31)) AS teams FROM (
-                    SELECT f.case_id, 0 AS n, f.first_team AS team
-                      FROM case_flow AS f JOIN report_cases USING (case_id)
-                     WHERE f.first_team IS NOT NULL AND f.first_team_at <= :wend
-                    UNION ALL
-                    SELECT h.case_id, h.n, h.to_team
-                      FROM handoffs AS h JOIN report_cases USING (case_id)
-                     WHERE h.at <= :wend
-                     ORDER BY 1, 2
-                ) GROUP BY case_id
-            )
-            SELECT r.case_id, COALESCE(c.n, 0), COALESCE(c.p, 0), COALESCE(c.c, 0), s.teams
-              FROM report_cases AS r
-              LEFT JOIN counted AS c USING (case_id)
-              LEFT JOIN sequence AS s USING (case_id)
-             ORDER BY COALESCE(c.n, 0) DESC, COALESCE(c.p, 0) DESC, r.case_id
-            """,
-            params,
-        )
-    by_case = tuple(
-        CaseHandoffs(cid, n, p, c, tuple(teams.split(TEAM_SEPARATOR)) if teams else ())
-        for cid, n, p, c, teams in rows
-    )
-    counts = Counter(c.handoffs for c in by_case)
-    distribution = tuple(DistributionRow(k, counts[k]) for k in sorted(counts))
-    conn.execute("DROP TABLE temp.report_cases")
-    by_offer = _offers(conn, scope, pathway) if pathway is not None else None
-    return HandoffsReport(
-        scope, cases, events, total, ping, crossing, by_pair, by_case, distribution,
-        offers=None if by_offer is None else sum(o.offered for o in by_offer),
-        offers_declined=None if by_offer is None else sum(o.declined for o in by_offer),
-        by_offer=by_offer,
-    )  # fmt: skip

@@ -18,8 +18,9 @@ import attrs
 from ..audit import Checkpoint, VerifyResult
 from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
+from .placementrows import PlacementChange
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 
 @attrs.frozen
@@ -66,7 +67,8 @@ class StoreTransaction(Protocol):
     """Operations inside one atomic transaction (all commit together or none do).
 
     A case must be loaded (``load_case``) in the transaction before a transition or refusal is
-    recorded for it: the store numbers the event from what it read.
+    recorded for it: the store numbers the event from what it read. A placement step passes its
+    ``placement`` periods to ``apply_transition``, which writes them with the event.
     """
 
     def load_case(self, case_id: str) -> Case: ...
@@ -74,7 +76,11 @@ class StoreTransaction(Protocol):
     def last_event_at(self, case_id: str) -> datetime: ...
     def open_case(self, case: Case, event: NewEvent) -> AuditEvent: ...
     def apply_transition(
-        self, case: Case, expected_version: int, event: NewEvent
+        self,
+        case: Case,
+        expected_version: int,
+        event: NewEvent,
+        placement: PlacementChange | None = None,
     ) -> AuditEvent: ...
     def record_refusal(self, case: Case, event: NewEvent) -> AuditEvent: ...
     def save_person(self, case_id: str, person: Person) -> None: ...

@@ -22,8 +22,8 @@ FLOW_COLUMNS = (
 """The flow state's columns in the ``cases`` table, in this order."""
 
 EPISODE_INSERT = (
-    "INSERT INTO closed_episodes (case_id, n, team, organisation, start_at, end_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO closed_episodes (case_id, n, team, organisation, start_at, end_at, seconds) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 HANDOFF_INSERT = (
     "INSERT INTO handoffs (case_id, n, at, from_team, to_team, from_organisation, "
@@ -66,6 +66,7 @@ def episode_row(episode: EpisodeRow) -> tuple[Any, ...]:
         episode.organisation,
         episode.start,
         episode.end,
+        episode.end - episode.start if episode.end is not None else None,
     )
 
 

@@ -45,6 +45,7 @@ from .base import (
     event_from_row,
 )
 from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values, write_step
+from .placementrows import PlacementChange, write_placement
 
 BUSY_TIMEOUT_MS = 30_000
 APPLICATION_ID = 0x43505457  # "CPTW": marks the file as a care-pathway store
@@ -167,7 +168,51 @@ CREATE TABLE idempotency (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+ALTER TABLE closed_episodes ADD COLUMN seconds REAL;
+UPDATE closed_episodes SET seconds = end_at - start_at;
+CREATE INDEX closed_episodes_by_length ON closed_episodes (team, seconds, organisation);
+CREATE INDEX closed_episodes_by_team ON closed_episodes (team, case_id);
+CREATE INDEX handoffs_by_pair ON handoffs (from_team, to_team, at);
+"""
+"""Indexes the reports read in order instead of sorting: each team's closed episodes by length
+and by case (the holding report's totals, quantiles and cases), and the handoffs by pair (the
+handover matrix)."""
+
+_SCHEMA_V3 = """
+CREATE TABLE placement_periods (
+    case_id TEXT NOT NULL,
+    placement_id TEXT NOT NULL,
+    care_type TEXT NOT NULL,
+    provider TEXT,
+    weekly_pence INTEGER NOT NULL CHECK (weekly_pence >= 0),
+    council_bp INTEGER NOT NULL CHECK (council_bp >= 0),
+    nhs_bp INTEGER NOT NULL CHECK (nhs_bp >= 0),
+    person_bp INTEGER NOT NULL CHECK (person_bp >= 0),
+    s117 INTEGER NOT NULL,
+    agreed_by TEXT NOT NULL,
+    agreed_kind TEXT NOT NULL,
+    panel TEXT,
+    start_date TEXT NOT NULL,
+    start_day INTEGER NOT NULL,
+    end_date TEXT,
+    end_day INTEGER,
+    eligibility_date TEXT,
+    eligibility_day INTEGER,
+    health_screen_date TEXT,
+    health_screen_day INTEGER,
+    reason TEXT,
+    known_from REAL NOT NULL,
+    known_until REAL,
+    event_position INTEGER NOT NULL,
+    CHECK (council_bp + nhs_bp + person_bp = 10000),
+    CHECK (end_day IS NULL OR end_day >= start_day)
+);
+CREATE INDEX placement_periods_by_case ON placement_periods (case_id, placement_id);
+"""
+"""Placements (care packages): one row per period at one cost and split, as known from an event."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 """Schema version -> the SQL that brings a store from the version before to it."""
 
 _BOOK_COLUMNS = ("last_seq", "last_at", *FLOW_COLUMNS)
@@ -266,11 +311,21 @@ class SqliteTransaction:
             raise CaseExists(case.id) from None
         return chained
 
-    def apply_transition(self, case: Case, expected_version: int, event: NewEvent) -> AuditEvent:
+    def apply_transition(
+        self,
+        case: Case,
+        expected_version: int,
+        event: NewEvent,
+        placement: PlacementChange | None = None,
+    ) -> AuditEvent:
         """Record an applied transition: its event, the derived rows and the case, or none."""
         books = self._loaded(case.id)
         chained = self._insert_event(event, books.last_seq + 1)
         self._fold(books.flow, chained)
+        if placement is not None:
+            write_placement(
+                self._conn, placement, chained.occurred_at.timestamp(), chained.position
+            )
         values = (
             *case_to_row(case)[1:], chained.seq, self._last_at_text,
             *flow_values(books.flow), case.id, expected_version,

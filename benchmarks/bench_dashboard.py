@@ -9,7 +9,8 @@ round by round, alternately (the side that goes first swaps every round):
     atomic write of the file;
 (b) **its calls**: the same library calls one by one, each timed, summed: ``activity_report``,
     ``caseload_report``, ``handoffs_report``, ``holding_report``, ``s75_report``, ``waits_report``,
-    ``monthly_report``, ``store.checkpoint()`` and ``store.verify()`` (without ``--no-verify``).
+    ``monthly_report``, ``funding_report``, ``store.checkpoint()`` and ``store.verify()`` (without
+    ``--no-verify``).
 
 Ratio = (a) / (b), per round; the median is reported. Target <= 1.5. The file's size is reported
 against its target, < 10 MB. Before timing, the script checks that the dashboard's report records
@@ -54,11 +55,13 @@ import generate_log  # noqa: E402  (the generator beside this script)
 import pathway  # noqa: E402
 from pathway import open_store  # noqa: E402
 from pathway.dashboard import dashboard_data, write_dashboard  # noqa: E402
+from pathway.dashboard.data import placements_exist  # noqa: E402
 from pathway.importer import import_events  # noqa: E402
 from pathway.reports import (  # noqa: E402
     Scope,
     activity_report,
     caseload_report,
+    funding_report,
     handoffs_report,
     holding_report,
     monthly_report,
@@ -130,6 +133,7 @@ def the_calls(
         ("s75", lambda: s75_report(conn, scope)),
         ("waits", lambda: waits_report(conn, scope, compiled)),
         ("monthly", lambda: monthly_report(conn, scope)),
+        ("funding", lambda: funding_report(conn, scope)),
         ("checkpoint", lambda: store.checkpoint()),
     ]
     if verify:
@@ -148,6 +152,9 @@ def check_agreement(
         for name in ("activity", "caseload", "handoffs", "holding", "s75", "waits", "monthly")
         if getattr(data, name).to_json() != separate[name].to_json()
     ]
+    funding = separate["funding"] if placements_exist(separate["funding"]) else None
+    if data.funding != funding:
+        differing.append("funding")
     if data.audit.head != separate["checkpoint"]:
         differing.append("checkpoint")
     if verify and data.audit.verified != separate["verify"].ok:

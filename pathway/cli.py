@@ -1095,6 +1095,18 @@ def report(
     help="Rows in each list of cases (the most passed-around, over a time limit, ...).",
 )
 @click.option(
+    "--budget",
+    callback=parse_budget,
+    metavar="AMOUNT",
+    help="The council's care purchasing budget for the period, in pounds (e.g. 11500000): the spend panel compares the council's placement spend with it.",
+)
+@click.option(
+    "--unit-costs",
+    "unit_costs_file",
+    type=click.Path(path_type=Path),
+    help="A unit costs file for the spend panel's reference figures instead of the business case's Table 13.",
+)
+@click.option(
     "--definitions-url",
     default="docs/reports.md",
     show_default=True,
@@ -1105,8 +1117,8 @@ def report(
 @pathway_option
 def dashboard(
     out: str, as_of: datetime | None, since: datetime | None, until: datetime | None,
-    team: str | None, no_verify: bool, top: int, definitions_url: str, db: str,
-    pathway_name: str | None,
+    team: str | None, no_verify: bool, top: int, budget: int | None, unit_costs_file: Path | None,
+    definitions_url: str, db: str, pathway_name: str | None,
 ) -> None:  # fmt: skip
     """Write the performance dashboard: one self-contained HTML page for a governance board.
 
@@ -1119,8 +1131,9 @@ def dashboard(
     crossings; the median wait for a first choice appointment; stays over a time limit; overdue
     reviews; open handoff offers), who holds the open cases now, holding days per team, the
     team-to-team handover matrix, each month's handoffs, activity against the business case's
-    plan, and the most passed-around cases (pseudonymous case ids, never names). Every chart has
-    its figures in a table beside it, and the page prints on A4.
+    plan, and the most passed-around cases (pseudonymous case ids, never names); where placements
+    exist, the spend on them by care type and by who pays, against --budget, and the placements
+    to scrutinise. Every chart has its figures in a table beside it, and the page prints on A4.
 
     Everything is inside the file (scripts, styles, data): it makes no network request, so it
     can be attached to board papers or emailed and opened offline. Every figure comes from the
@@ -1141,7 +1154,11 @@ def dashboard(
         scope = Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
         reference = pathway_name or store.get_meta(PATHWAY_META_KEY)
         compiled = load_pathway(reference) if reference else None
-        data = dashboard_data(store, scope, compiled, verify=not no_verify, top=top)
+        costs = load_unit_costs(unit_costs_file) if unit_costs_file else None
+        data = dashboard_data(
+            store, scope, compiled, verify=not no_verify, top=top, budget_pence=budget,
+            unit_costs=costs,
+        )  # fmt: skip
         written = write_dashboard(data, target, definitions_url=definitions_url)
         store.close()
     audit = data.audit

@@ -50,8 +50,8 @@ def test_bench_dashboard_quick_writes_every_figure(tmp_path: Path) -> None:
     for figure in ("dashboard_s", "calls_s", "ratio"):
         assert isinstance(measured[figure], int | float) and measured[figure] > 0, figure
     assert set(measured["per_call_s"]) == {
-        "activity", "caseload", "handoffs", "holding", "s75", "waits", "monthly", "checkpoint",
-        "verify",
+        "activity", "caseload", "handoffs", "holding", "s75", "waits", "monthly", "funding",
+        "checkpoint", "verify",
     }  # fmt: skip
     assert len(measured["ratio_per_round"]) == 1
     assert 1_000_000 < measured["file_bytes"] < measured["size_target_bytes"]

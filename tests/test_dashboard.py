@@ -26,6 +26,7 @@ from pathway.dashboard import (
     Panel,
     Table,
     dashboard_data,
+    panels,
     render_dashboard,
     write_dashboard,
 )
@@ -35,6 +36,7 @@ from pathway.errors import InvalidRequest, MissingExtra
 from pathway.reports import (
     Scope,
     caseload_report,
+    funding_report,
     handoffs_report,
     monthly_report,
     waits_report,
@@ -120,6 +122,7 @@ def test_headline_figures_are_the_reports(samples: Any, data: DashboardData) -> 
     handed = handoffs_report(conn, scope, compiled).to_json()
     waits = waits_report(conn, scope, compiled).to_json()
     held = caseload_report(conn, scope).to_json()
+    funding = funding_report(conn, scope).to_json()
     values = {f.key: f.value for f in data.headline()}
     assert values == {
         "open_cases": held["open_cases"],
@@ -130,7 +133,11 @@ def test_headline_figures_are_the_reports(samples: Any, data: DashboardData) -> 
         "over_time_limit": len(waits["over_time_limit"]),
         "reviews_overdue": len(waits["reviews_overdue"]),
         "open_offers": len(waits["open_offers"]),
+        "placement_spend": funding["spend"],
+        "scrutiny_items": len(funding["scrutiny"]),
     }
+    assert data.funding is not None and data.funding.to_json() == funding
+    assert float(funding["spend"]) > 0  # the samples S14-S16 have placements
     # The sample cases have something in most of them, so the comparison is not of zeros.
     assert values["open_cases"] > 0 and values["ping_pongs"] > 0 and values["over_time_limit"] > 0
     assert data.monthly.handoffs == handed["handoffs"]
@@ -318,7 +325,7 @@ def test_a_panel_can_be_added_without_touching_the_others(data: DashboardData) -
 
     text = render_dashboard(data, builders=(*PANELS, extra, lambda board: None))
     assert '<section class="panel" id="extra"' in text and "extra table" in text
-    assert text.count('<section class="panel') == len(PANELS) + 1
+    assert text.count('<section class="panel') == len(panels(data)) + 1
 
 
 def test_missing_extra_is_a_clear_error(
@@ -441,6 +448,7 @@ def test_cli_writes_the_page(
             "--since is after --until",
         ),
         (["--out", "b.html", "--db", "missing.db"], "Error: missing.db: no such store"),
+        (["--out", "b.html", "--budget", "lots"], "'lots' is not an amount in pounds"),
     ],
 )
 def test_cli_bad_input_is_one_message_and_writes_nothing(
@@ -557,3 +565,45 @@ def test_the_page_states_its_scope(samples: Any) -> None:
     whole = render_dashboard(dashboard_data(store, Scope(as_of=latest), compiled))
     assert "Period: everything up to 2026-10-12 12:00 UTC. Team: all teams." in whole
     assert "Each stage counts the events in the 365 days up to 2026-10-12 12:00 UTC" in whole
+
+
+def test_spend_panel_where_placements_exist(samples: Any, tmp_path: Path) -> None:
+    """The sample cases have placements: the spend panel shows them by care type and who pays,
+    with the budget when one is given; a store without placements has no spend panel at all."""
+    store, compiled, latest, _ = samples
+    scope = Scope(as_of=latest)
+    board = dashboard_data(store, scope, compiled, budget_pence=12_000_000)
+    funding = funding_report(store.connection, scope, budget_pence=12_000_000)
+    assert board.funding == funding and funding.budget is not None
+    text = render_dashboard(board)
+    figures = figures_json(text)
+    assert {"chart-spend", "chart-budget"} <= set(figures)
+    council = figures["chart-spend"]["data"][0]
+    assert council["name"] == "council"
+    assert council["x"] == [float(row.council) for row in funding.by_care_type]
+    residential = next(r for r in funding.by_care_type if r.care_type == "residential")
+    assert (
+        f'<tr><th scope=row>residential</th><td class="num">{residential.clients}</td>'
+        f'<td class="num">£{float(residential.spend):,.2f}</td>' in text
+    )
+    assert f"£{float(funding.budget.council_spend):,.2f}" in text
+    assert "Placements to scrutinise (0)" in text
+    without_budget = render_dashboard(dashboard_data(store, scope, compiled))
+    assert "chart-spend" in figures_json(without_budget)
+    assert "chart-budget" not in figures_json(without_budget)
+
+    bare = hostile_store(tmp_path / "bare.db")
+    none = dashboard_data(bare, Scope(as_of=datetime(2026, 3, 1, tzinfo=UTC)), None)
+    bare.close()
+    assert none.funding is None
+    assert "placement_spend" not in {f.key for f in none.headline()}
+    assert 'id="spend"' not in render_dashboard(none)
+
+
+def test_spend_is_shown_in_pounds_and_pence() -> None:
+    """Money as the reports give it, shown with the pound sign, thousands and a true minus."""
+    from pathway.dashboard.data import pounds
+
+    assert pounds("1234567.5") == "£1,234,567.50"
+    assert pounds("0.00") == "£0.00"
+    assert pounds("-72622.50") == "\u2212£72,622.50"

@@ -214,7 +214,7 @@ def test_demo_dashboard_in_a_real_browser(
     marks = visit.marks()
     assert set(marks) >= {
         "chart-holders", "chart-holding", "chart-handovers", "chart-monthly", "chart-s75",
-        "chart-distribution", "chart-activity",
+        "chart-distribution", "chart-activity", "chart-spend",
     }  # fmt: skip
     assert all(n > 0 for n in marks.values()), marks
     assert visit.page.locator("#chart-handovers .heatmaplayer image").count() == 1
@@ -247,8 +247,14 @@ def test_demo_dashboard_in_a_real_browser(
     assert number("median_wait_days") == median
     assert shown["median_wait_days"][1] == f"{median:.1f}"
 
+    funding = report(demo, "funding")
+    assert json.loads(shown["placement_spend"][0] or "null") == funding["spend"]
+    assert shown["placement_spend"][1] == f"£{float(funding['spend']):,.2f}"
+    count("scrutiny_items", len(funding["scrutiny"]))
+
     # The figures are not all zero: the comparison means something.
     assert held["open_cases"] > 0 and handed["ping_pongs"] > 0 and len(waits["over_time_limit"]) > 0
+    assert float(funding["spend"]) > 0
 
     # The footer: as-of, the audit chain's head, verified.
     head = json.loads(pathway_cli("audit", "checkpoint", "--db", str(demo[0]), cwd=tmp_path).stdout)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -25,15 +26,18 @@ from ..errors import InvalidRequest
 from ..reports import (
     ActivityReport,
     CaseloadReport,
+    FundingReport,
     HandoffsReport,
     HoldingReport,
     MonthlyReport,
     Plan,
     S75Report,
     Scope,
+    UnitCosts,
     WaitsReport,
     activity_report,
     caseload_report,
+    funding_report,
     handoffs_report,
     holding_report,
     monthly_report,
@@ -70,7 +74,8 @@ class HeadlineFigure:
 
     key: str
     label: str
-    value: float | None
+    value: float | str | None
+    """A number, or money as the reports give it: text of pounds with two decimals."""
     text: str
     unit: str
     note: str
@@ -116,6 +121,8 @@ class DashboardData:
     monthly: MonthlyReport
     audit: AuditTrail
     top: int = DEFAULT_TOP
+    funding: FundingReport | None = None
+    """The funding report where placements exist (see :func:`dashboard_data`), else None."""
 
     @property
     def has_pathway(self) -> bool:
@@ -140,7 +147,7 @@ class DashboardData:
         else:
             limit_label = "Stays over a time limit"
         milestone = _words(waits.milestone)
-        return (
+        figures = (
             _count(
                 "open_cases",
                 "Open cases",
@@ -211,6 +218,34 @@ class DashboardData:
                 "waits.open_offers (count)",
             ),
         )
+        return figures + self._funding_headline()
+
+    def _funding_headline(self) -> tuple[HeadlineFigure, ...]:
+        """Spend on placements and the size of the scrutiny list, where placements exist."""
+        funding = self.funding
+        if funding is None:
+            return ()
+        funders = funding.by_funder
+        return (
+            HeadlineFigure(
+                "placement_spend",
+                "Spend on placements",
+                funding.spend,
+                pounds(funding.spend),
+                "",
+                f"council {pounds(funders['council'])}, NHS {pounds(funders['nhs'])}, "
+                f"the person {pounds(funders['person'])}",
+                "funding.spend",
+            ),
+            _count(
+                "scrutiny_items",
+                "Placements to scrutinise",
+                len(funding.scrutiny),
+                "placement and rule pairs for the budget scrutiny board (e.g. council-funded "
+                "without an eligibility decision)",
+                "funding.scrutiny (count)",
+            ),
+        )
 
     def organisation_label(self, organisation: str | None) -> str:
         """A short label: the id and the pathway's side of the S75, e.g. ``lbb (council)``."""
@@ -220,6 +255,15 @@ class DashboardData:
             if known.id == organisation and known.kind in KIND_WORDS:
                 return f"{organisation} ({KIND_WORDS[known.kind]})"
         return organisation
+
+
+MINUS = "\u2212"
+
+
+def pounds(amount: str) -> str:
+    """Money as the reports give it (``"-1234.5"``) as shown: ``£1,234.50`` after a minus sign."""
+    value = Decimal(amount)
+    return f"{MINUS if value < 0 else ''}£{abs(value):,.2f}"
 
 
 def _words(name: str) -> str:
@@ -281,14 +325,18 @@ def dashboard_data(
     milestone: str = DEFAULT_MILESTONE,
     threshold: int = DEFAULT_THRESHOLD,
     top: int = DEFAULT_TOP,
+    budget_pence: int | None = None,
+    unit_costs: UnitCosts | None = None,
     clock: Clock = system_clock,
 ) -> DashboardData:
     """Run the reports the dashboard shows for ``scope`` and, unless told not to, verify the chain.
 
     ``pathway`` (usually the store's) gives time limits, offer and review states and the
     organisations' names; without it those figures are unknown. ``plan`` is the activity plan
-    (default: the business case's Table 15). Raises :class:`InvalidRequest` for a team no event of
-    the store names, and for an empty period.
+    (default: the business case's Table 15). The funding report (with ``budget_pence`` and
+    ``unit_costs``, default Table 13) is kept where placements exist: a placement has a day in the
+    period, or one is on the scrutiny list, or a budget was given. Raises
+    :class:`InvalidRequest` for a team no event of the store names, and for an empty period.
     """
     if top < 1:
         raise InvalidRequest("top must be at least 1")
@@ -303,6 +351,11 @@ def dashboard_data(
         s75 = s75_report(conn, scope, threshold)
         waits = waits_report(conn, scope, pathway, milestone)
         monthly = monthly_report(conn, scope)
+        funding: FundingReport | None = funding_report(
+            conn, scope, unit_costs=unit_costs, budget_pence=budget_pence
+        )
+        if funding is not None and not placements_exist(funding):
+            funding = None
         head = store.checkpoint()
         if verify:
             result = store.verify()
@@ -333,4 +386,15 @@ def dashboard_data(
         monthly=monthly,
         audit=audit,
         top=top,
+        funding=funding,
+    )
+
+
+def placements_exist(funding: FundingReport) -> bool:
+    """Whether the funding report has anything to show: a placement with a day in its window, an
+    item on the scrutiny list, or a budget to compare with."""
+    return (
+        any(row.clients for row in funding.by_care_type)
+        or bool(funding.scrutiny)
+        or funding.budget is not None
     )

@@ -34,7 +34,7 @@ import attrs
 from .. import __version__
 from ..errors import InvalidRequest, MissingExtra
 from ..timeutil import format_instant, to_utc
-from .data import DashboardData
+from .data import DashboardData, pounds
 
 DEFINITIONS_URL = "docs/reports.md"
 """Where the page links for the reports' exact definitions (relative: next to the docs folder)."""
@@ -71,6 +71,7 @@ ANCHORS = {
     "activity": "activity-pathway-report-activity",
     "monthly": "monthly-pathway-report-monthly",
     "caseload": "caseload-pathway-report-caseload",
+    "funding": "funding-pathway-report-funding",
 }
 """The sections of docs/reports.md each panel's definitions are in (GitHub's heading anchors)."""
 
@@ -195,6 +196,9 @@ def _json_for_script(value: Any) -> str:
     return text
 
 
+LEGEND = {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}
+
+
 def _layout(height: int, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "height": height,
@@ -204,7 +208,7 @@ def _layout(height: int, **extra: Any) -> dict[str, Any]:
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "showlegend": False,
-        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+        "legend": LEGEND,
         "hoverlabel": {"font": {"family": FONT}},
     }
     for axis in ("xaxis", "yaxis"):
@@ -762,6 +766,151 @@ def passed_around_panel(data: DashboardData) -> Panel:
     )
 
 
+FUNDER_STYLES = (
+    ("council", "council", OKABE_ITO[0], ""),
+    ("nhs", "NHS", OKABE_ITO[1], "/"),
+    ("person", "the person", OKABE_ITO[2], "x"),
+)
+"""Who pays, as shown: key in the report, label, colour, hatching (so colour is not needed)."""
+
+
+def spend_panel(data: DashboardData) -> Panel | None:
+    """Placement spend by care type and who pays, the budget, the scrutiny list (funding report).
+
+    Shown only where placements exist (``data.funding`` is None otherwise).
+    """
+    funding = data.funding
+    if funding is None:
+        return None
+    rows = funding.by_care_type
+    names = [_t(r.care_type.replace("_", " ")) for r in rows]
+    traces = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": label,
+            "y": names,
+            "x": [float(getattr(r, key)) for r in rows],
+            "marker": {"color": colour, **({"pattern": {"shape": hatch}} if hatch else {})},
+            "hovertemplate": f"%{{y}}: £%{{x:,.2f}} paid by {label}<extra></extra>",
+        }
+        for key, label, colour, hatch in FUNDER_STYLES
+    ]
+    by_type = Table(
+        "Spend by care type and who pays",
+        (
+            "care type", "clients", "spend", "council", "NHS", "the person",
+            "average weekly", "reference clients", "reference average weekly",
+            "reference spend (a year)",
+        ),
+        tuple(
+            (
+                r.care_type.replace("_", " "), r.clients, pounds(r.spend), pounds(r.council),
+                pounds(r.nhs), pounds(r.person),
+                pounds(r.average_weekly_cost) if r.average_weekly_cost else None,
+                r.reference_clients,
+                pounds(r.reference_average_weekly_cost) if r.reference_average_weekly_cost else None,
+                pounds(r.reference_spend) if r.reference_spend else None,
+            )
+            for r in rows
+        ),
+        (False, *(True for _ in range(9))),
+    )  # fmt: skip
+    charts = [
+        Chart(
+            "chart-spend",
+            "Spend by care type and who pays",
+            "Stacked bar chart of the spend on placements per care type, split by who pays.",
+            {
+                "data": traces,
+                "layout": _layout(
+                    80 + 40 * len(rows),
+                    showlegend=True,
+                    barmode="stack",
+                    legend={**LEGEND, "traceorder": "normal"},
+                    yaxis={"autorange": "reversed", "type": "category"},
+                    xaxis={"rangemode": "tozero", "title": {"text": "£ in the period"}},
+                ),
+            },
+            by_type,
+        )
+    ]
+    budget = funding.budget
+    if budget is not None:
+        charts.append(
+            Chart(
+                "chart-budget",
+                "The council's spend against the budget",
+                "Bar chart of the budget and the council's spend on placements in the period.",
+                {
+                    "data": [
+                        {
+                            "type": "bar",
+                            "orientation": "h",
+                            "y": ["budget", "council spend"],
+                            "x": [float(budget.amount), float(budget.council_spend)],
+                            "marker": {
+                                "color": [UNALLOCATED_COLOUR, OKABE_ITO[0]],
+                                "pattern": {"shape": ["/", ""]},
+                            },
+                            "hovertemplate": "%{y}: £%{x:,.2f}<extra></extra>",
+                        }
+                    ],
+                    "layout": _layout(
+                        170,
+                        yaxis={"autorange": "reversed", "type": "category"},
+                        xaxis={"rangemode": "tozero", "title": {"text": "£"}},
+                    ),
+                },
+                Table(
+                    "Budget",
+                    ("budget", "council spend", "difference (+ overspent)", "percent"),
+                    (
+                        (
+                            pounds(budget.amount),
+                            pounds(budget.council_spend),
+                            pounds(budget.difference),
+                            None if budget.percent is None else f"{budget.percent}%",
+                        ),
+                    ),
+                    (True, True, True, True),
+                ),
+            )
+        )
+    scrutiny = Table(
+        "Placements to scrutinise " + _how_many(data.top, len(funding.scrutiny)),
+        ("case", "placement", "care type", "why", "amount"),
+        tuple(
+            (
+                item.case_id, item.placement_id, item.care_type.replace("_", " "),
+                item.explanation, pounds(item.amount),
+            )
+            for item in funding.scrutiny[: data.top]
+        ),
+        (False, False, False, False, True),
+    )  # fmt: skip
+    window = (
+        f"the days from {funding.first_day} to {funding.last_day}"
+        if funding.first_day
+        else f"every day of every placement up to {funding.last_day}"
+    )
+    s117 = funding.section_117
+    return Panel(
+        "spend",
+        "Spend on placements",
+        f"Spend on {window}, as the placement steps known at as-of left it: "
+        f"{pounds(funding.spend)}, of which the council {pounds(funding.by_funder['council'])}, "
+        f"the NHS {pounds(funding.by_funder['nhs'])} and the person "
+        f"{pounds(funding.by_funder['person'])}; section 117 aftercare {pounds(s117['spend'])} "
+        "(counted in the rest). Reference figures: "
+        f"{funding.unit_costs_source}, for a year.",
+        ANCHORS["funding"],
+        tuple(charts),
+        (scrutiny,),
+        wide=True,
+    )
+
+
 def waits_panel(data: DashboardData) -> Panel:
     """The cases behind the waits headline figures (waits report), the longest first."""
     waits = data.waits
@@ -838,6 +987,7 @@ PANELS: tuple[PanelBuilder, ...] = (
     s75_panel,
     passed_around_panel,
     activity_panel,
+    spend_panel,
     waits_panel,
 )
 """The page's panels, in order; a builder returns None when it has nothing to show."""

@@ -49,6 +49,7 @@ from .reports import (
     write_handoffs_json,
 )
 from .reports.render import flatten
+from .reports.scope import check_team
 from .samples import (
     SampleStep,
     check_sample,
@@ -1011,6 +1012,8 @@ def report(
         if name not in REPORTS and (compiled is None or name not in compiled.reports):
             extra = sorted(compiled.reports) if compiled is not None else []
             fail(f"unknown report {name!r} (reports: {', '.join([*REPORTS, *extra])})")
+        if team is not None:
+            check_team(conn, team, compiled)  # a misspelt team would give an empty report
         if compiled is not None and name in compiled.reports:
             result: Any = compiled.reports[name].function(conn, scope, compiled)
         elif name == "handoffs" and fmt == "json":

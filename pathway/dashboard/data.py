@@ -46,6 +46,7 @@ from ..reports import (
 )
 from ..reports.handoffs import CaseHandoffs
 from ..reports.s75 import DEFAULT_THRESHOLD
+from ..reports.scope import check_team
 from ..reports.waits import DEFAULT_MILESTONE
 from ..store import SqliteStore
 from ..timeutil import Clock, system_clock
@@ -294,25 +295,6 @@ def _snapshot(conn: Any) -> Iterator[None]:
         yield
     finally:
         conn.execute("ROLLBACK")  # nothing was written to the store; temp tables are dropped
-
-
-def check_team(conn: Any, team: str, pathway: Pathway | None) -> None:
-    """Raise :class:`InvalidRequest` unless ``team`` is the pathway's or appears in the store."""
-    if pathway is not None and team in pathway.teams:
-        return
-    if conn.execute(
-        "SELECT 1 FROM events WHERE to_team = ? OR from_team = ? OR actor_team = ? LIMIT 1",
-        (team, team, team),
-    ).fetchone():
-        return
-    known = sorted(
-        {row[0] for row in conn.execute("SELECT DISTINCT team FROM episodes") if row[0]}
-        | set(pathway.teams if pathway is not None else ())
-    )
-    raise InvalidRequest(
-        f"unknown team {team!r}: no event of this store names it"
-        + (f" (teams: {', '.join(known)})" if known else "")
-    )
 
 
 def dashboard_data(

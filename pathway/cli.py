@@ -38,16 +38,19 @@ from .reports import (
     REPORTS,
     Scope,
     activity_report,
+    caseload_report,
     funding_report,
     handoffs_report,
     holding_report,
     load_plan,
     load_unit_costs,
+    monthly_report,
     s75_report,
     waits_report,
     write_handoffs_json,
 )
 from .reports.render import flatten
+from .reports.scope import check_team
 from .samples import (
     SampleStep,
     check_sample,
@@ -679,19 +682,37 @@ def walk(sample_name: str, no_pause: bool, interactive: bool, db: str | None) ->
         sys.exit(EXIT_DECISION)  # the engine did not do what the script says
 
 
+DEMO_DASHBOARD = "pathway-demo-dashboard.html"
+
+
 @cli.command()
 @click.option(
     "--db", default=None, help="Keep the demo store in this file (default: a temporary one)."
 )
-def demo(db: str | None) -> None:
-    """Play every sample case into a fresh store and print a short governance summary.
+@click.option(
+    "--dashboard",
+    "dashboard_path",
+    default=DEMO_DASHBOARD,
+    show_default=True,
+    metavar="FILE.html",
+    help="Where to write the performance dashboard of the sample cases (needs the dashboard extra; replaced if it exists).",
+)
+def demo(db: str | None, dashboard_path: str) -> None:
+    """Play every sample case into a fresh store, print a short governance summary, write a dashboard.
 
     Shows how many cases there are, how often they were handed between teams and across the
-    council/trust (Section 75) boundary, and which teams held them for how long.
+    council/trust (Section 75) boundary, and which teams held them for how long; then writes the
+    performance dashboard of the same cases (one HTML page, see `pathway dashboard`) and says
+    where it is. Without the dashboard extra it says how to get it.
     """
+    from .dashboard import check_output, dashboard_available, dashboard_data, write_dashboard
+
+    with_dashboard = dashboard_available()
     with store_location(db) as location, library_errors():
         if db is not None and Path(db).exists():
             fail(f"{db} already exists: the demo plays into a fresh store; give a new file")
+        if with_dashboard:
+            check_output(dashboard_path)
         store = open_store(location)
         store.set_meta(PATHWAY_META_KEY, DEFAULT_PATHWAY)
         pathways: dict[str, Any] = {}
@@ -709,7 +730,12 @@ def demo(db: str | None) -> None:
         if latest is None:
             fail("no sample cases are installed")
             return
-        summary = summarise(store.connection, latest, load_pathway(DEFAULT_PATHWAY))
+        default = load_pathway(DEFAULT_PATHWAY)
+        summary = summarise(store.connection, latest, default)
+        written = None
+        if with_dashboard:
+            board = dashboard_data(store, Scope(as_of=latest), default)
+            written = write_dashboard(board, dashboard_path)
         store.close()
     click.echo(
         f"Played {len(names)} sample cases into {db or 'a temporary store'} (as of {latest:%Y-%m-%d})."
@@ -737,6 +763,7 @@ def demo(db: str | None) -> None:
             "organisation": t.organisation,
             "cases": t.cases,
             "days held": f"{t.days:.1f}",
+            "median episode days": f"{t.median_days:.1f}",
         }
         for t in summary.teams
     ]
@@ -752,6 +779,14 @@ def demo(db: str | None) -> None:
         for c, n, t in summary.most_passed
     ]
     click.echo(render_rows(top, ["case", "handoffs", "teams in order"], "table"))
+    click.echo("")
+    if written is not None:
+        click.echo(f"Dashboard of these cases (open it in a web browser): {written}")
+    else:
+        click.echo(
+            "For the performance dashboard of these cases (one HTML page): "
+            "pip install 'care-pathway[dashboard]', then run pathway demo again."
+        )
 
 
 @cli.command("import")
@@ -961,6 +996,8 @@ def report(
     funding   placement spend by care type and by who pays, against --budget and Table 13;
               placements to scrutinise (council-funded without eligibility or a health screen,
               agreed by the trust's panel and charged to the council, s117 charged to the person)
+    monthly   handoffs, S75 crossings, cases opened and closed, per calendar month
+    caseload  who holds the open cases at --as-of, by team and organisation
 
     Plug-ins of the store's pathway (or --pathway) may add reports of their own.
 
@@ -975,6 +1012,8 @@ def report(
         if name not in REPORTS and (compiled is None or name not in compiled.reports):
             extra = sorted(compiled.reports) if compiled is not None else []
             fail(f"unknown report {name!r} (reports: {', '.join([*REPORTS, *extra])})")
+        if team is not None:
+            check_team(conn, team, compiled)  # a misspelt team would give an empty report
         if compiled is not None and name in compiled.reports:
             result: Any = compiled.reports[name].function(conn, scope, compiled)
         elif name == "handoffs" and fmt == "json":
@@ -994,6 +1033,10 @@ def report(
         elif name == "funding":
             costs = load_unit_costs(unit_costs_file) if unit_costs_file else None
             result = funding_report(conn, scope, unit_costs=costs, budget_pence=budget)
+        elif name == "monthly":
+            result = monthly_report(conn, scope)
+        elif name == "caseload":
+            result = caseload_report(conn, scope)
         else:
             result = activity_report(conn, scope, load_plan(plan_file) if plan_file else None)
         data = result.to_json()
@@ -1056,6 +1099,125 @@ def migrate(source: str, target: str) -> None:
         f"{result.source} to {result.target}; chain verified to position {result.head.position} "
         f"(hash {result.head.hash}); reports agree: {', '.join(result.reports)}."
     )
+
+
+@cli.command()
+@click.option(
+    "--out",
+    required=True,
+    metavar="FILE.html",
+    help="The page to write (replaced if it exists; written whole or not at all).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=parse_at,
+    metavar="DATETIME",
+    help="Show the world as it stood then (default: now).",
+)
+@click.option(
+    "--since", callback=parse_at, metavar="DATETIME", help="Start of the period (inclusive)."
+)
+@click.option(
+    "--until",
+    callback=parse_at,
+    metavar="DATETIME",
+    help="End of the period (inclusive; never after --as-of).",
+)
+@click.option("--team", help="Narrow every figure to one team (see docs/reports.md for each).")
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Do not recompute the audit chain (for boards that verify it separately); the footer then says 'not verified by this run'.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Rows in each list of cases (the most passed-around, over a time limit, ...).",
+)
+@click.option(
+    "--budget",
+    callback=parse_budget,
+    metavar="AMOUNT",
+    help="The council's care purchasing budget for the period, in pounds (e.g. 11500000): the spend panel compares the council's placement spend with it.",
+)
+@click.option(
+    "--unit-costs",
+    "unit_costs_file",
+    type=click.Path(path_type=Path),
+    help="A unit costs file for the spend panel's reference figures instead of the business case's Table 13.",
+)
+@click.option(
+    "--definitions-url",
+    default="docs/reports.md",
+    show_default=True,
+    metavar="URL",
+    help="Where the page links for the exact definitions, e.g. your intranet's copy of docs/reports.md.",
+)
+@db_option
+@pathway_option
+def dashboard(
+    out: str, as_of: datetime | None, since: datetime | None, until: datetime | None,
+    team: str | None, no_verify: bool, top: int, budget: int | None, unit_costs_file: Path | None,
+    definitions_url: str, db: str, pathway_name: str | None,
+) -> None:  # fmt: skip
+    """Write the performance dashboard: one self-contained HTML page for a governance board.
+
+    \b
+      pathway dashboard --out board.html
+      pathway dashboard --since 2026-04-01 --until 2026-09-30 --out q2.html
+      pathway dashboard --team cmht --as-of 2026-10-01 --out cmht.html
+
+    The page shows the headline figures (open cases; handoffs per case, ping-pongs and S75
+    crossings; the median wait for a first choice appointment; stays over a time limit; overdue
+    reviews; open handoff offers), who holds the open cases now, holding days per team, the
+    team-to-team handover matrix, each month's handoffs, activity against the business case's
+    plan, and the most passed-around cases (pseudonymous case ids, never names); where placements
+    exist, the spend on them by care type and by who pays, against --budget, and the placements
+    to scrutinise. Every chart has its figures in a table beside it, and the page prints on A4.
+
+    Everything is inside the file (scripts, styles, data): it makes no network request, so it
+    can be attached to board papers or emailed and opened offline. Every figure comes from the
+    reports (`pathway report NAME` gives the same numbers, defined in docs/reports.md). The footer
+    gives the as-of time, the period, the audit chain's head and whether it verified: if it does
+    not, the page is still written, with a warning at the top, and the exit code is 1.
+
+    Needs the dashboard extra: pip install 'care-pathway[dashboard]'.
+    """
+    from .dashboard import check_output, dashboard_available, dashboard_data, write_dashboard
+    from .errors import MissingExtra
+
+    with library_errors():
+        if not dashboard_available():
+            raise MissingExtra("the dashboard", "dashboard")
+        target = check_output(out)
+        store = open_store(db, create=False)
+        scope = Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
+        reference = pathway_name or store.get_meta(PATHWAY_META_KEY)
+        compiled = load_pathway(reference) if reference else None
+        costs = load_unit_costs(unit_costs_file) if unit_costs_file else None
+        data = dashboard_data(
+            store, scope, compiled, verify=not no_verify, top=top, budget_pence=budget,
+            unit_costs=costs,
+        )  # fmt: skip
+        written = write_dashboard(data, target, definitions_url=definitions_url)
+        store.close()
+    audit = data.audit
+    trail = {
+        None: "not verified by this run",
+        True: f"verified ({audit.events_checked or 0:,} events)",
+        False: "DID NOT VERIFY",
+    }[audit.verified]
+    click.echo(
+        f"Dashboard written to {written} ({written.stat().st_size / 1e6:.1f} MB): as of "
+        f"{scope.as_of_text}, {data.handoffs.cases:,} cases in scope; audit chain {trail}, "
+        f"head position {audit.head.position}."
+    )
+    if audit.verified is False:
+        click.echo(f"FAILED: the audit chain did not verify: {audit.problem}", err=True)
+        sys.exit(EXIT_DECISION)
 
 
 def main() -> None:

@@ -103,3 +103,15 @@ class InvalidRequest(PathwayError):
 
 class StoreError(PathwayError):
     """The case store cannot be opened or is not a care-pathway store of a known version."""
+
+
+class MissingExtra(PathwayError):
+    """An optional part of care-pathway needs packages that are not installed (an extra).
+
+    The message says which extra to install, e.g. ``pip install 'care-pathway[dashboard]'``.
+    """
+
+    def __init__(self, feature: str, extra: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f"{feature} needs the extra: pip install 'care-pathway[{extra}]'")

@@ -74,9 +74,11 @@ def reports_json(conn: Any, as_of: datetime, pathway: Pathway | None) -> dict[st
         REPORTS,
         Scope,
         activity_report,
+        caseload_report,
         funding_report,
         handoffs_report,
         holding_report,
+        monthly_report,
         s75_report,
         waits_report,
     )
@@ -89,6 +91,8 @@ def reports_json(conn: Any, as_of: datetime, pathway: Pathway | None) -> dict[st
         "waits": lambda: waits_report(conn, scope, pathway),
         "activity": lambda: activity_report(conn, scope),
         "funding": lambda: funding_report(conn, scope, pathway),
+        "monthly": lambda: monthly_report(conn, scope),
+        "caseload": lambda: caseload_report(conn, scope),
     }
     return {name: run[name]().to_json() for name in REPORTS}  # every report, or a KeyError
 

@@ -1,7 +1,7 @@
 """A short governance summary of a store, for ``pathway demo``, built from the report functions.
 
-It is the handoffs and holding reports, cut down to a few headline figures, so the demo and
-``pathway report`` always agree.
+It is the handoffs, holding and caseload reports, cut down to a few headline figures, so the demo
+and ``pathway report`` always agree.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from .definition import Pathway
-from .reports import Scope, handoffs_report, holding_report
+from .reports import Scope, caseload_report, handoffs_report, holding_report
 from .reports.holding import TeamHolding
 
 
@@ -44,9 +44,7 @@ def summarise(
     refusals = conn.execute(
         "SELECT COUNT(*) FROM events WHERE outcome = 'refused' AND occurred_at <= ?", (as_of_text,)
     ).fetchone()[0]
-    open_cases = conn.execute(
-        "SELECT COUNT(*) FROM case_flow WHERE first_at <= ? AND open_n IS NOT NULL", (scope.end,)
-    ).fetchone()[0]
+    open_cases = caseload_report(conn, scope).open_cases
     most = tuple((c.case_id, c.handoffs, c.teams) for c in passed.by_case[:top])
     return StoreSummary(
         as_of, passed.cases, open_cases, passed.events, refusals, passed.handoffs,

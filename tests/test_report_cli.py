@@ -177,8 +177,8 @@ def test_report_options_are_checked(imported: Path) -> None:
     unknown = run("report", "nonsense", cwd=imported)
     assert unknown.returncode == 2
     assert (
-        "unknown report 'nonsense' (reports: handoffs, holding, s75, waits, activity, funding)"
-        in unknown.stderr
+        "unknown report 'nonsense' (reports: handoffs, holding, s75, waits, activity, funding, "
+        "monthly, caseload)" in unknown.stderr
     )
 
 
@@ -227,3 +227,13 @@ def test_handoffs_report_counts_offers_and_declines_on_the_default_pathway(tmp_p
     }
     without = handoffs_report(store.connection, Scope(as_of=datetime(2026, 12, 1, tzinfo=UTC)))
     assert (without.offers, without.offers_declined, without.by_offer) == (None, None, None)
+
+
+def test_a_team_no_event_names_is_refused_not_reported_empty(imported: Path) -> None:
+    """`--team` with a misspelt team fails naming the known teams, instead of an empty report."""
+    done = run("report", "holding", "--team", "cmth", "--as-of", "2026-01-20", cwd=imported)
+    assert done.returncode == 2, done.stdout
+    assert "unknown team 'cmth'" in done.stderr
+    assert "cmht" in done.stderr and "Traceback" not in done.stderr
+    named = run("report", "holding", "--team", "cmht", "--as-of", "2026-01-20", cwd=imported)
+    assert named.returncode == 0, named.stderr

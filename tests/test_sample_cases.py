@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -321,9 +322,9 @@ def test_a_closed_case_is_re_referred() -> None:
     assert any_sample(re_referred)
 
 
-def test_demo_plays_every_sample_and_prints_its_summary() -> None:
+def test_demo_plays_every_sample_and_prints_its_summary(tmp_path: Path) -> None:
     """`pathway demo` exits 0 and prints its summary over all shipped samples."""
-    result = run("demo")
+    result = run("demo", "--dashboard", str(tmp_path / "demo.html"))
     assert result.returncode == 0, result.stderr
     assert f"Played {len(SAMPLES)} sample cases into a temporary store" in result.stdout
     cases_row = re.search(r"^cases\s+(\d+)$", result.stdout, re.MULTILINE)

@@ -70,6 +70,7 @@ def test_wheel_contains_the_data_files(installed: tuple[Path, dict[str, str]]) -
     for schema in ("pathway", "audit_event", "case", "sample_case"):
         assert f"pathway/schemas/{schema}.schema.json" in names
     assert "pathway/py.typed" in names
+    assert {"pathway/dashboard/dashboard.css", "pathway/dashboard/dashboard.js"} <= set(names)
     assert any(n.startswith("pathway/definitions/") and n.endswith(".yaml") for n in names)
 
 
@@ -108,3 +109,4 @@ def test_installed_copy_runs_cases_walk_and_demo(
     demo = run(env, tmp_path, "demo")
     assert demo.returncode == 0, demo.stderr
     assert "Who held the cases" in demo.stdout
+    assert f"Dashboard of these cases (open it in a web browser): {tmp_path}" in demo.stdout

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from ..definition import Pathway
 from ..timeutil import format_instant, to_utc
 
 DAY = 86400.0
@@ -73,3 +76,22 @@ class Scope:
 def days(seconds: float | None) -> float:
     """Seconds as decimal days (not rounded)."""
     return (seconds or 0.0) / DAY
+
+
+def check_team(conn: Any, team: str, pathway: Pathway | None) -> None:
+    """Raise :class:`InvalidRequest` unless ``team`` is the pathway's or appears in the store."""
+    if pathway is not None and team in pathway.teams:
+        return
+    if conn.execute(
+        "SELECT 1 FROM events WHERE to_team = ? OR from_team = ? OR actor_team = ? LIMIT 1",
+        (team, team, team),
+    ).fetchone():
+        return
+    known = sorted(
+        {row[0] for row in conn.execute("SELECT DISTINCT team FROM episodes") if row[0]}
+        | set(pathway.teams if pathway is not None else ())
+    )
+    raise InvalidRequest(
+        f"unknown team {team!r}: no event of this store names it"
+        + (f" (teams: {', '.join(known)})" if known else "")
+    )

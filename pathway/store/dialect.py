@@ -75,6 +75,19 @@ def char(conn: Any, code: int) -> str:
     return f"{'chr' if is_postgres(conn) else 'char'}({int(code)})"
 
 
+def utc_month(conn: Any, seconds: str) -> str:
+    """``YYYY-MM`` (UTC) of POSIX seconds, as a SQL expression."""
+    if is_postgres(conn):
+        return f"to_char(to_timestamp({seconds}) AT TIME ZONE 'UTC', 'YYYY-MM')"
+    return f"strftime('%Y-%m', {seconds}, 'unixepoch')"
+
+
+def begin_snapshot(conn: Any) -> str:
+    """Start a read transaction in which every statement sees the same moment of the store
+    (SQLite's deferred BEGIN does; PostgreSQL needs REPEATABLE READ for it)."""
+    return "BEGIN ISOLATION LEVEL REPEATABLE READ" if is_postgres(conn) else "BEGIN"
+
+
 def instant_us(conn: Any, column: str) -> str:
     """Microseconds since 1970 of a stored instant (``2026-01-05T09:00:00.000000+00:00``).
 

@@ -92,6 +92,11 @@ class PgConnection:
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on the connection (as sqlite3's attribute says)."""
+        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
     def execute(self, sql: str, parameters: Any = None, /) -> psycopg.Cursor[Any]:
         if not parameters:
             return self.raw.execute(sql)

@@ -13,11 +13,19 @@ dialects differ, a helper gives the text for the connection at hand:
   ORDER BY``);
 * the exact microseconds of a stored instant (fixed-width UTC text), so durations computed from
   it are the same float on both backends;
-* bulk appends: ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
+* bulk appends: ``executemany`` on SQLite, ``COPY`` on PostgreSQL;
+* fields of the events' JSON ``data`` (text on both stores): SQLite's ``json_extract`` gives
+  native values (1/0 for booleans), PostgreSQL's ``->>`` text; :func:`json_text`,
+  :func:`json_integer`, :func:`json_number` and :func:`json_array_length` give the same value of
+  the same type on both, and NULL for a field that is absent or of another JSON type;
+* the calendar day a user-given ISO date text names (:func:`day_us`).
+
+Plug-ins may use these helpers: they are part of the plug-in contract (docs/plugins.md).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -104,10 +112,121 @@ def instant_us(conn: Any, column: str) -> str:
 
 def days_between(conn: Any, later: str, earlier: str) -> str:
     """Decimal days from one stored instant to another, the same float on both backends."""
-    diff = f"({instant_us(conn, later)} - {instant_us(conn, earlier)})"
+    return us_to_days(conn, f"{instant_us(conn, later)} - {instant_us(conn, earlier)}")
+
+
+def us_to_days(conn: Any, microseconds: str) -> str:
+    """Decimal days of an integer number of microseconds (a SQL expression, e.g. a difference of
+    :func:`instant_us` / :func:`day_us` values), the same float on both backends."""
+    return f"(CAST(({microseconds}) AS {real_type(conn)}) / 86400000000.0)"
+
+
+def day_us(conn: Any, text: str) -> str:
+    """Microseconds since 1970 of midnight UTC of the day an ISO date text names, else NULL.
+
+    ``text`` is read as a date the way a user gives one (and :func:`datetime.date.fromisoformat`
+    reads ``value.strip()[:10]``): its first ten characters once trimmed of spaces must be a real
+    ``YYYY-MM-DD`` day (year 0001 to 9999); a time after them is ignored. Anything else (``2026-02-30``,
+    ``15/01/2024``, NULL) gives NULL on both backends, never an error.
+    """
+    day = f"substr(trim({text}), 1, 10)"
     if is_postgres(conn):
-        return f"(CAST({diff} AS DOUBLE PRECISION) / 86400000000.0)"
-    return f"(CAST({diff} AS REAL) / 86400000000.0)"
+        year, month = (
+            f"CAST(substr({day}, 1, 4) AS INTEGER)",
+            f"CAST(substr({day}, 6, 2) AS INTEGER)",
+        )
+        last = f"EXTRACT(DAY FROM make_date({year}, {month}, 1) + INTERVAL '1 month - 1 day')"
+        # Nested CASEs: PostgreSQL evaluates a THEN only once its WHEN holds, so no cast can fail.
+        return (
+            f"(CASE WHEN {day} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' AND {day} NOT LIKE '0000%'"
+            f" AND substr({day}, 6, 2) BETWEEN '01' AND '12' AND substr({day}, 9, 2) >= '01'"
+            f" THEN CASE WHEN CAST(substr({day}, 9, 2) AS INTEGER) <= {last}"
+            f" THEN CAST((CAST({day} AS DATE) - DATE '1970-01-01') AS BIGINT) * 86400000000"
+            " END END)"
+        )
+    return (
+        f"(CASE WHEN {day} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+        f" AND {day} NOT LIKE '0000%' AND date({day}, '+0 days') = {day}"
+        f" THEN CAST(strftime('%s', {day}) AS INTEGER) * 1000000 END)"
+    )
+
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _key(key: str) -> str:
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"not a plain JSON field name: {key!r}")
+    return key
+
+
+def _json_field(
+    conn: Any, column: str, key: str, sqlite_types: str, pg_type: str, value: str
+) -> str:
+    key = _key(key)
+    if is_postgres(conn):
+        field = f"CAST({column} AS json) -> '{key}'"
+        return (
+            f"(CASE WHEN json_typeof({field}) = '{pg_type}' THEN {value.format(field=field)} END)"
+        )
+    field = f"{column}, '$.{key}'"
+    return (
+        f"(CASE WHEN json_type({field}) IN ({sqlite_types}) THEN {value.format(field=field)} END)"
+    )
+
+
+def json_text(conn: Any, column: str, key: str) -> str:
+    """The string field ``key`` of the JSON object in ``column``, as text.
+
+    NULL when the field is absent, null or not a string (a boolean, a number, a list): SQLite's
+    ``json_extract`` would give 1/0 or a number there and PostgreSQL's ``->>`` text, so neither
+    is given.
+    """
+    if is_postgres(conn):
+        return _json_field(conn, column, key, "", "string", f"CAST({column} AS json) ->> '{key}'")
+    return _json_field(conn, column, key, "'text'", "", "json_extract({field})")
+
+
+def json_integer(conn: Any, column: str, key: str) -> str:
+    """The whole-number field ``key`` of the JSON object in ``column``, as a 64-bit integer.
+
+    NULL when absent, not written as a whole number (``2.0``, ``"2"``, ``true``) or of more than
+    18 digits. A ``SUM`` of it comes back as a Python int on both backends (PostgreSQL's numeric
+    sum is loaded as an int when whole: :mod:`pathway.store.pgconn`).
+    """
+    if is_postgres(conn):
+        text = f"(CAST({column} AS json) ->> '{_key(key)}')"
+        return (
+            f"(CASE WHEN {text} ~ '^-?[0-9]{{1,18}}$' THEN "
+            + _json_field(conn, column, key, "", "number", f"CAST({text} AS BIGINT)")
+            + " END)"
+        )
+    within = "BETWEEN -999999999999999999 AND 999999999999999999"
+    value = (
+        "(CASE WHEN typeof(json_extract({field})) = 'integer'"
+        f" AND json_extract({{field}}) {within} THEN json_extract({{field}}) END)"
+    )
+    return _json_field(conn, column, key, "'integer'", "", value)
+
+
+def json_number(conn: Any, column: str, key: str) -> str:
+    """The number field ``key`` of the JSON object in ``column``, as an 8-byte float (a whole
+    number too, so sums and averages are floats on both backends); NULL when absent or no number."""
+    if is_postgres(conn):
+        value = f"CAST(CAST({column} AS json) ->> '{_key(key)}' AS DOUBLE PRECISION)"
+        return _json_field(conn, column, key, "", "number", value)
+    return _json_field(
+        conn, column, key, "'integer', 'real'", "", "CAST(json_extract({field}) AS REAL)"
+    )
+
+
+def json_array_length(conn: Any, column: str, key: str) -> str:
+    """The number of elements of the list field ``key`` of the JSON object in ``column``, an
+    integer; NULL when absent or not a list (where SQLite's own function would give 0 and
+    PostgreSQL's raise an error)."""
+    if is_postgres(conn):
+        return _json_field(conn, column, key, "", "array", "json_array_length({field})")
+    return _json_field(conn, column, key, "'array'", "", "json_array_length({field})")
 
 
 def inline_cte(conn: Any) -> str:

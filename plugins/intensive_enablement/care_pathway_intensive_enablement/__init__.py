@@ -29,7 +29,7 @@ intensive enablement, its sub-steps or a residential review, or offered on to Ne
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -37,6 +37,13 @@ import attrs
 import pathway
 from pathway.plugins import ReportSpec
 from pathway.reports.scope import Scope
+from pathway.store.dialect import (
+    day_us,
+    instant_us,
+    json_array_length,
+    json_text,
+    us_to_days,
+)
 
 __version__ = "0.1.0"
 
@@ -231,6 +238,8 @@ STAGES = (
 )
 """Move-on stages, in the order the report lists them."""
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @attrs.frozen
 class PersonInPlacement:
@@ -310,6 +319,13 @@ def move_on_report(conn: Any, scope: Scope, pathway_: pathway.Pathway) -> MoveOn
     held = ("intensive_enablement", *SUB_STEPS, "residential_review")
     marks = ", ".join("?" * len(held))
     team_sql = " AND n.to_team = ?" if scope.team else ""
+    kind_sql, potential_sql, start_sql = (
+        json_text(conn, "a.data", key)
+        for key in ("placement_type", "move_on_potential", "placement_start")
+    )
+    # Days are counted from as-of in whole microseconds on both stores; placement_start is the
+    # day it names (as the guard reads it: a bare date, or the date a date-time begins with).
+    as_of_us = (datetime.fromisoformat(as_of) - EPOCH) // timedelta(microseconds=1)
     rows = conn.execute(
         f"""
         WITH a AS (SELECT * FROM events WHERE outcome = 'applied' AND occurred_at <= ?),
@@ -334,14 +350,14 @@ def move_on_report(conn: Any, scope: Scope, pathway_: pathway.Pathway) -> MoveOn
         ),
         latest AS (
             SELECT c.case_id,
-                   (SELECT json_extract(a.data, '$.placement_type') FROM a WHERE a.case_id = c.case_id
-                       AND json_extract(a.data, '$.placement_type') IS NOT NULL
+                   (SELECT {kind_sql} FROM a WHERE a.case_id = c.case_id
+                       AND {kind_sql} IS NOT NULL
                      ORDER BY a.seq DESC LIMIT 1) AS placement_type,
-                   (SELECT json_extract(a.data, '$.move_on_potential') FROM a WHERE a.case_id = c.case_id
-                       AND json_extract(a.data, '$.move_on_potential') IS NOT NULL
+                   (SELECT {potential_sql} FROM a WHERE a.case_id = c.case_id
+                       AND {potential_sql} IS NOT NULL
                      ORDER BY a.seq DESC LIMIT 1) AS potential,
-                   (SELECT json_extract(a.data, '$.placement_start') FROM a WHERE a.case_id = c.case_id
-                       AND json_extract(a.data, '$.placement_start') IS NOT NULL
+                   (SELECT {start_sql} FROM a WHERE a.case_id = c.case_id
+                       AND {start_sql} IS NOT NULL
                      ORDER BY a.seq DESC LIMIT 1) AS placement_start,
                    (SELECT MAX(a.seq) FROM a WHERE a.case_id = c.case_id
                        AND a.to_state = 'intensive_enablement' AND ({entry_sql})) AS entry_seq,
@@ -352,19 +368,19 @@ def move_on_report(conn: Any, scope: Scope, pathway_: pathway.Pathway) -> MoveOn
               FROM cohort AS c
         )
         SELECT c.case_id, c.team, c.state, l.placement_type, l.potential, l.placement_start,
-               julianday(?) - julianday(l.placement_start),
-               julianday(?) - julianday((SELECT occurred_at FROM a WHERE a.case_id = c.case_id
-                                          AND a.seq = l.entry_seq)),
+               {us_to_days(conn, f"? - {day_us(conn, 'l.placement_start')}")},
+               {us_to_days(conn, f"? - {instant_us(conn, 'e.occurred_at')}")},
                l.assessed_seq IS NOT NULL AND l.assessed_seq > COALESCE(l.entry_seq, 0),
-               (SELECT json_array_length(a.data, '$.milestones') FROM a
+               (SELECT {json_array_length(conn, "a.data", "milestones")} FROM a
                  WHERE a.case_id = c.case_id AND a.seq = l.plan_seq),
-               (SELECT COUNT(DISTINCT json_extract(a.data, '$.milestone')) FROM a
+               (SELECT COUNT(DISTINCT {json_text(conn, "a.data", "milestone")}) FROM a
                  WHERE a.case_id = c.case_id AND a.trigger = 'record_milestone'
                    AND a.seq > COALESCE(l.plan_seq, 0))
           FROM cohort AS c JOIN latest AS l USING (case_id)
+          LEFT JOIN a AS e ON e.case_id = c.case_id AND e.seq = l.entry_seq
          ORDER BY c.case_id
         """,
-        [as_of, *held, *([scope.team] if scope.team else []), *entry_args, as_of, as_of],
+        [as_of, *held, *([scope.team] if scope.team else []), *entry_args, as_of_us, as_of_us],
     ).fetchall()
     people = []
     for row in rows:
@@ -403,7 +419,8 @@ def move_on_report(conn: Any, scope: Scope, pathway_: pathway.Pathway) -> MoveOn
     period_team = " AND actor_team = ?" if scope.team else ""
     team_arg = [scope.team] if scope.team else []
     offers, milestones = conn.execute(
-        f"""SELECT COALESCE(SUM(trigger = 'move_on'), 0), COALESCE(SUM(trigger = 'record_milestone'), 0)
+        f"""SELECT COALESCE(SUM(CASE WHEN trigger = 'move_on' THEN 1 ELSE 0 END), 0),
+                  COALESCE(SUM(CASE WHEN trigger = 'record_milestone' THEN 1 ELSE 0 END), 0)
               FROM events WHERE outcome = 'applied' AND occurred_at >= ? AND occurred_at <= ?
                AND trigger IN ('move_on', 'record_milestone'){period_team}""",
         [since, until, *team_arg],

@@ -29,6 +29,7 @@ import attrs
 import pathway
 from pathway.plugins import ReportSpec
 from pathway.reports.scope import Scope
+from pathway.store.dialect import json_integer, json_text
 
 __version__ = "0.1.0"
 
@@ -187,23 +188,25 @@ def network_outcomes_report(
     args = [since, until, *([scope.team] if scope.team else [])]
     window = f"""SELECT * FROM events WHERE outcome = 'applied'
                    AND occurred_at >= ? AND occurred_at <= ?{team_sql}"""
+    planned_sql = json_integer(conn, "data", "outcomes_planned")
+    achieved_sql = json_integer(conn, "data", "outcomes_achieved")
     programmes, planned, achieved = conn.execute(
         f"""SELECT COUNT(*),
-                   COALESCE(SUM(json_extract(data, '$.outcomes_planned')), 0),
-                   COALESCE(SUM(json_extract(data, '$.outcomes_achieved')), 0)
-              FROM ({window}) WHERE trigger = 'complete_enablement_programme'""",
+                   COALESCE(SUM({planned_sql}), 0),
+                   COALESCE(SUM({achieved_sql}), 0)
+              FROM ({window}) AS w WHERE trigger = 'complete_enablement_programme'""",
         args,
     ).fetchone()
     found = {
         module: (completed, people)
         for module, completed, people in conn.execute(
-            f"""SELECT json_extract(data, '$.module'), COUNT(*), COUNT(DISTINCT case_id)
-                  FROM ({window}) WHERE trigger = 'complete_module' GROUP BY 1""",
+            f"""SELECT {json_text(conn, "data", "module")}, COUNT(*), COUNT(DISTINCT case_id)
+                  FROM ({window}) AS w WHERE trigger = 'complete_module' GROUP BY 1""",
             args,
         )
     }
     top_ups = conn.execute(
-        f"""SELECT COUNT(*) FROM ({window})
+        f"""SELECT COUNT(*) FROM ({window}) AS w
              WHERE to_state = 'top_up' AND trigger IN ('start_top_up', 'start_network_plus_top_up')""",
         args,
     ).fetchone()[0]

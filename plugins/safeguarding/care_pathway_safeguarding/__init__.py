@@ -17,6 +17,7 @@ import attrs
 import pathway
 from pathway.plugins import ReportSpec
 from pathway.reports import Scope
+from pathway.store.dialect import json_text
 
 __version__ = "0.1.0"
 
@@ -151,9 +152,10 @@ def safeguarding_report(conn: Any, scope: Scope, compiled: Any = None) -> Safegu
             [*bounds, *team_args],
         ).fetchall()
     )
+    # s42_duty is text ("yes"/"no", as the guard takes it); any other value counts as neither.
     decisions: Mapping[str, int] = dict(
         conn.execute(
-            "SELECT json_extract(data, '$.s42_duty'), COUNT(*) FROM events "
+            f"SELECT {json_text(conn, 'data', 's42_duty')}, COUNT(*) FROM events "
             "WHERE outcome = 'applied' AND trigger = 'decide_s42' "
             f"AND occurred_at >= ? AND occurred_at <= ?{team_sql} GROUP BY 1",
             [*bounds, *team_args],

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any
 
 import attrs
 
-from .canonical import chain_hash, new_event_id
+from .audit import hash_text, payload_json
+from .canonical import new_event_id
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
@@ -207,25 +207,27 @@ class _Chain:
         to_org: str | None, actor: str, data: str, closes: bool,
     ) -> None:  # fmt: skip
         self.position += 1
-        data_value = json.loads(data)
         event_id = new_event_id()
-        payload = {
-            "event_id": event_id, "case_id": case_id, "seq": seq, "position": self.position,
-            "occurred_at": at_text, "recorded_at": self.recorded, "trigger": trigger,
-            "from_state": from_state, "to_state": to_state, "from_team": from_team,
-            "to_team": to_team, "from_organisation": from_org, "to_organisation": to_org,
-            "actor_id": actor, "actor_team": to_team or "", "actor_roles": [],
-            "outcome": "applied", "pathway_id": self.pathway_id,
-            "pathway_version": self.pathway_version, "reasons": [], "note": None,
-            "data": data_value, "imported": True, "closes": closes, "prev_hash": self.prev,
-        }  # fmt: skip
-        digest = chain_hash(self.prev, payload)
+        actor_team = to_team or ""
+        digest = hash_text(
+            self.prev,
+            payload_json(
+                event_id=event_id, case_id=case_id, seq=seq, position=self.position,
+                occurred_at=at_text, recorded_at=self.recorded, trigger=trigger,
+                from_state=from_state, to_state=to_state, from_team=from_team, to_team=to_team,
+                from_organisation=from_org, to_organisation=to_org, actor_id=actor,
+                actor_team=actor_team, actor_roles_json="[]", outcome="applied",
+                pathway_id=self.pathway_id, pathway_version=self.pathway_version,
+                reasons_json="[]", note=None, data_json=data, imported=True, closes=closes,
+                prev_hash=self.prev,
+            ),
+        )  # fmt: skip
         self.rows.append(
             (
                 self.position, event_id, case_id, seq, at_text, self.recorded, trigger,
                 from_state, to_state, from_team, to_team, from_org, to_org, actor,
-                to_team or "", "[]", "applied", self.pathway_id, self.pathway_version, "[]",
-                None, dumps(data_value), 1, int(closes), self.prev, digest,
+                actor_team, "[]", "applied", self.pathway_id, self.pathway_version, "[]",
+                None, data, 1, int(closes), self.prev, digest,
             )
         )  # fmt: skip
         self.prev = digest

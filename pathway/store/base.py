@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ..audit import Checkpoint, VerifyResult
+from ..audit import Checkpoint, VerifyResult, hash_text, payload_json
 from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 from .placementrows import PlacementChange
@@ -216,25 +216,38 @@ def chain_event(
     new: NewEvent, seq: int, position: int, prev_hash: str
 ) -> tuple[AuditEvent, tuple[Any, ...]]:
     """Number and hash a new event, given the chain head it follows; also return its row."""
-    from ..audit import hash_payload
-    from ..canonical import chain_hash
-
     event = draft_event(new, seq, position, prev_hash)
-    payload = hash_payload(event)
-    digest = chain_hash(prev_hash, payload)
+    row = event_row(event, "")
+    digest = hash_text(prev_hash, row_payload_json(row))
     object.__setattr__(event, "hash", digest)  # set once, before anyone else sees the record
-    return event, row_from_payload(payload, digest)
+    return event, (*row[:-1], digest)
 
 
-def row_from_payload(payload: dict[str, Any], digest: str) -> tuple[Any, ...]:
-    """The events-table row of a hashed payload (JSON columns as compact text)."""
+def event_row(event: AuditEvent, digest: str) -> tuple[Any, ...]:
+    """The events-table row of an event (times as ISO 8601 text, JSON columns as compact text),
+    in ``EVENT_COLUMNS`` order, with ``digest`` as its hash."""
     return (
-        payload["position"], payload["event_id"], payload["case_id"], payload["seq"],
-        payload["occurred_at"], payload["recorded_at"], payload["trigger"],
-        payload["from_state"], payload["to_state"], payload["from_team"], payload["to_team"],
-        payload["from_organisation"], payload["to_organisation"], payload["actor_id"],
-        payload["actor_team"], dumps(payload["actor_roles"]), payload["outcome"],
-        payload["pathway_id"], payload["pathway_version"], dumps(payload["reasons"]),
-        payload["note"], dumps(payload["data"]), int(payload["imported"]),
-        int(payload["closes"]), payload["prev_hash"], digest,
+        event.position, event.event_id, event.case_id, event.seq,
+        format_instant(event.occurred_at), format_instant(event.recorded_at), event.trigger,
+        event.from_state, event.to_state, event.from_team, event.to_team,
+        event.from_organisation, event.to_organisation, event.actor_id, event.actor_team,
+        dumps(list(event.actor_roles)), event.outcome, event.pathway_id, event.pathway_version,
+        dumps(list(event.reasons)), event.note, dumps(dict(event.data)), int(event.imported),
+        int(event.closes), event.prev_hash, digest,
+    )  # fmt: skip
+
+
+def row_payload_json(row: tuple[Any, ...]) -> str:
+    """The canonical JSON an events-table row's hash covers (see ``audit.payload_json``)."""
+    (position, event_id, case_id, seq, occurred, recorded, trigger, from_state, to_state,
+     from_team, to_team, from_org, to_org, actor_id, actor_team, roles, outcome, pid, pver,
+     reasons, note, data, imported, closes, prev_hash, _digest) = row  # fmt: skip
+    return payload_json(
+        event_id=event_id, case_id=case_id, seq=seq, position=position, occurred_at=occurred,
+        recorded_at=recorded, trigger=trigger, from_state=from_state, to_state=to_state,
+        from_team=from_team, to_team=to_team, from_organisation=from_org,
+        to_organisation=to_org, actor_id=actor_id, actor_team=actor_team,
+        actor_roles_json=roles, outcome=outcome, pathway_id=pid, pathway_version=pver,
+        reasons_json=reasons, note=note, data_json=data, imported=bool(imported),
+        closes=bool(closes), prev_hash=prev_hash,
     )  # fmt: skip

@@ -40,8 +40,8 @@ import psycopg.errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..audit import Checkpoint, VerifyResult, hash_payload, verify_events
-from ..canonical import GENESIS_HASH, canonical_json
+from ..audit import Checkpoint, VerifyResult, verify_events
+from ..canonical import GENESIS_HASH
 from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
 from . import url_display
@@ -53,7 +53,8 @@ from .base import (
     case_from_row,
     draft_event,
     event_from_row,
-    row_from_payload,
+    event_row,
+    row_payload_json,
 )
 from .common import (
     CASE_SELECT,
@@ -390,12 +391,11 @@ class PostgresTransaction(SqlTransaction):
 
     def _insert_event(self, event: NewEvent, seq: int) -> AuditEvent:
         draft = draft_event(event, seq, _POSITION_MARK, _PREV_MARK)
-        payload = hash_payload(draft)
-        before, found, after = canonical_json(payload).partition(_SPLIT)
+        row = event_row(draft, "")
+        before, found, after = row_payload_json(row).partition(_SPLIT)
         if not found or _SPLIT in after:  # the marks collide with the event's own text
             return super()._insert_event(event, seq)
         pieces = (before + '"position":', ',"prev_hash":"', '"' + after)
-        row = row_from_payload(payload, "")
         head = self._conn.execute(self._APPEND, (*pieces, *row[1:-2])).fetchone()
         if head is None:
             raise StoreError("the store's chain_head row is missing: the schema was altered")

@@ -16,57 +16,32 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import click
 
-from . import __version__
+from . import __version__, reports
 from .audit import Checkpoint
 from .definition import load_pathway
 from .diagram import dot, mermaid
 from .engine import Engine
 from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
-from .importer import import_events
-from .migrate import migrate_store
 from .model import Actor, Decision
-from .placement_import import import_placements
 from .placements import parse_pence
 from .plugins import describe_installed
 from .render import FORMATS, render_record, render_rows
-from .reports import (
-    REPORTS,
-    Scope,
-    activity_report,
-    caseload_report,
-    funding_report,
-    handoffs_report,
-    holding_report,
-    load_plan,
-    load_unit_costs,
-    monthly_report,
-    s75_report,
-    waits_report,
-    write_handoffs_json,
-)
 from .reports.render import flatten
 from .reports.scope import check_team
-from .samples import (
-    SampleStep,
-    check_sample,
-    is_sample_document,
-    load_sample,
-    play,
-    play_steps,
-    sample_pathway,
-    shipped_samples,
-)
 from .serialize import to_dict
 from .store import open_store, remove_store, store_exists, url_display
-from .summary import summarise
 from .timeutil import parse_instant
-from .walkthrough import describe_choices, describe_sample, describe_step
 from .workspace import DEFAULT_PATHWAY, PATHWAY_META_KEY, init_store, open_engine
+
+# Modules that only some commands need (samples, walk-throughs, imports, migration, each report)
+# are imported inside those commands, so that every command starts faster.
+if TYPE_CHECKING:
+    from .samples import SampleStep
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -280,6 +255,8 @@ def validate(files: tuple[Path, ...]) -> None:
     does not go as scripted is named. Every problem is listed with its file, line and JSON
     pointer. Exit 1 if any file has problems.
     """
+    from .samples import check_sample, is_sample_document
+
     bad = 0
     for path in files:
         try:
@@ -568,6 +545,8 @@ def plugins_list(fmt: str) -> None:
 @format_option("table", "json", "csv")
 def cases_(fmt: str) -> None:
     """List the shipped sample cases with their titles and learning points."""
+    from .samples import load_sample, shipped_samples
+
     rows = []
     with library_errors():
         for name in shipped_samples():
@@ -590,6 +569,8 @@ def store_location(db: str | None) -> Iterator[str]:
 
 def _choose(engine: Engine, sample_step: SampleStep, case_id: str) -> str | None:
     """Ask the trainee which trigger to fire; None to stop. Enter takes the scripted one."""
+    from .walkthrough import describe_choices
+
     decisions = engine.available(
         case_id, sample_step.actor, at=sample_step.when, data=sample_step.data
     )
@@ -635,6 +616,9 @@ def walk(sample_name: str, no_pause: bool, interactive: bool, db: str | None) ->
     Each step shows when, who acted and the trigger; state and holder before and after; each
     guard checked and why it passed or refused; and how long each team has held the case.
     """
+    from .samples import load_sample, play_steps, sample_pathway
+    from .walkthrough import describe_sample, describe_step
+
     with library_errors():
         sample = load_sample(sample_name)
         compiled = sample_pathway(sample)
@@ -706,6 +690,8 @@ def demo(db: str | None, dashboard_path: str) -> None:
     where it is. Without the dashboard extra it says how to get it.
     """
     from .dashboard import check_output, dashboard_available, dashboard_data, write_dashboard
+    from .samples import load_sample, play, sample_pathway, shipped_samples
+    from .summary import summarise
 
     with_dashboard = dashboard_available()
     with store_location(db) as location, library_errors():
@@ -734,7 +720,7 @@ def demo(db: str | None, dashboard_path: str) -> None:
         summary = summarise(store.connection, latest, default)
         written = None
         if with_dashboard:
-            board = dashboard_data(store, Scope(as_of=latest), default)
+            board = dashboard_data(store, reports.Scope(as_of=latest), default)
             written = write_dashboard(board, dashboard_path)
         store.close()
     click.echo(
@@ -847,6 +833,8 @@ def import_(
     s117 (yes/no), eligibility_date, health_screen_date, provider. Every case must already be in
     the store, and periods of one placement must not overlap; the same all-or-nothing rules.
     """
+    from .importer import import_events
+
     if (file is None) == (placements_file is None):
         fail("give an event log FILE or --placements FILE (one of them)")
     if placements_file is not None:
@@ -892,6 +880,8 @@ def import_(
 
 
 def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
+    from .placement_import import import_placements
+
     if not store_exists(db):
         fail(f"{url_display(db)}: no such store: placements go onto cases already in a store")
     with library_errors():
@@ -1005,40 +995,42 @@ def report(
     """
     with library_errors():
         store = open_store(db, create=False)
-        scope = Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
+        scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
         conn = store.connection
         reference = pathway_name or store.get_meta("pathway")
         compiled = load_pathway(reference) if reference else None
-        if name not in REPORTS and (compiled is None or name not in compiled.reports):
+        if name not in reports.REPORTS and (compiled is None or name not in compiled.reports):
             extra = sorted(compiled.reports) if compiled is not None else []
-            fail(f"unknown report {name!r} (reports: {', '.join([*REPORTS, *extra])})")
+            fail(f"unknown report {name!r} (reports: {', '.join([*reports.REPORTS, *extra])})")
         if team is not None:
             check_team(conn, team, compiled)  # a misspelt team would give an empty report
         if compiled is not None and name in compiled.reports:
             result: Any = compiled.reports[name].function(conn, scope, compiled)
         elif name == "handoffs" and fmt == "json":
             # Streamed: the JSON lists every case in scope, so memory stays flat on big stores.
-            write_handoffs_json(conn, scope, sys.stdout, compiled)
+            reports.write_handoffs_json(conn, scope, sys.stdout, compiled)
             click.echo("")
             store.close()
             return
         elif name == "handoffs":
-            result = handoffs_report(conn, scope, compiled)
+            result = reports.handoffs_report(conn, scope, compiled)
         elif name == "holding":
-            result = holding_report(conn, scope, case_id)
+            result = reports.holding_report(conn, scope, case_id)
         elif name == "s75":
-            result = s75_report(conn, scope, threshold)
+            result = reports.s75_report(conn, scope, threshold)
         elif name == "waits":
-            result = waits_report(conn, scope, compiled, milestone)
+            result = reports.waits_report(conn, scope, compiled, milestone)
         elif name == "funding":
-            costs = load_unit_costs(unit_costs_file) if unit_costs_file else None
-            result = funding_report(conn, scope, unit_costs=costs, budget_pence=budget)
+            costs = reports.load_unit_costs(unit_costs_file) if unit_costs_file else None
+            result = reports.funding_report(conn, scope, unit_costs=costs, budget_pence=budget)
         elif name == "monthly":
-            result = monthly_report(conn, scope)
+            result = reports.monthly_report(conn, scope)
         elif name == "caseload":
-            result = caseload_report(conn, scope)
+            result = reports.caseload_report(conn, scope)
         else:
-            result = activity_report(conn, scope, load_plan(plan_file) if plan_file else None)
+            result = reports.activity_report(
+                conn, scope, reports.load_plan(plan_file) if plan_file else None
+            )
         data = result.to_json()
         store.close()
     if fmt == "json":
@@ -1088,6 +1080,7 @@ def migrate(source: str, target: str) -> None:
     \b
     pathway migrate --from cases.db --to 'postgresql://app@db.example/care?schema=pathway'
     """
+    from .migrate import migrate_store
 
     def progress(table: str, rows: int) -> None:
         click.echo(f"  {table}: {rows:,} rows", err=True)
@@ -1194,10 +1187,10 @@ def dashboard(
             raise MissingExtra("the dashboard", "dashboard")
         target = check_output(out)
         store = open_store(db, create=False)
-        scope = Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
+        scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
         reference = pathway_name or store.get_meta(PATHWAY_META_KEY)
         compiled = load_pathway(reference) if reference else None
-        costs = load_unit_costs(unit_costs_file) if unit_costs_file else None
+        costs = reports.load_unit_costs(unit_costs_file) if unit_costs_file else None
         data = dashboard_data(
             store, scope, compiled, verify=not no_verify, top=top, budget_pence=budget,
             unit_costs=costs,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import jsonschema
 import pluggy
 
 from .errors import DefinitionError, Problem
@@ -131,6 +130,8 @@ def _guard_refs(
     registry: GuardRegistry,
     problems: list[Problem],
 ) -> list[GuardRef]:
+    import jsonschema  # imported when first needed (see validation._validator)
+
     refs: list[GuardRef] = []
     for g_index, entry in enumerate(raw):
         name, params = (

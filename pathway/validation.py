@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from .errors import DefinitionError, Problem
 from .packaged import data_folder
 from .yamlsource import SourceDocument, pointer
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 def _schema_text(file_name: str) -> str:
@@ -31,6 +32,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
+    import jsonschema  # imported when first needed: it is a fifth of the CLI's start-up
+
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

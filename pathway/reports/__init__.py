@@ -7,15 +7,45 @@ docs/reports.md.
 
 from __future__ import annotations
 
-from .activity import ActivityReport, Plan, activity_report, load_plan
-from .caseload import CaseloadReport, caseload_report
-from .funding import FundingReport, UnitCosts, funding_report, load_unit_costs
-from .handoffs import HandoffsReport, handoffs_report, write_handoffs_json
-from .holding import HoldingReport, holding_report
-from .monthly import MonthlyReport, monthly_report
-from .s75 import S75Report, s75_report
-from .scope import Scope
-from .waits import WaitsReport, waits_report
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .activity import ActivityReport, Plan, activity_report, load_plan
+    from .caseload import CaseloadReport, caseload_report
+    from .funding import FundingReport, UnitCosts, funding_report, load_unit_costs
+    from .handoffs import HandoffsReport, handoffs_report, write_handoffs_json
+    from .holding import HoldingReport, holding_report
+    from .monthly import MonthlyReport, monthly_report
+    from .s75 import S75Report, s75_report
+    from .scope import Scope
+    from .waits import WaitsReport, waits_report
+
+# Each name is imported from its module when first used (PEP 562), so a command that runs one
+# report does not pay for building the others' classes at start-up.
+_MODULE_OF = {
+    "ActivityReport": "activity", "Plan": "activity", "activity_report": "activity",
+    "load_plan": "activity", "CaseloadReport": "caseload", "caseload_report": "caseload",
+    "FundingReport": "funding", "UnitCosts": "funding", "funding_report": "funding",
+    "load_unit_costs": "funding", "HandoffsReport": "handoffs", "handoffs_report": "handoffs",
+    "write_handoffs_json": "handoffs", "HoldingReport": "holding", "holding_report": "holding",
+    "MonthlyReport": "monthly", "monthly_report": "monthly", "S75Report": "s75",
+    "s75_report": "s75", "Scope": "scope", "WaitsReport": "waits", "waits_report": "waits",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 REPORTS = ("handoffs", "holding", "s75", "waits", "activity", "funding", "monthly", "caseload")
 """The report names, as `pathway report NAME` takes them."""

@@ -14,19 +14,22 @@ A store object wraps one connection and is meant for one thread; open one per th
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from ..audit import Checkpoint, VerifyResult, verify_events
 from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
 from .base import SCHEMA_VERSION, case_from_row, event_from_row
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
 from .common import (
     CASE_SELECT,
     EVENT_SELECT,
@@ -227,7 +230,6 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.location}: cannot open as a SQLite database: {exc}") from None
         self._conn = conn
-        self.db = sqlite_utils.Database(conn)
         try:
             self._configure()
             self._migrate()
@@ -274,7 +276,7 @@ class SqliteStore:
         current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if app_id not in (0, APPLICATION_ID):
             raise StoreError(f"{self.location}: this SQLite file is not a care-pathway store")
-        if app_id == 0 and current == 0 and self.db.table_names():
+        if app_id == 0 and current == 0 and self._has_tables():
             raise StoreError(
                 f"{self.location}: this SQLite file has tables of its own and is not a "
                 "care-pathway store; give a new file"
@@ -285,6 +287,23 @@ class SqliteStore:
                 f"care-pathway supports ({SCHEMA_VERSION}); upgrade care-pathway"
             )
         return current
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """A sqlite-utils ``Database`` over the store's connection, for reading it ad hoc (write
+        only through the engine: the audit chain and the derived rows must move together).
+        sqlite-utils is imported on first use; the CLI's start-up does not pay for it."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self._conn)
+
+    def _has_tables(self) -> bool:
+        return (
+            self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1"
+            ).fetchone()
+            is not None
+        )
 
     def _migrate(self) -> None:
         app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import pathway
+from pathway.store.base import SCHEMA_VERSION
 
 
 def test_a_foreign_sqlite_file_is_not_taken_over(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_durability_settings(store: pathway.store.SqliteStore) -> None:
 def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: Path) -> None:
     """Opening a store of schema version 1 adds version 2 (episode lengths, report indexes).
 
-    The store is built now, then taken back to version 1 by removing what version 2 added; on
+    The store is built now, then taken back to version 1 by removing what versions 2-4 added; on
     the next open the migration fills every closed episode's length from its start and end, and
     each report gives the same JSON as before.
     """
@@ -67,16 +68,22 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("DROP INDEX handoffs_by_pair")
         conn.execute("ALTER TABLE closed_episodes DROP COLUMN seconds")
         conn.execute("DROP TABLE placement_periods")  # and what version 3 added
+        conn.execute("DROP INDEX cases_open_by_team")  # and version 4
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
     conn = store.connection
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     lengths = conn.execute(
         "SELECT seconds, end_at - start_at FROM closed_episodes ORDER BY case_id, n"
     ).fetchall()
     assert len(lengths) == 4 and all(a == b for a, b in lengths)
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"closed_episodes_by_length", "closed_episodes_by_team", "handoffs_by_pair"} <= indexes
+    assert {
+        "closed_episodes_by_length",
+        "closed_episodes_by_team",
+        "handoffs_by_pair",
+        "cases_open_by_team",
+    } <= indexes
     after = [
         handoffs_report(conn, scope).to_json(),
         holding_report(conn, scope).to_json(),

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,40 +111,41 @@ def _instant(seconds: float | None) -> str | None:
     return format_instant(datetime.fromtimestamp(seconds, UTC)) if seconds is not None else None
 
 
+def _open_lengths(conn: Any, team: str, end: float) -> Iterator[float]:
+    """The team's open-episode lengths up to ``end``, shortest first, streamed.
+
+    Read backwards along the ``cases_open_by_team`` index (the newest start is the shortest
+    length), so nothing is sorted or held in memory.
+    """
+    rows = conn.execute(
+        f"SELECT {greatest(conn, '0.0', ':end - open_start')} FROM cases "
+        "WHERE open_n IS NOT NULL AND open_team = :team AND open_start <= :end "
+        "ORDER BY open_team DESC, open_start DESC",
+        {"end": end, "team": team},
+    )
+    return (row[0] for row in rows)
+
+
 def _kth_pair(
-    conn: Any, team: str, closed: int, open_sorted: Sequence[float], k: int
+    conn: Any, team: str, closed: int, opened: int, end: float, k: int
 ) -> tuple[float, float]:
     """The k-th and (k+1)-th smallest episode lengths of ``team`` (0-based; the second capped).
 
-    The team's closed episodes are read in order from their index; its open episodes (fewer: at
-    most one a case) are in ``open_sorted``. Among the first k+1 lengths at most
-    ``len(open_sorted)`` are open ones, so the k-th lies in the slice of closed lengths from
-    ``k - len(open_sorted)``: read that slice, merge it with the open lengths, and pick.
+    The team's ``closed`` episodes are read in order from their index, its ``opened`` episodes
+    (fewer: at most one a case) in order from theirs (:func:`_open_lengths`). Among the first k+1
+    lengths at most ``opened`` are open ones, so the k-th lies in the slice of closed lengths
+    from ``k - opened``: stream that slice, merge it with the open lengths, and pick. Memory
+    stays the same whatever the number of episodes.
     """
-    start = max(0, k - len(open_sorted))
+    start = max(0, k - opened)
     rows = conn.execute(
         "SELECT seconds FROM closed_episodes WHERE team = ? ORDER BY seconds LIMIT ? OFFSET ?",
-        (team, len(open_sorted) + 2, start),
+        (team, opened + 2, start),
     )
-    last = closed + len(open_sorted) - 1
-    merged = heapq.merge((row[0] for row in rows), open_sorted)
+    last = closed + opened - 1
+    merged = heapq.merge((row[0] for row in rows), _open_lengths(conn, team, end))
     picked = list(itertools.islice(merged, k - start, min(k + 1, last) - start + 1))
     return picked[0], picked[-1]
-
-
-def _open_lengths_by_team(conn: Any, end: float) -> Iterator[tuple[str, array[float]]]:
-    """Each team's open-episode lengths up to ``end``, shortest first, one team at a time.
-
-    One sorted scan of the cases; only the current team's lengths are held (8 bytes each).
-    """
-    rows = conn.execute(
-        f"SELECT open_team, {greatest(conn, '0.0', ':end - open_start')} AS s FROM cases "
-        "WHERE open_n IS NOT NULL AND open_team IS NOT NULL AND open_start <= :end "
-        "ORDER BY open_team, s",
-        {"end": end},
-    )
-    for team, group in itertools.groupby(rows, key=lambda row: row[0]):
-        yield team, array("d", (row[1] for row in group))
 
 
 def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
@@ -154,8 +154,9 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
     Then every closed episode lies wholly inside the window (there is no ``--since``), so its
     length is stored (``closed_episodes.seconds``, indexed by team) and only the open episodes,
     one at most per case, are cut at the window's end. Totals come from the index without a sort,
-    and each quantile from a slice of it (:func:`_kth_pair`), so memory grows with one team's
-    open cases, not with the events. None when this does not apply.
+    and each quantile from a slice of it merged with the open episodes read in order from theirs
+    (:func:`_kth_pair`), so memory does not grow with the events or the cases. None when this
+    does not apply.
     """
     if scope.since is not None or scope.team is not None:
         return None
@@ -198,30 +199,19 @@ def _whole_history(conn: Any, scope: Scope) -> HoldingReport | None:
     unallocated = teams.pop(None, [0, 0, 0, None, 0])[2]
     by_team = []
 
-    def add(team: str, lengths: Sequence[float]) -> None:
-        closed, opened, micros, org, cases = teams.pop(team)
+    for team in [t for t in teams if t is not None]:
+        closed, opened, micros, org, cases = teams[team]
         count = closed + opened
         quantiles = []
         for q in (0.5, 0.9):
             pos = q * (count - 1)
-            low, high = _kth_pair(conn, team, closed, lengths, int(pos))
+            low, high = _kth_pair(conn, team, closed, opened, end, int(pos))
             quantiles.append(low + (pos - int(pos)) * (high - low))
         by_team.append(
             TeamHolding(
-                team,
-                org,
-                days_of_us(micros),
-                count,
-                cases,
-                quantiles[0] / DAY,
-                quantiles[1] / DAY,
+                team, org, days_of_us(micros), count, cases, quantiles[0] / DAY, quantiles[1] / DAY
             )
         )
-
-    for team, lengths in _open_lengths_by_team(conn, end):
-        add(team, lengths)
-    for team in [t for t in teams if t is not None]:  # teams with no open episode
-        add(team, ())
     by_team.sort(key=lambda t: (-t.days, t.team))
     return HoldingReport(scope, tuple(by_team), days_of_us(unallocated), None)
 

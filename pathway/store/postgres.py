@@ -246,7 +246,12 @@ CREATE INDEX placement_periods_by_case ON placement_periods (case_id, placement_
 """As SQLite's version 3: placement periods. Money, shares and day numbers are BIGINT, so the
 funding report's exact products (pence x days x basis points) do not overflow."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+_SCHEMA_V4 = """
+CREATE INDEX cases_open_by_team ON cases (open_team, open_start) WHERE open_n IS NOT NULL;
+"""
+"""As SQLite's version 4: each team's open episodes by start, for the holding report."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 """Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
 
 Times are stored as the same fixed-width UTC text as on SQLite (not ``timestamptz``): the chain

@@ -201,7 +201,13 @@ CREATE INDEX placement_periods_by_case ON placement_periods (case_id, placement_
 """
 """Placements (care packages): one row per period at one cost and split, as known from an event."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+_SCHEMA_V4 = """
+CREATE INDEX cases_open_by_team ON cases (open_team, open_start) WHERE open_n IS NOT NULL;
+"""
+"""Each team's open episodes by start: the holding report reads their lengths in order from it
+instead of sorting them, so its memory does not grow with the open cases."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 """Schema version -> the SQL that brings a store from the version before to it."""
 
 

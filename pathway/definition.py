@@ -82,9 +82,16 @@ class Pathway:
     hooks: pluggy.PluginManager | None = attrs.field(default=None, repr=False)
     reports: Mapping[str, ReportSpec] = attrs.field(factory=dict, repr=False)
     machine: CompiledMachine = attrs.field(init=False, repr=False)
+    interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
+    """The states a case can only be in during an interruption (see :func:`interruption_states`)."""
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "machine", CompiledMachine(self))
+        object.__setattr__(
+            self,
+            "interruption_states",
+            interruption_states(self.states, self.transitions, self.initial),
+        )
 
     def organisation_of(self, team: str) -> str:
         """The organisation of ``team``; a team unknown to the pathway (imported history) has none."""
@@ -102,6 +109,44 @@ class Pathway:
         """
         found = self.triggers.get(trigger)
         return found[0].placement if found else None
+
+
+def interruption_states(
+    states: Mapping[str, State], transitions: Sequence[Transition], initial: str
+) -> frozenset[str]:
+    """The states that lie inside an interruption: where interruptions lead (a safeguarding
+    enquiry, a Mental Health Act assessment), and the steps entered only from inside one (a
+    plug-in's sub-steps of the enquiry or assessment); never an offer or a final state.
+
+    The engine uses them to drop an interruption's return point when the case leaves the
+    interruption other than by returning, e.g. when an admission offered from an assessment is
+    accepted: the case will not go back to where it was before the assessment.
+
+    Computed as the largest set that holds the interruptions' destinations and in which every
+    other state is entered only by plain transitions from states of the set (steps inside an
+    interruption can form cycles, so it is grown down from every candidate, not up).
+    """
+    roots = {t.dest for t in transitions if t.interrupt and t.dest is not None}
+    entering: dict[str, list[Transition]] = defaultdict(list)
+    for t in transitions:
+        if t.dest is not None and not t.returns and not t.internal:
+            entering[t.dest].append(t)
+    inside = {
+        name
+        for name, state in states.items()
+        if not state.final and not state.is_offer and (name in roots or name != initial)
+    }
+    shrunk = True
+    while shrunk:
+        shrunk = False
+        for name in sorted(inside - roots):
+            if not entering[name] or any(
+                t.remembers or any(source not in inside for source in t.sources)
+                for t in entering[name]
+            ):
+                inside.discard(name)
+                shrunk = True
+    return frozenset(inside)
 
 
 def _ids(

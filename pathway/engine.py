@@ -190,10 +190,17 @@ class Engine:
         return team, (case.worker if team == case.team else None)
 
     def _return_stack(self, case: Case, evaluation: Evaluation) -> tuple[ReturnPoint, ...]:
-        """Push on an offer or interruption, pop on a return; an accepted offer drops its point."""
+        """Push on an offer or interruption, pop on a return; an accepted offer drops its point.
+
+        A case that leaves an interruption other than by returning (an admission offered from a
+        Mental Health Act assessment and accepted) will not go back to where it was before the
+        interruption either, so that point is dropped too: otherwise it would stay on the stack
+        for the rest of the case's life.
+        """
         transition = evaluation.transition
         assert transition is not None and evaluation.dest is not None
         stack = case.return_stack
+        inside = self.pathway.interruption_states
         if transition.internal:
             return stack  # the case stays where it is, offer and interruptions included
         if self.pathway.states[evaluation.dest].final:
@@ -203,7 +210,10 @@ class Engine:
         if transition.remembers:
             return (*stack, ReturnPoint(case.state, case.team, case.state_entered_at))
         if self.pathway.states[case.state].is_offer and stack:
-            return stack[:-1]  # accepted: the case has moved on and will not go back
+            accepted, stack = stack[-1], stack[:-1]  # the case has moved on, will not go back
+            return _leave_interruption(stack, inside) if accepted.state in inside else stack
+        if case.state in inside and evaluation.dest not in inside:
+            return _leave_interruption(stack, inside)
         return stack
 
     def _apply(
@@ -465,3 +475,13 @@ class Engine:
     def history(self, case_id: str) -> list[AuditEvent]:
         """The case's audit events in order (a convenience for ``engine.store.history``)."""
         return self.store.history(case_id)
+
+
+def _leave_interruption(
+    stack: tuple[ReturnPoint, ...], inside: frozenset[str]
+) -> tuple[ReturnPoint, ...]:
+    """The stack once the case has left the interruption it is in: the points of interruptions
+    nested in it (their states are inside one) and the point that started it are dropped."""
+    while stack and stack[-1].state in inside:
+        stack = stack[:-1]
+    return stack[:-1]

@@ -77,6 +77,65 @@ def test_an_accepted_offer_drops_its_return_point(barnet: pathway.Pathway) -> No
     )
 
 
+AMHP = pathway.Actor("w-amhp", "amhp", roles=("amhp",))
+IET = pathway.Actor("w-iet", "iet")
+
+
+def _assessed(engine: pathway.Engine, case_id: str) -> None:
+    """A case in standard enablement with the Network, then a Mental Health Act assessment and a
+    section 2 detention offered to the IET."""
+    engine.open_case(case_id, HUB, at=at(0))
+    engine.fire(case_id, "self_refer", HUB, at=at(0))
+    engine.fire(case_id, "offer_choice_appointment", HUB, at=at(0))
+    engine.fire(case_id, "accept_handoff", LETS, at=at(1))
+    engine.fire(case_id, "book_choice_meeting", LETS, at=at(2))
+    engine.fire(case_id, "start_brief_enablement", LETS, at=at(3), data={"enablement_plan": "p"})
+    assessing = engine.fire(case_id, "start_mha_assessment", AMHP, at=at(10))
+    assert [(p.state, p.team) for p in assessing.return_stack] == [("brief_enablement", "lets")]
+    offered = engine.fire(
+        case_id, "detain_section_2", AMHP, at=at(11), data={"section_2_start": "2026-02-13"}
+    )
+    assert (offered.state, offered.team) == ("offered_hospital_social_work", "amhp")
+    assert [p.state for p in offered.return_stack] == ["brief_enablement", "mha_assessment"]
+
+
+def test_an_admission_accepted_after_an_assessment_leaves_nothing_to_go_back_to(
+    barnet: pathway.Pathway,
+) -> None:
+    """The assessment interrupted brief enablement; the admission it led to was accepted by the
+    IET, so the case has left the interruption for good: neither the offer's point nor the
+    interruption's stays on the stack (it used to keep brief_enablement there for ever)."""
+    engine = pathway.Engine(barnet, pathway.open_store(":memory:"))
+    _assessed(engine, "M1")
+    admitted = engine.fire("M1", "accept_handoff", IET, at=at(12))
+    assert (admitted.state, admitted.team) == ("hospital_social_work", "iet")
+    assert admitted.return_stack == ()
+
+
+def test_a_declined_admission_goes_back_to_the_assessment_and_no_detention_back_to_before_it(
+    barnet: pathway.Pathway,
+) -> None:
+    """Declining pops only the offer's point; the interruption's is still there for its return."""
+    engine = pathway.Engine(barnet, pathway.open_store(":memory:"))
+    _assessed(engine, "M2")
+    declined = engine.fire(
+        "M2", "decline_handoff", IET, at=at(12), data={"decline_reason": "wrong ward"}
+    )
+    assert (declined.state, declined.team) == ("mha_assessment", "amhp")
+    assert [p.state for p in declined.return_stack] == ["brief_enablement"]
+    back = engine.fire("M2", "no_detention", AMHP, at=at(13))
+    assert (back.state, back.team, back.return_stack) == ("brief_enablement", "lets", ())
+    assert back.state_entered_at == at(3)
+
+
+def test_interruption_states_are_where_the_interruptions_lead(barnet: pathway.Pathway) -> None:
+    """(A plug-in's sub-steps of an interruption count too: see the amhp plug-in's tests.)"""
+    assert barnet.interruption_states == {
+        "safeguarding", "mha_assessment", "residential_review", "community_review",
+        "carers_assessment",
+    }  # fmt: skip
+
+
 LOOP = """
 id: holders
 version: "1"

@@ -95,6 +95,27 @@ def test_steps_in_order_then_section_3_offers_hospital_and_s117(case: Case) -> N
     assert after.attributes["section_3_start"] == "2026-06-01"
 
 
+def test_the_sub_steps_are_inside_the_interruption(compiled: pathway.Pathway) -> None:
+    """Entered only from the assessment, the sub-steps are inside it like the assessment itself."""
+    bare = pathway.load_pathway("barnet-enablement")
+    assert compiled.interruption_states - bare.interruption_states == {
+        "mha_assessment.request", "mha_assessment.gather_information",
+        "mha_assessment.nearest_relative_consulted", "mha_assessment.interview",
+    }  # fmt: skip
+
+
+def test_an_admission_from_the_interview_accepted_leaves_nothing_to_go_back_to(case: Case) -> None:
+    """Accepted by the IET, the admission ends the assessment for good: the CMHT's specialist
+    support (where the assessment began) is no longer on the return stack."""
+    case.to_interview()
+    offered = case.fire("detain_section_2", AMHP, section_2_start="2026-06-01")
+    assert [p.state for p in offered.return_stack] == [
+        "specialist_support",
+        "mha_assessment.interview",
+    ]
+    assert case.fire("accept_handoff", IET).return_stack == ()
+
+
 def test_steps_cannot_be_skipped(case: Case) -> None:
     """The interview cannot come before the nearest relative step: no such transition."""
     case.to_specialist_support()

@@ -372,6 +372,25 @@ def funding_change_reason(ctx: GuardContext, /) -> GuardResult:
     return passed(f"the funding of placement {pid} changes for a reason given")
 
 
+def no_open_placement(ctx: GuardContext, /) -> GuardResult:
+    """The case has no open placement: closed with one, it would go on counting as spend.
+
+    Meant for the step that closes a case: end each placement first (its end step records the
+    last day), so the funding report and the scrutiny board see when the council stopped paying.
+    """
+    still_open = sorted(
+        f"{p.placement_id} ({p.care_type}, since {p.start.isoformat()})"
+        for p in placements.placements_of(ctx.case.attributes).values()
+        if p.is_open
+    )
+    if still_open:
+        return refused(
+            f"the case still has open placements, which would go on counting as spend after it "
+            f"closes: {', '.join(still_open)}; end them first"
+        )
+    return passed("the case has no open placement")
+
+
 BUILTIN_GUARDS = GuardRegistry(
     [
         GuardSpec(
@@ -478,6 +497,12 @@ BUILTIN_GUARDS = GuardRegistry(
             funding_change_reason,
             "A change of a placement's funding split (or of section 117) gives its reason with "
             "the step.",
+        ),
+        GuardSpec(
+            "no_open_placement",
+            no_open_placement,
+            "The case has no open placement (for closing steps: an open placement on a closed "
+            "case would go on counting as spend).",
         ),
         GuardSpec(
             "receiving_team",

@@ -192,6 +192,29 @@ def test_ending_a_placement_needs_no_funding_checks(barnet: pathway.Engine) -> N
     assert case.attributes["placements"]["P1"]["end_date"] == "2026-01-31"
 
 
+def test_a_case_with_an_open_placement_is_not_closed_until_the_placement_ends(
+    barnet: pathway.Engine,
+) -> None:
+    """Closed with its placement open, the case would go on counting as spend: the closure is
+    refused (and audited) naming the placement; once it has ended, the case closes."""
+    barnet.fire("C1", "placement_start", HUB, at=T0, data=start(**ELIGIBLE))
+    with pytest.raises(pathway.TransitionRefused) as raised:
+        barnet.fire("C1", "close", HUB, at=T0 + timedelta(days=1), data={"closure_reason": "x"})
+    assert raised.value.reasons == (
+        "the case still has open placements, which would go on counting as spend after it "
+        "closes: P1 (residential, since 2026-01-01); end them first",
+    )
+    assert barnet.store.history("C1")[-1].outcome == "refused"
+    barnet.fire(
+        "C1", "placement_end", HUB, at=T0 + timedelta(days=2),
+        data={"placement_id": "P1", "end_date": "2026-01-31"},
+    )  # fmt: skip
+    closed = barnet.fire(
+        "C1", "close", HUB, at=T0 + timedelta(days=3), data={"closure_reason": "moved away"}
+    )
+    assert closed.state == "closed"
+
+
 def test_a_pathway_without_the_guards_records_any_placement(tmp_path: Path) -> None:
     """The guards are a council's choice: without them, council funding needs no determination."""
     engine = pathway.Engine(small_pathway(tmp_path), pathway.open_store(tmp_path / "s.db"))

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -193,19 +193,46 @@ class VerifyResult:
 
 def verify_events(events: Iterable[AuditEvent], against: Checkpoint | None = None) -> VerifyResult:
     """Recompute the chain over ``events`` (in position order) and stop at the first mismatch."""
+    return verify_links(
+        (
+            ChainLink(e.position, e.event_id, e.case_id, e.prev_hash, e.hash, event_payload_json(e))
+            for e in events
+        ),
+        against,
+    )
+
+
+class ChainLink(NamedTuple):
+    """What checking one event's place in the chain needs: its position, ids, stored hashes and
+    the canonical text its hash covers."""
+
+    position: int
+    event_id: str
+    case_id: str
+    prev_hash: str
+    hash: str
+    payload_json: str
+
+
+def verify_links(links: Iterable[ChainLink], against: Checkpoint | None = None) -> VerifyResult:
+    """Recompute the chain over ``links`` (in position order) and stop at the first mismatch.
+
+    The stores verify from their rows' stored text (``store.base.row_links``), which is what was
+    hashed, without building an event per row: several times faster on a large store.
+    """
     expected_prev = GENESIS_HASH
     expected_position = 1
     count = 0
     head = Checkpoint(0, GENESIS_HASH)
     seen_checkpoint = against is None or against.position == 0
-    for event in events:
+    for event in links:
         count += 1
         problem = None
         if event.position != expected_position:
             problem = f"expected position {expected_position}, found {event.position} (events missing or reordered)"
         elif event.prev_hash != expected_prev:
             problem = "its prev_hash does not match the hash of the event before it"
-        elif event_hash(event) != event.hash:
+        elif hash_text(event.prev_hash, event.payload_json) != event.hash:
             problem = "its contents do not match its hash (the event was altered)"
         if problem is not None:
             return VerifyResult(

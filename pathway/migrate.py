@@ -18,11 +18,11 @@ from typing import Any
 
 import attrs
 
-from .audit import Checkpoint, verify_events
+from .audit import Checkpoint, verify_links
 from .definition import Pathway, load_pathway
 from .errors import PathwayError, StoreError
 from .store import open_store, remove_store, store_exists
-from .store.base import CASE_COLUMNS, EVENT_COLUMNS, event_from_row
+from .store.base import CASE_COLUMNS, EVENT_COLUMNS, row_links
 from .store.common import BOOK_COLUMNS, EVENT_SELECT
 from .store.dialect import analyze, bulk_insert
 from .store.flowrows import EPISODE_COLUMNS, HANDOFF_COLUMNS
@@ -170,9 +170,8 @@ def _copy(src: Any, dst: Any, as_of: datetime, progress: Progress | None) -> Mig
                 progress(table, counted[0])
         tx.set_chain_head(head.position, head.hash)
         analyze(conn, [table for table, _c, _o in TABLES])
-        verified = verify_events(
-            (event_from_row(r) for r in conn.execute(EVENT_SELECT + " ORDER BY position")),
-            against=head,
+        verified = verify_links(
+            row_links(conn.execute(EVENT_SELECT + " ORDER BY position")), against=head
         )
         if not verified.ok or verified.head != head:
             raise StoreError(

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,26 @@ def test_tampering_is_caught_and_the_first_bad_event_named(
     result = engine.store.verify()
     assert not result.ok
     assert result.failed_position == 2
+    assert "contents do not match its hash" in (result.problem or "")
+
+
+def test_a_stored_time_rewritten_in_an_equivalent_form_is_caught(
+    engine: pathway.Engine, store_factory: Backend
+) -> None:
+    """verify checks the text as stored, which is what was hashed: the same instant written with
+    another offset is an alteration too (a reader of the raw table would see a different time)."""
+    engine.open_case("C1", HUB)
+    engine.fire("C1", "book_choice_appointment", LETS)
+    with pathway.open_store(engine.location, create=False) as other:  # type: ignore[attr-defined]
+        query = "SELECT occurred_at FROM events WHERE position = 2"
+        stored = str(other.connection.execute(query).fetchone()[0])
+    moved = datetime.fromisoformat(stored).astimezone(timezone(timedelta(hours=1))).isoformat()
+    assert datetime.fromisoformat(moved) == datetime.fromisoformat(stored) and moved != stored
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        store_factory.drop_trigger(conn, "events_refuse_update")
+        conn.execute(f"UPDATE events SET occurred_at = '{moved}' WHERE position = 2")
+    result = engine.store.verify()
+    assert (result.ok, result.failed_position) == (False, 2)
     assert "contents do not match its hash" in (result.problem or "")
 
 

@@ -8,14 +8,14 @@ the engine decides, the store makes each decision durable in one transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ..audit import Checkpoint, VerifyResult, hash_text, payload_json
+from ..audit import ChainLink, Checkpoint, VerifyResult, hash_text, payload_json
 from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 from .placementrows import PlacementChange
@@ -251,3 +251,11 @@ def row_payload_json(row: tuple[Any, ...]) -> str:
         reasons_json=reasons, note=note, data_json=data, imported=bool(imported),
         closes=bool(closes), prev_hash=prev_hash,
     )  # fmt: skip
+
+
+def row_links(rows: Iterable[tuple[Any, ...]]) -> Iterator[ChainLink]:
+    """The chain links of events-table rows (``EVENT_COLUMNS`` order), for ``audit.verify_links``:
+    the hash is checked against the text as stored, so a stored time or JSON column rewritten in
+    an equivalent form is caught as well."""
+    for row in rows:
+        yield ChainLink(row[0], row[1], row[2], row[-2], row[-1], row_payload_json(row))

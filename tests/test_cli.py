@@ -243,3 +243,21 @@ def test_audit_verify_catches_a_tampered_database_file(workdir: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("FAILED: event at position 2 (id ")
     assert "case C1): its contents do not match its hash" in done.stderr
+
+
+def test_the_command_line_starts_without_importing_what_only_some_commands_need() -> None:
+    """Start-up is part of every command's time (a report's included): the validators, sqlite-utils,
+    each report's module, the importers, the samples, migration and the optional extras are
+    imported by the commands that use them, not by ``import pathway.cli``."""
+    heavy = [
+        "jsonschema", "sqlite_utils", "psycopg", "plotly", "pathway.dashboard",
+        "pathway.importer", "pathway.placement_import", "pathway.samples", "pathway.migrate",
+        "pathway.walkthrough", "pathway.reports.handoffs", "pathway.reports.holding",
+        "pathway.reports.funding", "pathway.reports.waits",
+    ]  # fmt: skip
+    code = (
+        "import json, sys, pathway.cli; "
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []

@@ -45,6 +45,7 @@ IMPORT_TRIGGER = "imported"
 
 MAX_PROBLEMS = 20
 BATCH = 20_000
+CASE_BULK_COLUMNS = (*CASE_COLUMNS, "last_seq", "last_at", *FLOW_COLUMNS)
 
 Progress = Callable[[int], None]
 
@@ -319,6 +320,16 @@ def _load(
              *flow_values(flow))
         )  # fmt: skip
 
+    def flush() -> None:
+        """Write what has been built so far, so memory stays the same however long the file."""
+        chain.flush(conn)
+        if case_rows:
+            bulk_insert(conn, "cases", CASE_BULK_COLUMNS, case_rows)
+        write_bulk(conn, episodes, handoffs)
+        case_rows.clear()
+        episodes.clear()
+        handoffs.clear()
+
     cursor = conn.execute(
         "SELECT case_id, at, at_text, state, team, organisation, actor, trigger, data "
         "FROM import_rows ORDER BY case_id, at, line"
@@ -345,11 +356,9 @@ def _load(
             handoffs.append(handoff)
         prev_state, prev_team, prev_org, last_text = state, team, org, at_text
         if len(chain.rows) >= BATCH:
-            chain.flush(conn)
+            flush()
     finish_case()
-    chain.flush(conn)
-    bulk_insert(conn, "cases", (*CASE_COLUMNS, "last_seq", "last_at", *FLOW_COLUMNS), case_rows)
-    write_bulk(conn, episodes, handoffs)
+    flush()
     return ImportResult(
         name, rows, cases, closed_cases, chain.first_position, chain.position, chain.prev
     )

@@ -31,7 +31,7 @@ from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
-from .store.dialect import analyze, bulk_insert, real_type, temp_table, text_type
+from .store.dialect import analyze, bulk_insert, real_type, stream, temp_table, text_type
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
 from .timeutil import format_instant, parse_instant
 
@@ -330,9 +330,10 @@ def _load(
         episodes.clear()
         handoffs.clear()
 
-    cursor = conn.execute(
+    cursor = stream(
+        conn,
         "SELECT case_id, at, at_text, state, team, organisation, actor, trigger, data "
-        "FROM import_rows ORDER BY case_id, at, line"
+        "FROM import_rows ORDER BY case_id, at, line",
     )
     for case_id, at, at_text, state, team, org_given, actor, trigger, data in cursor:
         if case_id != current:

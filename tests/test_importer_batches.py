@@ -2,7 +2,8 @@
 
 Batches must not change what is stored: the same log imported with batches of a handful of rows
 (every case's derived rows split across many writes) and with one batch for everything gives the
-same cases, events, closed episodes and handoffs, and the chain verifies.
+same cases, events, closed episodes and handoffs, and the chain verifies, on both stores (on
+PostgreSQL the sorted rows are read through a server-side cursor while each batch is written).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Backend
 
-import pathway
 from pathway import importer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +32,11 @@ TABLES = {
 }
 
 
-def _import(log: Path, where: Path, batch: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _import(
+    log: Path, backend: Backend, where: str, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     monkeypatch.setattr(importer, "BATCH", batch)
-    with pathway.open_store(where) as store:
+    with backend.open(where) as store:
         result = importer.import_events(store, log, final_states=["closed"])
         assert store.verify().ok
         conn = store.connection
@@ -44,12 +47,12 @@ def _import(log: Path, where: Path, batch: int, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_small_batches_store_exactly_what_one_batch_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_factory: Backend
 ) -> None:
     log = tmp_path / "log.csv"
     rows = generate_log.write_log(log, cases=300, seed=7)
-    whole = _import(log, tmp_path / "whole.db", 10**9, monkeypatch)
-    batched = _import(log, tmp_path / "batched.db", 7, monkeypatch)
+    whole = _import(log, store_factory, store_factory.location("whole"), 10**9, monkeypatch)
+    batched = _import(log, store_factory, store_factory.location("batched"), 7, monkeypatch)
     assert whole["result"][0] == rows and whole["result"][1] == 300
     assert len(whole["closed_episodes"]) > 1000 and len(whole["handoffs"]) > 500
     for name in ("result", *TABLES):

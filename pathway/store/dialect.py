@@ -242,6 +242,17 @@ def analyze(conn: Any, tables: Sequence[str]) -> None:
         conn.execute(f"ANALYZE {', '.join(tables)}")
 
 
+def stream(conn: Any, sql: str, parameters: Any = ()) -> Iterable[Sequence[Any]]:
+    """The rows of a long read inside a transaction, a batch at a time: a server-side cursor on
+    PostgreSQL (whose default cursor would fetch every row into memory first); on SQLite a cursor
+    already steps through the rows as they are read."""
+    stream_rows = getattr(conn, "stream_rows", None)
+    if stream_rows is not None:
+        rows: Iterable[Sequence[Any]] = stream_rows(sql, parameters)
+        return rows
+    return conn.execute(sql, parameters)  # type: ignore[no-any-return]
+
+
 def bulk_insert(
     conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:

@@ -15,7 +15,8 @@ This module imports psycopg: only the PostgreSQL store imports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -84,6 +85,9 @@ def configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_loader("numeric", _NumericLoader)
 
 
+_STREAM_NAMES = itertools.count(1)
+
+
 class PgConnection:
     """A psycopg connection taking sqlite3-style SQL; ``raw`` is the psycopg connection."""
 
@@ -119,6 +123,14 @@ class PgConnection:
         with self.raw.cursor().copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def stream_rows(self, sql: str, parameters: Any = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` through a server-side cursor, 2,000 at a time (inside the open
+        transaction; other statements may run between batches)."""
+        with self.raw.cursor(name=f"pathway_stream_{next(_STREAM_NAMES)}") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(translate(sql), tuple(parameters) if parameters else None)
+            yield from cursor
 
     def commit(self) -> None:
         self.raw.commit()

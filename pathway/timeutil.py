@@ -21,13 +21,18 @@ def system_clock() -> datetime:
 
 def to_utc(value: datetime) -> datetime:
     """Return ``value`` in UTC; a naive datetime is taken to be UTC already."""
-    if value.tzinfo is None:
+    tzinfo = value.tzinfo
+    if tzinfo is UTC:  # the usual case (stored and clock times): nothing to convert
+        return value
+    if tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 
 def format_instant(value: datetime) -> str:
     """The canonical stored text of an instant."""
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")
     return to_utc(value).isoformat(timespec="microseconds")
 
 

@@ -177,7 +177,9 @@ def case_from_row(row: tuple[Any, ...]) -> Case:
         state_entered_at=parse_instant(entered),
         return_stack=tuple(
             ReturnPoint(s, t, parse_instant(e) if e else None) for s, t, e in json.loads(stack)
-        ),
+        )
+        if stack != "[]"
+        else (),
         attributes=json.loads(attributes),
     )  # fmt: skip
 

@@ -156,3 +156,23 @@ def _bench_schemas(url: str) -> set[str]:
                 ("pathway_bench_%",),
             )
         }
+
+
+def test_bench_funding_quick_checks_agreement_and_writes_its_figures(tmp_path: Path) -> None:
+    """``bench_funding.py --quick`` builds its store, finds the report and the plain SQL sum
+    agreeing, and writes positive timings; nothing about speed is asserted."""
+    out = tmp_path / "funding.json"
+    args = ["--quick", "--cases", "60", "--periods", "120", "--rounds", "1"]
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_funding.py"), *args,
+         "--dir", str(tmp_path), "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert "figures agree" in completed.stdout
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["store"]["periods"] == 120 and results["meta"]["mode"] == "quick"
+    funding = results["funding"]
+    for figure in ("report_s", "sql_s", "ratio"):
+        assert isinstance(funding[figure], int | float) and funding[figure] > 0, figure
+    assert not list(tmp_path.glob("pathway-bench-funding-*"))

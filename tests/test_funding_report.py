@@ -228,6 +228,29 @@ def test_the_scrutiny_list(engine: pathway.Engine) -> None:
     assert all(i["care_type"] == "residential" for i in data["scrutiny"])
 
 
+def test_a_placement_still_charged_after_its_case_closed_is_listed(engine: pathway.Engine) -> None:
+    """C1's £700 a week, all council, from 1 January; the case is closed on 10 January (this small
+    pathway has no no_open_placement guard) and the placement never ended. In January the council
+    pays for 21 days after the closing day: 700 x 21 / 7 = £2,100.00. As of a moment before the
+    closure nothing is listed; C2's placement, on an open case, never is."""
+    start(engine, eligibility_date="2025-12-20", health_screen_date="2025-12-21")
+    start(engine, "C2", placement_id="P2", eligibility_date="2025-12-20",
+          health_screen_date="2025-12-21")  # fmt: skip
+    engine.fire("C1", "close", LETS, at=day("2026-01-10T15:00:00"))
+    data = report(engine, "2026-01-01", "2026-01-31")
+    found = [(i["case_id"], i["placement_id"], i["rule"], i["amount"]) for i in data["scrutiny"]]
+    assert found == [("C1", "P1", "after_case_closed", "2100.00")]
+    assert data["scrutiny"][0]["explanation"] == (
+        "charged to the council for days after the case was closed: the council pays 2100.00 "
+        "in the period"
+    )
+    assert row(data, "residential")["spend"] == "6200.00"  # the spend itself is unchanged
+    before = report(engine, "2026-01-01", "2026-01-31", as_of="2026-01-10T14:00:00")
+    assert before["scrutiny"] == []
+    inside = report(engine, "2026-01-01", "2026-01-10")  # no day after the closing day
+    assert inside["scrutiny"] == []
+
+
 def test_money_in_the_json_is_always_decimal_text(engine: pathway.Engine) -> None:
     """No money field is a number: every one is text with exactly two decimals."""
     start(engine, weekly_cost="1234.57")

@@ -27,6 +27,7 @@ import attrs
 from ..errors import DefinitionError, Problem, StoreError
 from ..placements import CARE_TYPES, FUNDERS, format_pence, parse_pence, round_half_up
 from ..store.placementrows import WHOLE_BP
+from ..timeutil import format_instant
 from ..validation import validate_document
 from ..yamlsource import parse_document, pointer, read_document
 from .scope import Scope
@@ -41,6 +42,7 @@ RULES = {
     "period began",
     "trust_panel_council_funded": "agreed by an NHS trust's panel and charged to the council",
     "s117_charged_to_person": "section 117 aftercare, which is free, charged to the person",
+    "after_case_closed": "charged to the council for days after the case was closed",
 }
 """The scrutiny rules by their stable codes, in the order the report lists them."""
 
@@ -275,7 +277,7 @@ def funding_report(
             "nhs": _money(s117[2], split),
         },
         budget=budget,
-        scrutiny=_scrutiny(conn, clipped, params),
+        scrutiny=_scrutiny(conn, clipped, {**params, "as_of_text": format_instant(scope.as_of)}),
     )
 
 
@@ -322,7 +324,7 @@ def _scrutiny(conn: Any, clipped: str, params: Mapping[str, Any]) -> tuple[Scrut
     )
     order = list(RULES)
     found = sorted(
-        _query(conn, sql, params),
+        [*_query(conn, sql, params), *_after_closure(conn, clipped, params)],
         key=lambda r: (-r[5], r[0], r[1], order.index(r[3])),
     )
     items = []
@@ -337,3 +339,49 @@ def _scrutiny(conn: Any, clipped: str, params: Mapping[str, Any]) -> tuple[Scrut
             )
         items.append(ScrutinyItem(case_id, placement_id, care_type, rule, explanation, amount))
     return tuple(items)
+
+
+def _after_closure(
+    conn: Any, clipped: str, params: Mapping[str, Any]
+) -> list[tuple[str, str, str, str, str, int]]:
+    """Council-funded placements with days in the window after their case was closed (as of
+    ``--as-of``: the case's newest applied event by then closed it), as the other rules' rows.
+
+    A closed case's placements that nobody ended go on being paid for; the engine's
+    ``no_open_placement`` guard stops that for cases it closes, so these come from imports (or
+    pathways without the guard). The closing day is the UTC date of that event; the days after
+    it that fall in the window and in the period count, at the council's share. When nothing of
+    the case happened after ``--as-of`` (the usual case) its row says it: closed if it is in a
+    final state, since ``closed_at``; only other cases have their events read.
+    """
+    rows = _query(
+        conn,
+        f"""SELECT c.case_id, c.placement_id, c.care_type, c.agreed_by, c.weekly_pence,
+                   c.council_bp, c.start_day, c.end_day,
+                   CASE WHEN k.last_at <= :as_of_text
+                        THEN (CASE WHEN k.closed_at IS NULL THEN '0' ELSE '1' || k.closed_at END)
+                        ELSE (SELECT CAST(e.closes AS TEXT) || e.occurred_at FROM events AS e
+                               WHERE e.case_id = c.case_id AND e.outcome = 'applied'
+                                 AND e.occurred_at <= :as_of_text
+                               ORDER BY e.seq DESC LIMIT 1)
+                   END AS newest
+              FROM ({clipped}) AS c JOIN cases AS k ON k.id = c.case_id
+             WHERE c.council_bp > 0 AND (k.closed_at IS NOT NULL OR k.last_at > :as_of_text)""",
+        params,
+    )
+    first, last = params["first"], params["last"]
+    found: dict[tuple[str, str], list[Any]] = {}
+    for case_id, pid, care_type, agreed_by, weekly, council_bp, start, end, newest in rows:
+        if not newest or not str(newest).startswith("1"):
+            continue  # open at the as-of moment (or no event yet)
+        closed_day = date.fromisoformat(str(newest)[1:11]).toordinal()
+        begin = max(first, start, closed_day + 1)
+        finish = min(last, end if end is not None else last)
+        if finish < begin:
+            continue
+        entry = found.setdefault((case_id, pid), [care_type, agreed_by, 0])
+        entry[2] += weekly * (finish - begin + 1) * council_bp
+    return [
+        (case_id, pid, care_type, "after_case_closed", agreed_by, exact)
+        for (case_id, pid), (care_type, agreed_by, exact) in found.items()
+    ]

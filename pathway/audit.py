@@ -192,17 +192,6 @@ class VerifyResult:
     failed_event_id: str | None = None
 
 
-def verify_events(events: Iterable[AuditEvent], against: Checkpoint | None = None) -> VerifyResult:
-    """Recompute the chain over ``events`` (in position order) and stop at the first mismatch."""
-    return verify_links(
-        (
-            ChainLink(e.position, e.event_id, e.case_id, e.prev_hash, e.hash, event_payload_json(e))
-            for e in events
-        ),
-        against,
-    )
-
-
 class ChainLink(NamedTuple):
     """What checking one event's place in the chain needs: its position, ids, stored hashes and
     the canonical text its hash covers."""

@@ -25,12 +25,12 @@ from typing import Any
 
 import attrs
 
-from .audit import hash_text, payload_json
+from .audit import hash_text
 from .canonical import new_event_id
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
-from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
+from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps, row_payload_json
 from .store.dialect import analyze, bulk_insert, real_type, stream, temp_table, text_type
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
 from .timeutil import format_instant, parse_instant
@@ -208,29 +208,14 @@ class _Chain:
         to_org: str | None, actor: str, data: str, closes: bool,
     ) -> None:  # fmt: skip
         self.position += 1
-        event_id = new_event_id()
-        actor_team = to_team or ""
-        digest = hash_text(
-            self.prev,
-            payload_json(
-                event_id=event_id, case_id=case_id, seq=seq, position=self.position,
-                occurred_at=at_text, recorded_at=self.recorded, trigger=trigger,
-                from_state=from_state, to_state=to_state, from_team=from_team, to_team=to_team,
-                from_organisation=from_org, to_organisation=to_org, actor_id=actor,
-                actor_team=actor_team, actor_roles_json="[]", outcome="applied",
-                pathway_id=self.pathway_id, pathway_version=self.pathway_version,
-                reasons_json="[]", note=None, data_json=data, imported=True, closes=closes,
-                prev_hash=self.prev,
-            ),
+        row = (
+            self.position, new_event_id(), case_id, seq, at_text, self.recorded, trigger,
+            from_state, to_state, from_team, to_team, from_org, to_org, actor, to_team or "",
+            "[]", "applied", self.pathway_id, self.pathway_version, "[]", None, data, 1,
+            int(closes), self.prev, "",
         )  # fmt: skip
-        self.rows.append(
-            (
-                self.position, event_id, case_id, seq, at_text, self.recorded, trigger,
-                from_state, to_state, from_team, to_team, from_org, to_org, actor,
-                actor_team, "[]", "applied", self.pathway_id, self.pathway_version, "[]",
-                None, data, 1, int(closes), self.prev, digest,
-            )
-        )  # fmt: skip
+        digest = hash_text(self.prev, row_payload_json(row))
+        self.rows.append((*row[:-1], digest))
         self.prev = digest
 
     def flush(self, conn: Any) -> None:

@@ -87,7 +87,7 @@ def test_bench_reports_quick_agrees_with_duckdb(tmp_path: Path) -> None:
     assert results["meta"]["mode"] == "quick"
     assert results["log"]["cases"] == 60 and results["log"]["events"] > 60
     assert results["agree"] is True
-    for figure in ("rows_per_s", "baseline_rows_per_s", "ratio"):
+    for figure in ("rows_per_s", "baseline_rows_per_s", "ratio", "floor_ratio"):
         assert results["import"][figure] > 0, figure
     assert results["import"]["rows"] == results["log"]["events"]
     for name in ("handoffs", "holding"):
@@ -177,3 +177,52 @@ def test_bench_funding_quick_checks_agreement_and_writes_its_figures(tmp_path: P
     for figure in ("report_s", "sql_s", "ratio"):
         assert isinstance(funding[figure], int | float) and funding[figure] > 0, figure
     assert not list(tmp_path.glob("pathway-bench-funding-*"))
+
+
+def test_import_floor_does_the_work_it_is_credited_with(tmp_path: Path) -> None:
+    """The import benchmark's floor (the least a chained import can do) really sorts, numbers and
+    chains every row: otherwise its figure would say nothing about what the library could reach.
+
+    Runs without DuckDB (the floor needs only the standard library), so CI keeps it honest.
+    """
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_reports
+        import generate_log
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    import csv
+    import hashlib
+    import sqlite3
+    from datetime import datetime
+
+    log = tmp_path / "log.csv"
+    events = generate_log.write_log(log, 40, 3)
+    seconds, rows = bench_reports.floor_import(log, tmp_path / "floor.db")
+    assert rows == events and seconds > 0
+
+    with log.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        by_case: dict[str, list[tuple[float, int, str]]] = {}
+        for line, row in enumerate(reader, 2):
+            at = datetime.fromisoformat(row[1]).timestamp()
+            by_case.setdefault(row[0], []).append((at, line, row[2]))
+    conn = sqlite3.connect(tmp_path / "floor.db")
+    stored = conn.execute(
+        "SELECT position, case_id, seq, occurred_at, state, team, organisation, actor, trigger, "
+        "hash FROM events ORDER BY position"
+    ).fetchall()
+    conn.close()
+    assert [r[0] for r in stored] == list(range(1, events + 1))
+    expected = [
+        (case_id, seq, state)
+        for case_id in sorted(by_case)
+        for seq, (_, _, state) in enumerate(sorted(by_case[case_id]), 1)
+    ]
+    assert [(r[1], r[2], r[4]) for r in stored] == expected
+    prev = "0" * 64
+    for _, case_id, seq, at_text, state, team, org, actor, trigger, digest in stored:
+        text = f'["{case_id}",{seq},"{at_text}","{state}","{team}","{org}","{actor}","{trigger}"]'
+        assert digest == hashlib.sha256((prev + text).encode()).hexdigest()
+        prev = digest

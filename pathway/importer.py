@@ -20,17 +20,18 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from .audit import hash_text
-from .canonical import new_event_id
+from .audit import hash_text, imported_payload_template
+from .canonical import new_event_ids
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
-from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps, row_payload_json
+from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
 from .store.dialect import analyze, bulk_insert, real_type, stream, temp_table, text_type
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
 from .timeutil import format_instant, parse_instant
@@ -45,6 +46,8 @@ IMPORT_TRIGGER = "imported"
 
 MAX_PROBLEMS = 20
 BATCH = 20_000
+EVENT_ID_BATCH = 1_024
+"""Event ids are made this many at a time (one read of random bytes for all of them)."""
 CASE_BULK_COLUMNS = (*CASE_COLUMNS, "last_seq", "last_at", *FLOW_COLUMNS)
 
 Progress = Callable[[int], None]
@@ -192,7 +195,12 @@ def _stage(
 
 
 class _Chain:
-    """Append imported events to the store-wide hash chain, in bulk."""
+    """Append imported events to the store-wide hash chain, in bulk.
+
+    Every event of one import shares its recording time, pathway and outcome, so its hashed text
+    is one template (``audit.imported_payload_template``) formatted with the fields that differ;
+    the JSON text of each state, team and organisation is encoded once and reused.
+    """
 
     def __init__(self, head: tuple[int, str], pathway_id: str, pathway_version: str) -> None:
         self.position, self.prev = head
@@ -200,22 +208,50 @@ class _Chain:
         self.recorded = format_instant(datetime.now(UTC))
         self.pathway_id = pathway_id
         self.pathway_version = pathway_version
+        self.template = imported_payload_template(
+            recorded_at=self.recorded, pathway_id=pathway_id, pathway_version=pathway_version
+        )
         self.rows: list[tuple[Any, ...]] = []
+        self._ids: list[str] = []
+        self._json: dict[str | None, str] = {None: "null"}
+
+    def json_text(self, value: str | None) -> str:
+        """``value`` as JSON text (``null`` for None), encoded once per distinct value."""
+        text = self._json.get(value)
+        if text is None:
+            assert value is not None
+            text = self._json[value] = encode_basestring(value)
+        return text
+
+    def event_id(self) -> str:
+        if not self._ids:
+            self._ids = new_event_ids(EVENT_ID_BATCH)
+            self._ids.reverse()  # popped from the end: ids in position order, as they grow
+        return self._ids.pop()
 
     def add(
-        self, case_id: str, seq: int, at_text: str, trigger: str, from_state: str | None,
-        to_state: str, from_team: str | None, to_team: str | None, from_org: str | None,
-        to_org: str | None, actor: str, data: str, closes: bool,
+        self, case_id: str, case_json: str, seq: int, at_text: str, trigger: str,
+        from_state: str | None, to_state: str, from_team: str | None, to_team: str | None,
+        from_org: str | None, to_org: str | None, actor: str, data: str, closes: bool,
     ) -> None:  # fmt: skip
-        self.position += 1
-        row = (
-            self.position, new_event_id(), case_id, seq, at_text, self.recorded, trigger,
-            from_state, to_state, from_team, to_team, from_org, to_org, actor, to_team or "",
-            "[]", "applied", self.pathway_id, self.pathway_version, "[]", None, data, 1,
-            int(closes), self.prev, "",
+        """Number, hash and queue one event (``case_json``: the case id as JSON text)."""
+        self.position = position = self.position + 1
+        event_id = self.event_id()
+        text = self.json_text
+        to_team_json = text(to_team)
+        payload = self.template % (
+            text(actor), to_team_json if to_team else '""', case_json,
+            "true" if closes else "false", data, event_id, text(from_org), text(from_state),
+            text(from_team), at_text, position, self.prev, seq, text(to_org), text(to_state),
+            to_team_json, text(trigger),
         )  # fmt: skip
-        digest = hash_text(self.prev, row_payload_json(row))
-        self.rows.append((*row[:-1], digest))
+        digest = hash_text(self.prev, payload)
+        self.rows.append(
+            (position, event_id, case_id, seq, at_text, self.recorded, trigger, from_state,
+             to_state, from_team, to_team, from_org, to_org, actor, to_team or "", "[]",
+             "applied", self.pathway_id, self.pathway_version, "[]", None, data, 1, int(closes),
+             self.prev, digest)
+        )  # fmt: skip
         self.prev = digest
 
     def flush(self, conn: Any) -> None:
@@ -292,6 +328,7 @@ def _load(
     prev_state = prev_team = prev_org = None
     opened = entered = last_text = ""
     closes = False
+    case_json = ""
 
     def finish_case() -> None:
         nonlocal cases, closed_cases
@@ -324,6 +361,7 @@ def _load(
         if case_id != current:
             finish_case()
             current, flow, seq = case_id, FlowState(case_id), 0
+            case_json = encode_basestring(case_id)
             prev_state = prev_team = prev_org = None
             opened = entered = at_text
         seq += 1
@@ -332,8 +370,8 @@ def _load(
         if state != prev_state:
             entered = at_text
         chain.add(
-            case_id, seq, at_text, trigger or IMPORT_TRIGGER, prev_state, state, prev_team, team,
-            prev_org, org, actor, data, closes,
+            case_id, case_json, seq, at_text, trigger or IMPORT_TRIGGER, prev_state, state,
+            prev_team, team, prev_org, org, actor, data, closes,
         )  # fmt: skip
         closed, _opened, handoff = flow.step(at, team, org, closes)
         if closed is not None:

@@ -151,14 +151,14 @@ def _stage(
                     when = None
                 if when is not None and case_id and state:
                     team = row[i_team].strip() or None
-                    data = {name: row[i] for i, name in extra if row[i] != ""}
+                    data = {name: row[i] for i, name in extra if row[i] != ""} if extra else None
                     batch.append(
                         (
                             line, case_id, when.timestamp(), format_instant(when), state, team,
                             (row[get_org].strip() or None) if get_org is not None else None,
                             row[get_actor].strip() if get_actor is not None else "",
                             (row[get_trigger].strip() or None) if get_trigger is not None else None,
-                            dumps(data),
+                            dumps(data) if data else "{}",
                         )
                     )  # fmt: skip
             if len(problems) >= MAX_PROBLEMS:
@@ -194,6 +194,16 @@ def _stage(
     return count
 
 
+class _JsonTexts(dict[str | None, str]):
+    """Each value's JSON text (``None``: ``null``), encoded the first time it is asked for:
+    an import's states, teams, organisations, actors and triggers repeat on almost every row."""
+
+    def __missing__(self, value: str | None) -> str:
+        assert value is not None
+        text = self[value] = encode_basestring(value)
+        return text
+
+
 class _Chain:
     """Append imported events to the store-wide hash chain, in bulk.
 
@@ -213,15 +223,7 @@ class _Chain:
         )
         self.rows: list[tuple[Any, ...]] = []
         self._ids: list[str] = []
-        self._json: dict[str | None, str] = {None: "null"}
-
-    def json_text(self, value: str | None) -> str:
-        """``value`` as JSON text (``null`` for None), encoded once per distinct value."""
-        text = self._json.get(value)
-        if text is None:
-            assert value is not None
-            text = self._json[value] = encode_basestring(value)
-        return text
+        self._json = _JsonTexts({None: "null"})
 
     def event_id(self) -> str:
         if not self._ids:
@@ -237,13 +239,13 @@ class _Chain:
         """Number, hash and queue one event (``case_json``: the case id as JSON text)."""
         self.position = position = self.position + 1
         event_id = self.event_id()
-        text = self.json_text
-        to_team_json = text(to_team)
+        text = self._json
+        to_team_json = text[to_team]
         payload = self.template % (
-            text(actor), to_team_json if to_team else '""', case_json,
-            "true" if closes else "false", data, event_id, text(from_org), text(from_state),
-            text(from_team), at_text, position, self.prev, seq, text(to_org), text(to_state),
-            to_team_json, text(trigger),
+            text[actor], to_team_json if to_team else '""', case_json,
+            "true" if closes else "false", data, event_id, text[from_org], text[from_state],
+            text[from_team], at_text, position, self.prev, seq, text[to_org], text[to_state],
+            to_team_json, text[trigger],
         )  # fmt: skip
         digest = hash_text(self.prev, payload)
         self.rows.append(

@@ -398,8 +398,8 @@ def test_as_of_leaves_out_later_events_and_cases() -> None:
 
 def test_team_sequence_stops_at_as_of() -> None:
     """A named team first given after as_of (or after until) is not in the case's teams."""
-    # FAILS against the library: case_flow.first_team is folded over the whole history, and the
-    # handoffs report puts it first in `teams` without checking its time against the window end.
+    # A regression test: case_flow.first_team is folded over the whole history, and the handoffs
+    # report once put it first in `teams` without checking its time against the window end.
     store = load("case_id,occurred_at,state,team\nb1,2026-01-01,open,\nb1,2026-01-08,work,A\n")
     # At the 6th b1 has only its unallocated event: it is in the report, with no named team.
     assert case(handoffs(store, "2026-01-06"), "b1")["teams"] == []

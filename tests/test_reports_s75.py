@@ -35,6 +35,7 @@ import pytest
 from conftest import CMHT, HUB, LETS
 
 import pathway
+from pathway.errors import InvalidRequest
 from pathway.importer import import_events
 from pathway.reports import Scope, s75_report
 
@@ -983,3 +984,11 @@ def test_receipt_matches_reference(receipt: Any) -> None:
     for name in ("all", "middle", "window", "team", "team-window"):
         want = compare(store, cases, RECEIPT_FINALS, scopes[name], 1)
         assert want["crossings"], name
+
+
+@pytest.mark.parametrize("threshold", [-1, 1.5, True])
+def test_a_threshold_that_is_not_a_count_is_refused(threshold: Any) -> None:
+    """The library refuses what the CLI refuses: the JSON's ``threshold`` is a count (minimum 0)."""
+    store = pathway.open_store(":memory:")
+    with pytest.raises(InvalidRequest, match="threshold"):
+        s75_report(store.connection, Scope(datetime(2026, 1, 1, tzinfo=UTC)), threshold)

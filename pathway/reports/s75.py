@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from ..errors import InvalidRequest
 from .scope import Scope
 from .sql import CASES_OF_TEAM, clipped_episodes, days_of_us, sum_us, us_total
 
@@ -60,7 +61,15 @@ class S75Report:
 
 
 def s75_report(conn: Any, scope: Scope, threshold: int = DEFAULT_THRESHOLD) -> S75Report:
-    """Compute the S75 report inside the database."""
+    """Compute the S75 report inside the database.
+
+    Raises :class:`InvalidRequest` for a negative ``threshold`` (the CLI refuses one too): the
+    report's JSON schema, and any reader of it, expect a count.
+    """
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+        raise InvalidRequest(
+            f"threshold must be a whole number of crossings, 0 or more: {threshold!r}"
+        )
     params = scope.params()
     team_filter = f" AND case_id IN ({CASES_OF_TEAM})" if scope.team is not None else ""
     totals = [

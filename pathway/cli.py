@@ -918,7 +918,8 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
     "--until",
     callback=parse_at,
     metavar="DATETIME",
-    help="End of the period (inclusive; never after --as-of).",
+    help="End of the period (inclusive; never after --as-of). A date alone is its first instant "
+    "(00:00 UTC): to take in the whole of 31 March, give 2026-03-31T23:59:59.999999.",
 )
 @click.option("--team", help="Narrow the report to one team (see docs/reports.md for each report).")
 @click.option(
@@ -1115,7 +1116,8 @@ def migrate(source: str, target: str) -> None:
     "--until",
     callback=parse_at,
     metavar="DATETIME",
-    help="End of the period (inclusive; never after --as-of).",
+    help="End of the period (inclusive; never after --as-of). A date alone is its first instant "
+    "(00:00 UTC): to take in the whole of 31 March, give 2026-03-31T23:59:59.999999.",
 )
 @click.option("--team", help="Narrow every figure to one team (see docs/reports.md for each).")
 @click.option(

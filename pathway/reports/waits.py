@@ -213,7 +213,8 @@ def waits_report(
                 overruns.append(Overrun(cid, state, entered, left, days, float(limits[state])))
     overruns.sort(key=lambda o: (-o.days, o.case_id))
 
-    # 3. Reviews overdue, on cases open at as_of.
+    # 3. Reviews overdue, on cases open at as_of. A review is an entry into a review state: a later
+    # event that leaves the case there (an internal step, an imported row) is no new review.
     reviews = (
         list(review_states)
         if review_states is not None
@@ -231,7 +232,8 @@ def waits_report(
                  WHERE e.closes = 0
             ),
             last_review AS (
-                SELECT case_id, MAX(occurred_at) AS at FROM a WHERE to_state IN ({marks})
+                SELECT case_id, MAX(occurred_at) AS at FROM a
+                 WHERE to_state IN ({marks}) AND (from_state IS NULL OR from_state != to_state)
                  GROUP BY case_id
             ),
             opened AS (SELECT case_id, MIN(occurred_at) AS at FROM a GROUP BY case_id),

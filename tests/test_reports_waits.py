@@ -7,6 +7,7 @@ comments beside it, never copied from the report.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import jsonschema
 import pytest
 
 import pathway
+from pathway.errors import TransitionRefused
 from pathway.importer import import_events
 from pathway.reports import Scope, waits_report
 from pathway.validation import load_schema
@@ -205,3 +207,214 @@ def test_reviews_overdue_tie_and_team(small: pathway.Pathway) -> None:
     # Held by cmht at as_of: v3 and v5 (v5 passed to cmht on 1 Mar 2025).
     team = waits(load(REVIEWS, small), small, "2026-01-01", team="cmht")
     assert team["reviews_overdue"] == [review("v5", "2024-11-01", 426), review("v3", None, 366)]
+
+
+# --- open offers --------------------------------------------------------------------------------
+
+OFFERS = """case_id,occurred_at,state,team
+o1,2026-01-01,referred,hub
+o1,2026-01-10,offered,hub
+o2,2026-01-01,referred,hub
+o2,2026-01-05,offered,hub
+o2,2026-01-06,choice_appointment,lets
+o3,2026-01-01,referred,hub
+o3,2026-01-05,offered,hub
+o3,2026-01-08,referred,hub
+o4,2026-01-01,referred,hub
+o4,2026-01-20,offered,hub
+o4,2026-01-25,offered,hub
+o5,2026-01-01,referred,hub
+o5,2026-01-15,offered,
+o6,2026-01-31T12:00,offered,hub
+o7,2026-01-01,referred,hub
+o7,2026-02-01T00:00:00.000001,offered,hub
+o8,2026-01-01,referred,hub
+o8,2026-02-01,offered,hub
+o9,2025-12-01,offered,hub
+o9,2025-12-10,closed,hub
+o9,2025-12-20,referred,hub
+o9,2026-01-02,offered,cmht
+o10,2026-01-01,referred,hub
+o10,2026-01-10,offered,hub
+o10,2026-01-10,choice_appointment,lets
+"""
+# As of 1 Feb 2026. "offered" is offered to the LETs; held_by is the team of the latest event.
+# o1: offered 10 Jan: 22 days. o2: accepted (choice_appointment): no. o3: declined: no.
+# o4: offered 20 Jan; the 25 Jan line leaves it in the offer state (not a new offer): since
+#     20 Jan, 12 days.
+# o5: offered 15 Jan with no team: nobody holds it meanwhile (held_by null), 17 days.
+# o6: a single event in the offer state, 31 Jan 12:00: 0.5 days.
+# o7: offered a microsecond after as_of: not yet. o8: offered at as_of exactly: 0 days.
+# o9: offered, closed, re-referred, offered again on 2 Jan, held by cmht: 30 days.
+# o10: offered and accepted at the same instant, the acceptance line last: not open.
+
+
+def offer(case_id: str, held_by: str | None, since: str, days: float) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "state": "offered",
+        "offered_to": "lets",
+        "held_by": held_by,
+        "since": us(since),
+        "days": d(days),
+    }
+
+
+O1 = offer("o1", "hub", "2026-01-10", 22)
+O4 = offer("o4", "hub", "2026-01-20", 12)
+O5 = offer("o5", None, "2026-01-15", 17)
+O6 = offer("o6", "hub", "2026-01-31T12:00", 0.5)
+O8 = offer("o8", "hub", "2026-02-01", 0)
+O9 = offer("o9", "cmht", "2026-01-02", 30)
+
+
+def test_open_offers(small: pathway.Pathway) -> None:
+    """Cases left in an offer state at as_of, waiting since they entered it; longest first."""
+    report = waits(load(OFFERS, small), small, "2026-02-01")
+    assert report["open_offers"] == [O9, O1, O5, O4, O6, O8]
+
+
+def test_open_offers_whatever_the_period(small: pathway.Pathway) -> None:
+    """Open offers are as at as_of: a period (here a day before most offers) changes nothing."""
+    store = load(OFFERS, small)
+    report = waits(store, small, "2026-02-01", since="2026-01-01", until="2026-01-01")
+    assert report["open_offers"] == [O9, O1, O5, O4, O6, O8]
+
+
+def test_open_offers_team(small: pathway.Pathway) -> None:
+    """--team: offers held by the team or offered to it."""
+    store = load(OFFERS, small)
+    assert waits(store, small, "2026-02-01", team="cmht")["open_offers"] == [O9]
+    assert waits(store, small, "2026-02-01", team="hub")["open_offers"] == [O1, O4, O6, O8]
+    assert waits(store, small, "2026-02-01", team="lets")["open_offers"] == [O9, O1, O5, O4, O6, O8]
+
+
+def test_open_offers_tie_order(small: pathway.Pathway) -> None:
+    """o10 with its acceptance line first: the offer comes last, so it is open (22 days)."""
+    store = load(swap_lines(OFFERS, "o10,2026-01-10,offered", "o10,2026-01-10,choice"), small)
+    report = waits(store, small, "2026-02-01")
+    assert report["open_offers"] == [O9, O1, offer("o10", "hub", "2026-01-10", 22), O5, O4, O6, O8]
+
+
+# --- refusals (from the engine) and refused events are not applied ------------------------------
+
+
+def drive_scenario(store: Any, small: pathway.Pathway) -> dict[str, tuple[str, ...]]:
+    """Cases driven through the engine; the reasons of each refusal it raised, by name.
+
+    e1: opened 1 Jan by the hub (hub holds, referred); offered 2 Jan (the hub keeps it);
+        a note (internal step) 5 Jan; accept by cmht 6 Jan: refused (not the receiving team);
+        decline by the hub 7 Jan without a reason: refused twice over (receiving team, reason);
+        decline by cmht 8 Jan without a reason: refused, the same two kinds of reason.
+    e2: opened 1 Jan, closed by the hub 3 Jan; close again 4 Jan: refused (closed already).
+    e3: opened 1 Jan; accept by lets 20 Jan: refused (nothing offered). Open, not offered.
+    """
+    engine = pathway.Engine(small, store, clock=lambda: at("2030-01-01"))
+    reasons: dict[str, tuple[str, ...]] = {}
+
+    def refused(name: str, *args: Any, **kwargs: Any) -> None:
+        with pytest.raises(TransitionRefused) as caught:
+            engine.fire(*args, **kwargs)
+        reasons[name] = caught.value.reasons
+
+    engine.open_case("e1", HUB, at=at("2026-01-01"))
+    engine.fire("e1", "offer", HUB, at=at("2026-01-02"))
+    engine.fire("e1", "note", HUB, at=at("2026-01-05"))
+    refused("accept-cmht", "e1", "accept_handoff", CMHT, at=at("2026-01-06"))
+    refused("decline-hub", "e1", "decline_handoff", HUB, at=at("2026-01-07"))
+    refused("decline-cmht", "e1", "decline_handoff", CMHT, at=at("2026-01-08"))
+    engine.open_case("e2", HUB, at=at("2026-01-01"))
+    engine.fire("e2", "close", HUB, at=at("2026-01-03"))
+    refused("close-closed", "e2", "close", HUB, at=at("2026-01-04"))
+    engine.open_case("e3", HUB, at=at("2026-01-01"))
+    refused("accept-lets", "e3", "accept_handoff", LETS, at=at("2026-01-20"))
+    return reasons
+
+
+Scenario = tuple[Any, dict[str, tuple[str, ...]]]  # a store and its refusals' reasons by name
+
+
+@pytest.fixture
+def engine_store(small: pathway.Pathway) -> Iterator[Scenario]:
+    """A throw-away store holding only the engine-driven scenario, and its refusals' reasons."""
+    store = pathway.open_store(":memory:")
+    reasons = drive_scenario(store, small)
+    yield store, reasons
+    store.close()
+
+
+def test_refusal_reasons_are_as_the_scenario_says(engine_store: Scenario) -> None:
+    """The scenario's refusals have the reasons the hand counts below assume."""
+    _store, reasons = engine_store
+    assert {name: len(r) for name, r in reasons.items()} == {
+        "accept-cmht": 1,
+        "decline-hub": 2,
+        "decline-cmht": 2,
+        "close-closed": 1,
+        "accept-lets": 1,
+    }
+    # The receiving-team reason names the acting team, so cmht's two are the same text and the
+    # hub's differs; the missing decline reason is the same text for both.
+    assert reasons["decline-cmht"][0] == reasons["accept-cmht"][0]
+    assert reasons["decline-hub"][0] != reasons["decline-cmht"][0]
+    assert reasons["decline-hub"][1] == reasons["decline-cmht"][1]
+
+
+def test_refusals_by_team_and_reason(engine_store: Scenario, small: pathway.Pathway) -> None:
+    """Each reason of each refusal in the period counts once, by acting team; most first."""
+    store, reasons = engine_store
+    recv_cmht, why = reasons["decline-cmht"]
+    recv_hub, _ = reasons["decline-hub"]
+    (closed_already,) = reasons["close-closed"]
+    (nothing_offered,) = reasons["accept-lets"]
+
+    def expect(counts: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+        rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [{"team": t, "reason": r, "count": n} for (t, r), n in rows]
+
+    # As of 1 Feb: cmht 6 Jan (receiving team), cmht 8 Jan (receiving team + reason), hub 7 Jan
+    # (receiving team + reason), hub 4 Jan (closed), lets 20 Jan (nothing offered).
+    report = waits(store, small, "2026-02-01")
+    assert report["refusals"] == expect(
+        {
+            ("cmht", recv_cmht): 2,
+            ("cmht", why): 1,
+            ("hub", recv_hub): 1,
+            ("hub", why): 1,
+            ("hub", closed_already): 1,
+            ("lets", nothing_offered): 1,
+        }
+    )
+    # Period 7 Jan -> 8 Jan, both edges in (the refusals are at 00:00): the two declines only.
+    report = waits(store, small, "2026-02-01", since="2026-01-07", until="2026-01-08")
+    assert report["refusals"] == expect(
+        {("cmht", recv_cmht): 1, ("cmht", why): 1, ("hub", recv_hub): 1, ("hub", why): 1}
+    )
+    # As of 6 Jan 12:00: only the 4 Jan and 6 Jan refusals have happened.
+    report = waits(store, small, "2026-01-06T12:00")
+    assert report["refusals"] == expect({("cmht", recv_cmht): 1, ("hub", closed_already): 1})
+    # --team: refusals of that team's actors.
+    report = waits(store, small, "2026-02-01", team="cmht")
+    assert report["refusals"] == expect({("cmht", recv_cmht): 2, ("cmht", why): 1})
+
+
+def test_refused_events_change_nothing(engine_store: Scenario, small: pathway.Pathway) -> None:
+    """Refusals never move a case: e2 stays closed, e1's offer runs from 2 Jan (the note and
+    the refusals after it are no new offer)."""
+    store, _reasons = engine_store
+    report = waits(store, small, "2026-02-01")
+    # e1 and e3 are open and never reached the milestone: 31 days each; e2 is closed.
+    assert report["first_appointment"]["still_waiting"] == [
+        {"case_id": "e1", "days": d(31)},
+        {"case_id": "e3", "days": d(31)},
+    ]
+    assert report["open_offers"] == [
+        {
+            "case_id": "e1",
+            "state": "offered",
+            "offered_to": "lets",
+            "held_by": "hub",
+            "since": us("2026-01-02"),
+            "days": d(30),
+        }
+    ]

@@ -69,7 +69,7 @@ class OpenOffer:
     case_id: str
     state: str
     offered_to: str
-    held_by: str
+    held_by: str | None  # None: nobody holds the case meanwhile (an empty team)
     since: str
     days: float
 
@@ -258,15 +258,25 @@ def waits_report(
     offers: list[OpenOffer] = []
     if offer_states:
         marks, names = _named("offer", offer_states)
+        # The wait runs from the case's entry into the offer state: a later event that leaves it
+        # there (an internal step, an imported row with another team) is no new offer.
         for cid, state, held_by, at, days in conn.execute(
             f"""
             WITH a AS {inline}({applied}),
-            latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id)
-            SELECT e.case_id, e.to_state, e.to_team, e.occurred_at,
-                   {days_between(conn, ":as_of", "e.occurred_at")} AS days
-              FROM a AS e JOIN latest USING (case_id, seq)
-             WHERE e.to_state IN ({marks})
-             ORDER BY days DESC, e.case_id
+            latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id),
+            pending AS (
+                SELECT e.case_id, e.to_state, e.to_team,
+                       (SELECT MAX(x.occurred_at) FROM a AS x
+                         WHERE x.case_id = e.case_id AND x.seq <= e.seq
+                           AND x.to_state = e.to_state
+                           AND (x.from_state IS NULL OR x.from_state != x.to_state)) AS since
+                  FROM a AS e JOIN latest USING (case_id, seq)
+                 WHERE e.to_state IN ({marks})
+            )
+            SELECT case_id, to_state, to_team, since,
+                   {days_between(conn, ":as_of", "since")} AS days
+              FROM pending
+             ORDER BY days DESC, case_id
             """,
             {**params, **names},
         ):

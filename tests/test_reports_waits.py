@@ -122,6 +122,315 @@ def swap_lines(text: str, a: str, b: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- first appointment --------------------------------------------------------------------------
+
+FIRST = """case_id,occurred_at,state,team
+f1,2026-01-01,referred,hub
+f1,2026-01-03,offered,hub
+f1,2026-01-11,choice_appointment,lets
+f1,2026-01-20,assessment,lets
+f2,2026-01-01T12:00,referred,hub
+f2,2026-01-02,choice_appointment,lets
+f2,2026-01-10,referred,hub
+f2,2026-02-01,choice_appointment,lets
+f3,2026-01-05T09:00,referred,hub
+f3,2026-01-05T10:00+01:00,choice_appointment,lets
+f4,2026-01-01,referred,hub
+f4,2026-01-10,closed,hub
+f4,2026-01-10,referred,hub
+f5,2026-01-01,referred,hub
+f5,2026-01-05,closed,hub
+f5,2026-02-01,referred,hub
+f5,2026-02-11,choice_appointment,lets
+f6,2026-02-19,referred,hub
+f7,2026-01-01,referred,hub
+f7,2026-01-02,closed,hub
+f8,2026-01-15T12:00,referred,hub
+f8,2026-01-16,offered,hub
+f9,2026-02-20,referred,hub
+f9,2026-03-05,choice_appointment,lets
+f10,2026-02-01,choice_appointment,lets
+f11,2026-01-04T08:59:59.999999,referred,hub
+f11,2026-01-05T08:59:59.999999,choice_appointment,lets
+f12,2026-01-31T00:00:00.000001,referred,hub
+f12,2026-02-01T00:00:00.000001,choice_appointment,lets
+"""
+# The wait runs from the case's first event to its FIRST entry into choice_appointment.
+# f1: 1 Jan -> 11 Jan = 10 days.
+# f2: 1 Jan 12:00 -> 2 Jan = 0.5 days (its second entry on 1 Feb does not count).
+# f3: referred and choice_appointment at the same instant (10:00+01:00 = 09:00Z): 0 days.
+# f4: closed and re-referred at the same instant, closing line first: open, never reached.
+# f5: closed on 5 Jan, re-referred 1 Feb, reached 11 Feb: the wait runs from its first event,
+#     1 Jan, across the closure: 31 + 10 = 41 days.
+# f6: one event (19 Feb), open: waiting. f7: closed without reaching it: not waiting.
+# f8: open, offered, not reached: waiting since 15 Jan 12:00.
+# f9: reaches it on 5 Mar, after the as-of of 1 Mar: still waiting at 1 Mar (9 days).
+# f10: its single event is the milestone itself: 0 days.
+# f11: 1 day, reached 1 us before 5 Jan 09:00. f12: 1 day, reached 1 us after 1 Feb 00:00.
+
+
+def test_first_appointment_waits_and_quantiles(small: pathway.Pathway) -> None:
+    """Waits to the first entry into the milestone, with numpy-linear median and p90."""
+    report = waits(load(FIRST, small), small, "2026-03-01")
+    assert report["milestone"] == "choice_appointment"
+    first = report["first_appointment"]
+    # Reached by 1 Mar: f1 10, f2 0.5, f3 0, f5 41, f10 0, f11 1, f12 1.
+    # Sorted 0, 0, 0.5, 1, 1, 10, 41 (n = 7): median at position 3 = 1;
+    # p90 at position 0.9 * 6 = 5.4: 10 + 0.4 * (41 - 10) = 22.4.
+    assert first["reached"] == 7
+    assert first["median_days"] == d(1)
+    assert first["p90_days"] == d(22.4)
+    # Longest first, then case id (as text: f10 before f3, f11 before f12).
+    assert first["waits"] == [
+        {"case_id": "f5", "days": d(41)},
+        {"case_id": "f1", "days": d(10)},
+        {"case_id": "f11", "days": d(1)},
+        {"case_id": "f12", "days": d(1)},
+        {"case_id": "f2", "days": d(0.5)},
+        {"case_id": "f10", "days": d(0)},
+        {"case_id": "f3", "days": d(0)},
+    ]
+    # Open at 1 Mar and not reached: f4 from 1 Jan (59 days: 31 + 28), f8 from 15 Jan 12:00
+    # (16.5 + 28 = 44.5), f6 from 19 Feb (10), f9 from 20 Feb (9). f7 is closed.
+    assert first["still_waiting"] == [
+        {"case_id": "f4", "days": d(59)},
+        {"case_id": "f8", "days": d(44.5)},
+        {"case_id": "f6", "days": d(10)},
+        {"case_id": "f9", "days": d(9)},
+    ]
+
+
+def test_first_appointment_window_edges_are_inclusive(small: pathway.Pathway) -> None:
+    """Only waits that END in the period count; both edges are in, a microsecond outside is not."""
+    store = load(FIRST, small)
+    report = waits(store, small, "2026-03-01", since="2026-01-05T09:00", until="2026-02-01")
+    first = report["first_appointment"]
+    # Reached in [5 Jan 09:00, 1 Feb 00:00]: f1 (11 Jan, 10 days), f3 (5 Jan 09:00: the since
+    # edge, 0), f10 (1 Feb 00:00: the until edge, 0). Out: f2 (2 Jan), f11 (1 us before since),
+    # f12 (1 us after until), f5 (11 Feb). Sorted 0, 0, 10: median 0; p90 at position 1.8:
+    # 0 + 0.8 * 10 = 8.
+    assert first["reached"] == 3
+    assert first["median_days"] == d(0)
+    assert first["p90_days"] == d(8)
+    assert [w["case_id"] for w in first["waits"]] == ["f1", "f10", "f3"]
+    # still_waiting is as of 1 Mar whatever the period (documented): the same four cases as
+    # without it, f6 and f9 included though their first events come after the period.
+    assert [w["case_id"] for w in first["still_waiting"]] == ["f4", "f8", "f6", "f9"]
+
+
+def test_first_appointment_as_of_cuts_later_events(small: pathway.Pathway) -> None:
+    """As of 1 Feb 00:00, later events are left out and an event exactly at as_of counts."""
+    first = waits(load(FIRST, small), small, "2026-02-01")["first_appointment"]
+    # Reached by 1 Feb 00:00: f1 10, f2 0.5 (2 Jan), f3 0, f10 0 (its event is at as_of), f11 1.
+    # Sorted 0, 0, 0.5, 1, 10: median 0.5; p90 at position 3.6: 1 + 0.6 * 9 = 6.4.
+    assert first["reached"] == 5
+    assert first["median_days"] == d(0.5)
+    assert first["p90_days"] == d(6.4)
+    assert [w["case_id"] for w in first["waits"]] == ["f1", "f11", "f2", "f10", "f3"]
+    # Waiting: f4 (31 days), f5 (closed 5 Jan, re-referred at 1 Feb 00:00 = as_of, so open; from
+    # its first event, 31 days), f8 (15 Jan 12:00: 16.5), f12 (opened 31 Jan 00:00:00.000001:
+    # one day less a microsecond; it reaches the milestone after as_of). f6 and f9 have no event
+    # by then: not in the report.
+    assert first["still_waiting"] == [
+        {"case_id": "f4", "days": d(31)},
+        {"case_id": "f5", "days": d(31)},
+        {"case_id": "f8", "days": d(16.5)},
+        {"case_id": "f12", "days": d((DAY_US - 1) / DAY_US)},
+    ]
+
+
+def test_first_appointment_tie_order_decides_open_or_closed(small: pathway.Pathway) -> None:
+    """f4's closure and re-referral share an instant: with the re-referral first it is closed."""
+    store = load(swap_lines(FIRST, "f4,2026-01-10,closed", "f4,2026-01-10,referred"), small)
+    first = waits(store, small, "2026-03-01")["first_appointment"]
+    assert [w["case_id"] for w in first["still_waiting"]] == ["f8", "f6", "f9"]
+
+
+def test_first_appointment_is_not_narrowed_by_team(small: pathway.Pathway) -> None:
+    """--team leaves first_appointment as it is (documented choice): the same figures."""
+    store = load(FIRST, small)
+    whole = waits(store, small, "2026-03-01")["first_appointment"]
+    assert waits(store, small, "2026-03-01", team="cmht")["first_appointment"] == whole
+    assert waits(store, small, "2026-03-01", team="lets")["first_appointment"] == whole
+
+
+MILESTONE = """case_id,occurred_at,state,team
+m1,2026-01-01,referred,hub
+m1,2026-01-04,choice_appointment,lets
+m1,2026-01-11,assessment,lets
+m2,2026-01-01,referred,hub
+m2,2026-01-02,choice_appointment,lets
+"""
+
+
+def test_another_milestone(small: pathway.Pathway) -> None:
+    """--milestone changes the state that ends the wait."""
+    store = load(MILESTONE, small)
+    # Default (choice_appointment): m1 3 days, m2 1 day: median 2, p90 1 + 0.9 * 2 = 2.8.
+    default = waits(store, small, "2026-01-21")
+    assert default["first_appointment"]["reached"] == 2
+    assert default["first_appointment"]["median_days"] == d(2)
+    assert default["first_appointment"]["p90_days"] == d(2.8)
+    assert default["first_appointment"]["still_waiting"] == []
+    # assessment: m1 1 Jan -> 11 Jan = 10 days; m2 never got there: waiting 1 Jan -> 21 Jan = 20.
+    other = waits(store, small, "2026-01-21", milestone="assessment")
+    assert other["milestone"] == "assessment"
+    assert other["first_appointment"] == {
+        "reached": 1,
+        "median_days": d(10),
+        "p90_days": d(10),
+        "still_waiting": [{"case_id": "m2", "days": d(20)}],
+        "waits": [{"case_id": "m1", "days": d(10)}],
+    }
+    # A state no case reaches: nothing reached, null quantiles, both waiting 20 days.
+    none = waits(store, small, "2026-01-21", milestone="nowhere")["first_appointment"]
+    assert (none["reached"], none["median_days"], none["p90_days"], none["waits"]) == (
+        0,
+        None,
+        None,
+        [],
+    )
+    assert none["still_waiting"] == [
+        {"case_id": "m1", "days": d(20)},
+        {"case_id": "m2", "days": d(20)},
+    ]
+
+
+# --- stays over a time limit --------------------------------------------------------------------
+
+STAYS = """case_id,occurred_at,state,team
+s1,2025-12-31,referred,hub
+s1,2026-01-01,enablement,lets
+s1,2026-01-01T00:00:01,enablement,cmht
+s1,2026-02-13T00:00:01,closed,hub
+s2,2026-01-01,enablement,lets
+s2,2026-02-12,choice_appointment,lets
+s3,2026-02-01,referred,hub
+s3,2026-03-01,enablement,lets
+s4,2026-01-01,enablement,lets
+s4,2026-01-10,closed,hub
+s4,2026-01-20,enablement,lets
+s5,2026-01-01,enablement,lets
+s5,2026-01-31,annual_review,lets
+s5,2026-02-10,enablement,lets
+s5,2026-03-20,closed,hub
+s6,2026-05-01,choice_appointment,lets
+s6,2026-05-10,assessment,cmht
+s7,2026-04-01,enablement,lets
+s8,2026-01-01,enablement,lets
+s8,2026-03-01,choice_appointment,lets
+s8,2026-03-01,enablement,lets
+s9,2025-10-01,enablement,lets
+s9,2025-12-01,closed,hub
+"""
+# Limits: enablement 42 days, assessment 14. A stay begins on entering the state from another
+# (or at a case's first event) and ends at the next event that moves the case elsewhere or
+# closes it; over the limit means strictly longer.
+# s1: enablement 1 Jan -> closed 13 Feb 00:00:01 = 43 days 1 s: over. The line a second after
+#     1 Jan stays in enablement (a new team, not a new stay: else it would be a second overrun
+#     of exactly 43 days).
+# s2: 1 Jan -> 12 Feb = exactly 42 days: not over.
+# s3: from 1 Mar, still there: 92 days at 1 Jun (31 + 30 + 31): over, left null.
+# s4: 1 Jan -> closed 10 Jan (9 days); re-referred straight into enablement on 20 Jan (entered
+#     from closed: a new stay), still there at 1 Jun: 132 days (11 + 28 + 31 + 30 + 31 + 1).
+# s5: 1 Jan -> 31 Jan (30 days), a review, 10 Feb -> 20 Mar (18 + 20 = 38): two stays, neither
+#     over, though 68 days in enablement in all (documented: an interruption splits the stay).
+# s6: assessment from 10 May, still there at 1 Jun: 22 days > 14: over, limit 14.
+# s7: a single event in enablement on 1 Apr: a stay from it, 61 days at 1 Jun: over.
+# s8: 1 Jan -> 1 Mar (59 days, over); at 1 Mar the choice_appointment line comes first, so the
+#     enablement line at the same instant starts a new stay: 92 days at 1 Jun, over.
+# s9: 1 Oct 2025 -> 1 Dec 2025 = 61 days: over.
+
+
+def overrun(
+    case_id: str, state: str, entered: str, left: str | None, days: float
+) -> dict[str, Any]:
+    """One expected row of over_time_limit (the limit follows from the state)."""
+    limit = {"enablement": 42, "assessment": 14}[state]
+    return {
+        "case_id": case_id,
+        "state": state,
+        "entered": us(entered),
+        "left": None if left is None else us(left),
+        "days": d(days),
+        "limit_days": d(limit),
+    }
+
+
+S1 = overrun("s1", "enablement", "2026-01-01", "2026-02-13T00:00:01", 43 + 1 / 86_400)
+S3 = overrun("s3", "enablement", "2026-03-01", None, 92)
+S4 = overrun("s4", "enablement", "2026-01-20", None, 132)
+S6 = overrun("s6", "assessment", "2026-05-10", None, 22)
+S7 = overrun("s7", "enablement", "2026-04-01", None, 61)
+S8A = overrun("s8", "enablement", "2026-01-01", "2026-03-01", 59)
+S8B = overrun("s8", "enablement", "2026-03-01", None, 92)
+S9 = overrun("s9", "enablement", "2025-10-01", "2025-12-01", 61)
+
+
+def test_over_time_limit(small: pathway.Pathway) -> None:
+    """Stays longer than their state's limit, ended or running at as_of; longest first."""
+    report = waits(load(STAYS, small), small, "2026-06-01")
+    # Longest first, ties by case id (s3 before s8 at 92, s7 before s9 at 61).
+    assert report["over_time_limit"] == [S4, S3, S8B, S7, S9, S8A, S1, S6]
+
+
+def test_over_time_limit_tie_order(small: pathway.Pathway) -> None:
+    """Swapping s8's two lines at 1 Mar: the stay goes on through 1 Mar and ends there."""
+    store = load(swap_lines(STAYS, "s8,2026-03-01,choice", "s8,2026-03-01,enablement"), small)
+    # enablement at 1 Mar is now no entry (the case is already there); choice_appointment ends
+    # the one stay at 1 Mar: 59 days.
+    rows = [r for r in waits(store, small, "2026-06-01")["over_time_limit"] if r["case_id"] == "s8"]
+    assert rows == [S8A]
+
+
+def test_over_time_limit_in_a_window(small: pathway.Pathway) -> None:
+    """Stays that overlap the period count (touching an edge does); their days are not cut."""
+    store = load(STAYS, small)
+    # Period 13 Feb 00:00:01 -> 1 Mar: s1 ends at 13 Feb 00:00:01 (touches since: in); s3 enters
+    # at 1 Mar (touches until: in); s4 and s8's stays run through it; s9 ended in Dec (out);
+    # s6 and s7 begin after it (out).
+    report = waits(store, small, "2026-06-01", since="2026-02-13T00:00:01", until="2026-03-01")
+    assert report["over_time_limit"] == [S4, S3, S8B, S8A, S1]
+    # A microsecond later start leaves s1 out; a microsecond earlier end leaves s3 (and s8's
+    # second stay, entered at 1 Mar) out.
+    later = waits(
+        store, small, "2026-06-01", since="2026-02-13T00:00:01.000001", until="2026-03-01"
+    )
+    assert later["over_time_limit"] == [S4, S3, S8B, S8A]
+    earlier = waits(
+        store, small, "2026-06-01", since="2026-02-13", until="2026-02-28T23:59:59.999999"
+    )
+    assert earlier["over_time_limit"] == [S4, S8A, S1]
+
+
+def test_over_time_limit_as_of_cut(small: pathway.Pathway) -> None:
+    """As of 13 Feb 00:00 s1's closing (a second later) is not known: still running, 43 days."""
+    report = waits(load(STAYS, small), small, "2026-02-13")
+    # s1 1 Jan -> 13 Feb = 43 days, left null; s8 the same; s9 61 (ended). s2 left at 42 days;
+    # s4 (24 days) and s5 (3 days) are under; s3, s6 and s7 have not entered yet.
+    assert report["over_time_limit"] == [
+        S9,
+        overrun("s1", "enablement", "2026-01-01", None, 43),
+        overrun("s8", "enablement", "2026-01-01", None, 43),
+    ]
+
+
+def test_over_time_limit_team_is_the_team_on_entry(small: pathway.Pathway) -> None:
+    """With --team, a stay counts for the team holding the case when it entered the state."""
+    store = load(STAYS, small)
+    # cmht entered only s6's assessment; it took s1 over a second after s1 entered enablement.
+    assert waits(store, small, "2026-06-01", team="cmht")["over_time_limit"] == [S6]
+    assert waits(store, small, "2026-06-01", team="lets")["over_time_limit"] == [
+        S4,
+        S3,
+        S8B,
+        S7,
+        S9,
+        S8A,
+        S1,
+    ]
+
+
 # --- reviews overdue ----------------------------------------------------------------------------
 
 REVIEWS = """case_id,occurred_at,state,team
@@ -418,3 +727,57 @@ def test_refused_events_change_nothing(engine_store: Scenario, small: pathway.Pa
             "days": d(30),
         }
     ]
+
+
+# --- the same JSON on PostgreSQL ----------------------------------------------------------------
+
+# Every hand-worked log (case ids do not clash) and the engine scenario, at the scopes above.
+HANDWORKED_SCOPES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("2026-03-01", {}),
+    ("2026-03-01", {"since": "2026-01-05T09:00", "until": "2026-02-01"}),
+    ("2026-02-01", {}),
+    ("2026-01-21", {"milestone": "assessment"}),
+    ("2026-06-01", {}),
+    ("2026-06-01", {"since": "2026-02-13T00:00:01", "until": "2026-03-01"}),
+    ("2026-02-13", {}),
+    ("2026-06-01", {"team": "cmht"}),
+    ("2026-01-01", {}),
+    ("2026-01-01", {"team": "cmht"}),
+    ("2026-02-01", {"team": "hub"}),
+    ("2026-02-01", {"since": "2026-01-07", "until": "2026-01-08"}),
+    ("2026-01-06T12:00", {}),
+)
+
+
+@pytest.mark.postgres
+def test_handworked_logs_give_the_same_json_on_postgres(
+    pg_url: str, small: pathway.Pathway
+) -> None:
+    """The report's SQL runs on both stores: the same text of JSON for every hand-worked scope."""
+    from conftest import SESSION_PREFIX, PostgresBackend
+
+    backend = PostgresBackend(pg_url, f"{SESSION_PREFIX}_waits")
+    bodies = [log.split("\n", 1)[1] for log in (MILESTONE, STAYS, REVIEWS, OFFERS)]
+    text = FIRST + "".join(bodies)
+    stores = [pathway.open_store(":memory:"), pathway.open_store(backend.location("waits"))]
+    try:
+        for store in stores:
+            import_events(store, "x.csv", text=text, pathway=small)
+            drive_scenario(store, small)
+        for as_of, options in HANDWORKED_SCOPES:
+            scope = Scope(
+                at(as_of),
+                since=at(options["since"]) if "since" in options else None,
+                until=at(options["until"]) if "until" in options else None,
+                team=options.get("team"),
+            )
+            milestone = options.get("milestone", "choice_appointment")
+            lite, server = (
+                json.dumps(waits_report(s.connection, scope, small, milestone).to_json())
+                for s in stores
+            )
+            assert lite == server, (as_of, options)
+    finally:
+        for store in stores:
+            store.close()
+        backend.cleanup()

@@ -30,6 +30,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from conftest import SESSION_PREFIX, PostgresBackend
 from test_reports_reference import parse_us, quantile, to_us
 
 import pathway
@@ -772,7 +773,6 @@ def test_handworked_logs_give_the_same_json_on_postgres(
     pg_url: str, small: pathway.Pathway
 ) -> None:
     """The report's SQL runs on both stores: the same text of JSON for every hand-worked scope."""
-    from conftest import SESSION_PREFIX, PostgresBackend
 
     backend = PostgresBackend(pg_url, f"{SESSION_PREFIX}_waits")
     bodies = [log.split("\n", 1)[1] for log in (MILESTONE, STAYS, REVIEWS, OFFERS)]

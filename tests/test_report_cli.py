@@ -237,3 +237,35 @@ def test_a_team_no_event_names_is_refused_not_reported_empty(imported: Path) -> 
     assert "cmht" in done.stderr and "Traceback" not in done.stderr
     named = run("report", "holding", "--team", "cmht", "--as-of", "2026-01-20", cwd=imported)
     assert named.returncode == 0, named.stderr
+
+
+def test_an_offer_made_while_nobody_held_the_case_has_no_offering_team() -> None:
+    """An imported row can put a case in an offer state with an empty team: the offer is counted
+    with ``from_team`` null (nobody held the case), not under a team called "None"."""
+    from datetime import UTC, datetime
+
+    import pathway
+    from pathway.importer import import_events
+    from pathway.reports import Scope, handoffs_report
+
+    default = pathway.load_pathway("barnet-enablement")
+    store = pathway.open_store(":memory:")
+    import_events(
+        store,
+        "x.csv",
+        pathway=default,
+        text="case_id,occurred_at,state,team\n"
+        "o1,2026-01-01,referral,hub\n"
+        "o1,2026-01-02,offered_to_lets,\n"  # offered while unallocated
+        "o2,2026-01-01,referral,hub\n"
+        "o2,2026-01-03,offered_to_lets,hub\n",
+    )
+    report = handoffs_report(
+        store.connection, Scope(datetime(2026, 2, 1, tzinfo=UTC)), default
+    ).to_json()
+    report = json.loads(json.dumps(report))
+    assert report["by_offer"] == [
+        {"from_team": "hub", "to_team": "lets", "offered": 1, "declined": 0},
+        {"from_team": None, "to_team": "lets", "offered": 1, "declined": 0},
+    ]
+    jsonschema.validate(report, load_schema("report_handoffs"))

@@ -529,7 +529,10 @@ def handovers_panel(data: DashboardData) -> Panel:
             Table(
                 "Offers to another team, and how many were declined",
                 ("offering team", "offered to", "offered", "declined"),
-                tuple((o.from_team, o.to_team, o.offered, o.declined) for o in report.by_offer),
+                tuple(
+                    (o.from_team or "(unallocated)", o.to_team, o.offered, o.declined)
+                    for o in report.by_offer
+                ),
                 (False, False, True, True),
             )
         )

@@ -55,7 +55,7 @@ class CaseHandoffs:
 
 @attrs.frozen
 class OfferCount:
-    from_team: str
+    from_team: str | None  # None: the case was unallocated when offered (an imported empty team)
     to_team: str
     offered: int
     declined: int
@@ -373,7 +373,7 @@ def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]
     marks = ", ".join("?" * len(offer_states))
     team_sql = " AND (from_team = ? OR to_team = ? OR actor_team = ?)" if scope.team else ""
     team_args = [scope.team] * 3 if scope.team else []
-    made: dict[tuple[str, str], int] = {}
+    made: dict[tuple[str | None, str], int] = {}
     for state, held_by, n in conn.execute(
         f"""SELECT to_state, to_team, COUNT(*) FROM events
              WHERE outcome = 'applied' AND occurred_at >= ? AND occurred_at <= ?
@@ -381,9 +381,9 @@ def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]
              GROUP BY to_state, to_team""",
         [*bounds, *offer_states, *team_args],
     ):
-        key = (str(held_by), str(offer_states[state]))
+        key = (held_by, str(offer_states[state]))
         made[key] = made.get(key, 0) + n
-    declined: dict[tuple[str, str], int] = {}
+    declined: dict[tuple[str | None, str], int] = {}
     for trigger, state, held_by, n in conn.execute(
         f"""SELECT trigger, from_state, from_team, COUNT(*) FROM events
              WHERE outcome = 'applied' AND occurred_at >= ? AND occurred_at <= ?
@@ -392,7 +392,9 @@ def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]
         [*bounds, *offer_states, *team_args],
     ):
         if (trigger, state) in declines:
-            key = (str(held_by), str(offer_states[state]))
+            key = (held_by, str(offer_states[state]))
             declined[key] = declined.get(key, 0) + n
-    keys = sorted(set(made) | set(declined), key=lambda k: (-made.get(k, 0), k))
+    keys = sorted(
+        set(made) | set(declined), key=lambda k: (-made.get(k, 0), k[0] is None, k[0] or "", k[1])
+    )
     return tuple(OfferCount(a, b, made.get((a, b), 0), declined.get((a, b), 0)) for a, b in keys)

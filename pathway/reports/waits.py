@@ -147,35 +147,64 @@ def waits_report(
     applied = "SELECT * FROM events WHERE outcome = 'applied' AND occurred_at <= :as_of"
     inline = inline_cte(conn)  # PostgreSQL would materialise `a` and scan it per correlated row
 
-    # 1. First appointment.
+    # 1, 3 and 4 in one pass over the events: each case's first event, first entry into the
+    # milestone, latest entry into a review state and latest event (with what it left the case
+    # in), so the events are scanned once, not once a figure. A review (and an offer) is an
+    # *entry* into its state: a later event that leaves the case there (an internal step, an
+    # imported row with another team) is no new review, and does not restart an offer's wait.
+    reviews = (
+        list(review_states)
+        if review_states is not None
+        else [n for n in (pathway.states if pathway else []) if "review" in n]
+    )
+    offer_states = {
+        n: s.offer_to for n, s in (pathway.states.items() if pathway else []) if s.offer_to
+    }
+    review_marks, review_names = _named("review", reviews)
+    offer_marks, offer_names = _named("offer", offer_states)
     rows = conn.execute(
         f"""
         WITH a AS {inline}({applied}),
-        first AS (SELECT case_id, MIN(occurred_at) AS opened FROM a GROUP BY case_id),
-        reached AS (
-            SELECT case_id, MIN(occurred_at) AS at FROM a WHERE to_state = :milestone
-             GROUP BY case_id
+        per_case AS (
+            SELECT case_id, MIN(occurred_at) AS opened,
+                   MIN(CASE WHEN to_state = :milestone THEN occurred_at END) AS reached,
+                   MAX(CASE WHEN to_state IN ({review_marks})
+                             AND (from_state IS NULL OR from_state != to_state)
+                            THEN occurred_at END) AS last_review,
+                   MAX(seq) AS last_seq
+              FROM a GROUP BY case_id
         ),
-        w AS (
-            SELECT f.case_id, f.opened, r.at, COALESCE(r.at, :as_of) AS until_at,
-                   (SELECT closes FROM a AS l WHERE l.case_id = f.case_id
-                     ORDER BY seq DESC LIMIT 1) AS closed
-              FROM first AS f LEFT JOIN reached AS r USING (case_id)
+        latest AS (
+            SELECT p.case_id, p.opened, p.reached, p.last_review, l.closes, l.to_team,
+                   l.to_state,
+                   CASE WHEN l.to_state IN ({offer_marks}) THEN
+                        (SELECT MAX(x.occurred_at) FROM a AS x
+                          WHERE x.case_id = p.case_id AND x.seq <= p.last_seq
+                            AND x.to_state = l.to_state
+                            AND (x.from_state IS NULL OR x.from_state != x.to_state))
+                   END AS offered
+              FROM per_case AS p JOIN a AS l ON l.case_id = p.case_id AND l.seq = p.last_seq
         )
-        SELECT case_id, opened, at, {days_between(conn, "until_at", "opened")}, closed FROM w
+        SELECT case_id, reached, {days_between(conn, "COALESCE(reached, :as_of)", "opened")},
+               closes, to_team, to_state, last_review,
+               {days_between(conn, ":as_of", "COALESCE(last_review, opened)")},
+               offered, {days_between(conn, ":as_of", "offered")}
+          FROM latest
         """,
-        params,
+        {**params, **review_names, **offer_names},
     ).fetchall()
+
+    # 1. First appointment.
     waits = sorted(
         (
             Wait(cid, days)
-            for cid, _o, at, days, _c in rows
+            for cid, at, days, *_rest in rows
             if at is not None and since <= at <= until
         ),
         key=lambda w: (-w.days, w.case_id),
     )
     still = sorted(
-        (Wait(cid, days) for cid, _o, at, days, closed in rows if at is None and not closed),
+        (Wait(cid, days) for cid, at, days, closed, *_rest in rows if at is None and not closed),
         key=lambda w: (-w.days, w.case_id),
     )
     values = sorted(w.days for w in waits)
@@ -213,75 +242,25 @@ def waits_report(
                 overruns.append(Overrun(cid, state, entered, left, days, float(limits[state])))
     overruns.sort(key=lambda o: (-o.days, o.case_id))
 
-    # 3. Reviews overdue, on cases open at as_of. A review is an entry into a review state: a later
-    # event that leaves the case there (an internal step, an imported row) is no new review.
-    reviews = (
-        list(review_states)
-        if review_states is not None
-        else [n for n in (pathway.states if pathway else []) if "review" in n]
+    # 3. Reviews overdue, on cases open at as_of (held by the team, with one).
+    overdue = sorted(
+        (
+            OverdueReview(cid, last_review, days)
+            for cid, _at, _w, closed, held_by, _s, last_review, days, _o, _od in rows
+            if not closed and (team is None or held_by == team) and days > review_interval_days
+        ),
+        key=lambda r: (-r.days_since, r.case_id),
     )
-    marks, names = _named("review", reviews)
-    overdue = [
-        OverdueReview(cid, last_review, days)
-        for cid, last_review, days in conn.execute(
-            f"""
-            WITH a AS {inline}({applied}),
-            latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id),
-            open_cases AS (
-                SELECT e.case_id, e.to_team FROM a AS e JOIN latest USING (case_id, seq)
-                 WHERE e.closes = 0
-            ),
-            last_review AS (
-                SELECT case_id, MAX(occurred_at) AS at FROM a
-                 WHERE to_state IN ({marks}) AND (from_state IS NULL OR from_state != to_state)
-                 GROUP BY case_id
-            ),
-            opened AS (SELECT case_id, MIN(occurred_at) AS at FROM a GROUP BY case_id),
-            due AS (
-                SELECT o.case_id, r.at AS last_review,
-                       {days_between(conn, ":as_of", "COALESCE(r.at, op.at)")} AS days
-                  FROM open_cases AS o JOIN opened AS op USING (case_id)
-                  LEFT JOIN last_review AS r USING (case_id)
-                 WHERE 1 = 1{" AND o.to_team = :team" if team else ""}
-            )
-            SELECT case_id, last_review, days FROM due WHERE days > :interval
-             ORDER BY days DESC, case_id
-            """,
-            {**params, **names, "interval": review_interval_days},
-        )
-    ]
 
-    # 4. Offers not yet accepted or declined.
-    offer_states = {
-        n: s.offer_to for n, s in (pathway.states.items() if pathway else []) if s.offer_to
-    }
-    offers: list[OpenOffer] = []
-    if offer_states:
-        marks, names = _named("offer", offer_states)
-        # The wait runs from the case's entry into the offer state: a later event that leaves it
-        # there (an internal step, an imported row with another team) is no new offer.
-        for cid, state, held_by, at, days in conn.execute(
-            f"""
-            WITH a AS {inline}({applied}),
-            latest AS (SELECT case_id, MAX(seq) AS seq FROM a GROUP BY case_id),
-            pending AS (
-                SELECT e.case_id, e.to_state, e.to_team,
-                       (SELECT MAX(x.occurred_at) FROM a AS x
-                         WHERE x.case_id = e.case_id AND x.seq <= e.seq
-                           AND x.to_state = e.to_state
-                           AND (x.from_state IS NULL OR x.from_state != x.to_state)) AS since
-                  FROM a AS e JOIN latest USING (case_id, seq)
-                 WHERE e.to_state IN ({marks})
-            )
-            SELECT case_id, to_state, to_team, since,
-                   {days_between(conn, ":as_of", "since")} AS days
-              FROM pending
-             ORDER BY days DESC, case_id
-            """,
-            {**params, **names},
-        ):
-            if team is None or team in (held_by, offer_states[state]):
-                offers.append(OpenOffer(cid, state, str(offer_states[state]), held_by, at, days))
+    # 4. Offers not yet accepted or declined (held by or offered to the team, with one).
+    offers = sorted(
+        (
+            OpenOffer(cid, state, str(offer_states[state]), held_by, offered, days)
+            for cid, _at, _w, _c, held_by, state, _r, _rd, offered, days in rows
+            if offered is not None and (team is None or team in (held_by, offer_states[state]))
+        ),
+        key=lambda o: (-o.days, o.case_id),
+    )
 
     # 5. Refusals in the period, by acting team and reason.
     counts: dict[tuple[str, str], int] = {}

@@ -353,7 +353,8 @@ s9,2025-12-01,closed,hub
 # s4: 1 Jan -> closed 10 Jan (9 days); re-referred straight into enablement on 20 Jan (entered
 #     from closed: a new stay), still there at 1 Jun: 132 days (11 + 28 + 31 + 30 + 31 + 1).
 # s5: 1 Jan -> 31 Jan (30 days), a review, 10 Feb -> 20 Mar (18 + 20 = 38): two stays, neither
-#     over, though 68 days in enablement in all (documented: an interruption splits the stay).
+#     over, though 68 days in enablement in all (rows without a trigger cannot show a return,
+#     so the review splits the stay; see test_a_return_continues_the_stay_it_interrupted).
 # s6: assessment from 10 May, still there at 1 Jun: 22 days > 14: over, limit 14.
 # s7: a single event in enablement on 1 Apr: a stay from it, 61 days at 1 Jun: over.
 # s8: 1 Jan -> 1 Mar (59 days, over); at 1 Mar the choice_appointment line comes first, so the
@@ -820,6 +821,7 @@ class Ev:
     applied: bool = True
     actor_team: str = ""
     reasons: tuple[str, ...] = ()
+    trigger: str = ""  # what moved the case here (an imported log without triggers: "")
 
 
 def text_of(at_us: int) -> str:
@@ -839,6 +841,7 @@ def reference_waits(
     offer_to = {n: s.offer_to for n, s in path.states.items() if s.offer_to}
     reviews = {n for n in path.states if "review" in n}
     finals = set(path.final_states())
+    returns = {(t.trigger, src) for t in path.transitions if t.returns for src in t.sources}
     year = 365 * DAY_US
 
     def in_period(t: int) -> bool:
@@ -870,14 +873,27 @@ def reference_waits(
         if reached is None and is_open:
             still.append((case_id, as_of - opened))
         # Stays: from an entry into a time-limited state to the next event that moves the case
-        # elsewhere or closes it (or as_of); overlapping the period, longer than the limit.
+        # elsewhere or closes it (or as_of); an entry by a `return` transition (its trigger and
+        # the state it came from) goes on with the stay it interrupted, as the engine's clock
+        # does. Overlapping the period, longer than the limit; the team is the one on entry.
+        stays: list[list[Any]] = []  # [entry event, left]
+        newest: dict[str, list[Any]] = {}
         for i in entries:
             e = applied[i]
-            if e.state not in limits or (team is not None and e.team != team):
+            if e.state not in limits:
                 continue
             left = next(
                 (x.at for x in applied[i + 1 :] if x.state != e.state or x.state in finals), None
             )
+            came_from = applied[i - 1].state if i > 0 else None
+            if e.state in newest and (e.trigger, came_from) in returns:
+                newest[e.state][1] = left
+                continue
+            newest[e.state] = [e, left]
+            stays.append(newest[e.state])
+        for e, left in stays:
+            if team is not None and e.team != team:
+                continue
             stop = as_of if left is None else left
             overlaps = e.at <= end and (start is None or stop >= start)
             if overlaps and stop - e.at > limits[e.state] * DAY_US:
@@ -1086,7 +1102,7 @@ def drive_engine(
                 )
                 events.append(refused)
             else:
-                events.append(Ev(to_us(when), order, case.state, case.team))
+                events.append(Ev(to_us(when), order, case.state, case.team, trigger=trigger))
     return cases
 
 
@@ -1183,3 +1199,98 @@ def test_generated_waits_match_reference(generated: Generated, name: str) -> Non
     assert want["over_time_limit"] and want["open_offers"] and want["refusals"]
     if name != "milestone":
         assert want["first_appointment"]["reached"] > 10
+
+
+# --- an interrupted stay goes on: the engine's clock and the report agree -----------------------
+
+INTERRUPTS_YAML = """\
+id: interrupts_test
+version: "1"
+title: Interrupted stays
+description: Invented for the waits report's interrupted stays.
+organisations:
+  - {id: council, name: The council, kind: council}
+  - {id: trust, name: The trust, kind: nhs_trust}
+teams:
+  - {id: hub, organisation: council, name: Hub}
+  - {id: lets, organisation: council, name: LETs}
+  - {id: cmht, organisation: trust, name: CMHT}
+states:
+  - {id: referred, holder: hub}
+  - {id: enablement, holder: lets, time_limit_days: 42}
+  - {id: safeguarding, holder: lets}
+  - {id: offered, offer_to: cmht}
+  - {id: support, holder: cmht}
+  - {id: closed, holder: hub, final: true}
+initial: referred
+transitions:
+  - {trigger: enable, sources: [referred], dest: enablement}
+  - {trigger: raise_safeguarding, sources: [enablement], dest: safeguarding, interrupt: true}
+  - {trigger: conclude_safeguarding, sources: [safeguarding], return: true}
+  - {trigger: offer_support, sources: [enablement], dest: offered, handoff: true}
+  - {trigger: accept_handoff, sources: [offered], dest: support, guards: [receiving_team]}
+  - {trigger: decline_handoff, sources: [offered], return: true, guards: [receiving_team]}
+  - {trigger: finish, sources: [enablement, support], dest: closed}
+"""
+
+
+@pytest.fixture(scope="module")
+def interrupts(tmp_path_factory: pytest.TempPathFactory) -> pathway.Pathway:
+    path = tmp_path_factory.mktemp("interrupts") / "interrupts.yaml"
+    path.write_text(INTERRUPTS_YAML, encoding="utf-8")
+    return pathway.load_pathway(path)
+
+
+def test_a_return_continues_the_stay_it_interrupted(interrupts: pathway.Pathway) -> None:
+    """The engine restores a state's clock when a `return` brings the case back (six weeks of
+    enablement stay six weeks however often they are interrupted); the report's stays do too.
+
+    i1: enablement from 2 Jan; safeguarding 20 Jan - 25 Jan (an interruption, then a return);
+        finished 20 Feb. One stay, 2 Jan -> 20 Feb = 49 days: over 42. (Split at the
+        interruption it would be 18 + 26 days, neither over.)
+    i2: enablement from 2 Jan; offered to the CMHT 10 Jan, declined 12 Jan (a return); still in
+        enablement at 1 Mar: one stay, 2 Jan -> 1 Mar = 58 days, running (left null).
+    i3: enablement from 5 Feb, safeguarding from 10 Feb, still there at 1 Mar: the stay ended
+        when the case left for safeguarding (5 days) and nothing has continued it: not over.
+    """
+    store = pathway.open_store(":memory:")
+    engine = pathway.Engine(interrupts, store, clock=lambda: at("2030-01-01"))
+    lets = pathway.Actor("w-lets", "lets")
+    cmht = pathway.Actor("w-cmht", "cmht")
+    for case_id in ("i1", "i2", "i3"):
+        engine.open_case(case_id, HUB, at=at("2026-01-01"))
+    engine.fire("i1", "enable", HUB, at=at("2026-01-02"))
+    engine.fire("i1", "raise_safeguarding", lets, at=at("2026-01-20"))
+    engine.fire("i1", "conclude_safeguarding", lets, at=at("2026-01-25"))
+    engine.fire("i1", "finish", lets, at=at("2026-02-20"))
+    engine.fire("i2", "enable", HUB, at=at("2026-01-02"))
+    engine.fire("i2", "offer_support", lets, at=at("2026-01-10"))
+    engine.fire("i2", "decline_handoff", cmht, at=at("2026-01-12"))
+    engine.fire("i3", "enable", HUB, at=at("2026-02-05"))
+    engine.fire("i3", "raise_safeguarding", lets, at=at("2026-02-10"))
+    report = waits(store, interrupts, "2026-03-01")
+    assert report["over_time_limit"] == [
+        {"case_id": "i2", "state": "enablement", "entered": us("2026-01-02"), "left": None,
+         "days": d(58), "limit_days": d(42)},
+        {"case_id": "i1", "state": "enablement", "entered": us("2026-01-02"),
+         "left": us("2026-02-20"), "days": d(49), "limit_days": d(42)},
+    ]  # fmt: skip
+    # The same history imported with its triggers reads the same; without them (a log that
+    # cannot tell a return from a fresh entry) the interruption splits the stay.
+    rows = (
+        "case_id,occurred_at,state,team,trigger\n"
+        "j1,2026-01-01,referred,hub,open\n"
+        "j1,2026-01-02,enablement,lets,enable\n"
+        "j1,2026-01-20,safeguarding,lets,raise_safeguarding\n"
+        "j1,2026-01-25,enablement,lets,conclude_safeguarding\n"
+        "j1,2026-02-20,closed,hub,finish\n"
+    )
+    with_triggers = pathway.open_store(":memory:")
+    import_events(with_triggers, "x.csv", text=rows, pathway=interrupts)
+    over = waits(with_triggers, interrupts, "2026-03-01")["over_time_limit"]
+    assert [(o["case_id"], o["days"]) for o in over] == [("j1", d(49))]
+    without = pathway.open_store(":memory:")
+    import_events(
+        without, "x.csv", text=rows.replace(",conclude_safeguarding", ","), pathway=interrupts
+    )
+    assert waits(without, interrupts, "2026-03-01")["over_time_limit"] == []

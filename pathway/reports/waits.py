@@ -4,7 +4,8 @@
   (default ``choice_appointment``), for cases that reached it in the period; and the cases still
   waiting at ``as_of`` (open, not yet there), with the days so far;
 * ``over_time_limit``: stays in a state with a time limit (brief enablement: six weeks) that
-  overlap the period and lasted longer than the limit (still running at ``as_of`` or ended);
+  overlap the period and lasted longer than the limit (still running at ``as_of`` or ended); a
+  ``return`` into the state continues the stay it interrupted, as the engine's clock does;
 * ``reviews_overdue``: open cases whose last review (entry into a review state) was more than
   ``review_interval_days`` (365) before ``as_of``, or which were never reviewed and were opened
   longer ago than that;
@@ -142,7 +143,6 @@ def waits_report(
     since = header["since"] or "0000"
     until = min(header["until"] or as_of, as_of)
     team = scope.team
-    team_sql = " AND e.to_team = :team" if team else ""
     params: dict[str, Any] = {"as_of": as_of, "milestone": milestone, "team": team}
     applied = "SELECT * FROM events WHERE outcome = 'applied' AND occurred_at <= :as_of"
     inline = inline_cte(conn)  # PostgreSQL would materialise `a` and scan it per correlated row
@@ -212,28 +212,52 @@ def waits_report(
         len(waits), _quantile(values, 0.5), _quantile(values, 0.9), tuple(still), tuple(waits)
     )
 
-    # 2. Stays over a state's time limit.
+    # 2. Stays over a state's time limit. A stay runs from an entry into the state to the next
+    # event that moves the case elsewhere or closes it, except that a `return` transition back
+    # into the state (the end of an interruption, a declined offer) continues the stay it
+    # interrupted: the engine restores the state's clock on such a return, so six weeks of
+    # brief enablement stay six weeks however often they are interrupted, and so does the report.
     limits = {
         n: s.time_limit_days
         for n, s in (pathway.states.items() if pathway else [])
         if s.time_limit_days
     }
+    returns = {
+        (t.trigger, source)
+        for t in (pathway.transitions if pathway else [])
+        if t.returns
+        for source in t.sources
+    }
     overruns: list[Overrun] = []
     if limits:
         marks, names = _named("limit", limits)
-        for cid, state, entered, left in conn.execute(
+        stays: list[list[Any]] = []  # [case_id, state, entered, left, team], in case order
+        latest: dict[tuple[str, str], list[Any]] = {}  # (case, state) -> its newest stay
+        for cid, state, entered, left, held_by, trigger, came_from in conn.execute(
             f"""
             WITH a AS {inline}({applied})
             SELECT e.case_id, e.to_state, e.occurred_at,
                    (SELECT MIN(x.occurred_at) FROM a AS x
                      WHERE x.case_id = e.case_id AND x.seq > e.seq
-                       AND (x.to_state != e.to_state OR x.closes = 1))
+                       AND (x.to_state != e.to_state OR x.closes = 1)),
+                   e.to_team, e.trigger, e.from_state
               FROM a AS e
              WHERE e.to_state IN ({marks})
-               AND (e.from_state IS NULL OR e.from_state != e.to_state){team_sql}
+               AND (e.from_state IS NULL OR e.from_state != e.to_state)
+             ORDER BY e.case_id, e.seq
             """,
             {**params, **names},
         ):
+            resumed = latest.get((cid, state))
+            if resumed is not None and (trigger, came_from) in returns:
+                resumed[3] = left  # the interrupted stay goes on to this part's end
+                continue
+            stay = [cid, state, entered, left, held_by]
+            latest[(cid, state)] = stay
+            stays.append(stay)
+        for cid, state, entered, left, held_by in stays:
+            if team is not None and held_by != team:
+                continue
             end = left or as_of
             if end < since or entered > until:
                 continue

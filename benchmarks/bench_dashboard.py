@@ -126,7 +126,7 @@ def the_calls(
     """Each library call the dashboard makes, by name, in the order it makes them."""
     conn = store.connection
     calls: list[tuple[str, Callable[[], Any]]] = [
-        ("activity", lambda: activity_report(conn, scope)),
+        ("activity", lambda: activity_report(conn, scope, None, compiled)),
         ("caseload", lambda: caseload_report(conn, scope)),
         ("handoffs", lambda: handoffs_report(conn, scope, compiled)),
         ("holding", lambda: holding_report(conn, scope)),

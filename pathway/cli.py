@@ -1030,7 +1030,7 @@ def report(
             result = reports.caseload_report(conn, scope)
         else:
             result = reports.activity_report(
-                conn, scope, reports.load_plan(plan_file) if plan_file else None
+                conn, scope, reports.load_plan(plan_file) if plan_file else None, compiled
             )
         data = result.to_json()
         store.close()

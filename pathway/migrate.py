@@ -89,7 +89,7 @@ def reports_json(conn: Any, as_of: datetime, pathway: Pathway | None) -> dict[st
         "holding": lambda: holding_report(conn, scope),
         "s75": lambda: s75_report(conn, scope),
         "waits": lambda: waits_report(conn, scope, pathway),
-        "activity": lambda: activity_report(conn, scope),
+        "activity": lambda: activity_report(conn, scope, None, pathway),
         "funding": lambda: funding_report(conn, scope, pathway),
         "monthly": lambda: monthly_report(conn, scope),
         "caseload": lambda: caseload_report(conn, scope),

@@ -33,7 +33,7 @@ import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import SESSION_PREFIX, PostgresBackend
+from conftest import SESSION_PREFIX, Backend, PostgresBackend
 
 import pathway
 from pathway import Actor, Engine
@@ -862,3 +862,83 @@ def test_generated_log_matches_the_reference(generated, shipped_plan, name: str)
     # nothing.
     active = sum(s["actual"] > 0 for s in want["stages"])
     assert active == len(want["stages"]) or (name == "team" and active >= 6), want["stages"]
+
+
+# --- a return is no new entry (with the pathway) --------------------------------------------------
+
+RETURNS_YAML = """\
+id: returns_test
+version: "1"
+title: Interrupted packages
+description: Invented for the activity report's returns.
+organisations:
+  - {id: council, name: The council, kind: council}
+  - {id: trust, name: The trust, kind: nhs_trust}
+teams:
+  - {id: hub, organisation: council, name: Hub}
+  - {id: lets, organisation: council, name: LETs}
+  - {id: cmht, organisation: trust, name: CMHT}
+states:
+  - {id: referred, holder: hub}
+  - {id: enablement, holder: lets, time_limit_days: 42}
+  - {id: safeguarding, holder: lets}
+  - {id: offered, offer_to: cmht}
+  - {id: support, holder: cmht}
+  - {id: closed, holder: hub, final: true}
+initial: referred
+transitions:
+  - {trigger: enable, sources: [referred], dest: enablement}
+  - {trigger: raise_safeguarding, sources: [enablement], dest: safeguarding, interrupt: true}
+  - {trigger: conclude_safeguarding, sources: [safeguarding], return: true}
+  - {trigger: offer_support, sources: [enablement], dest: offered, handoff: true}
+  - {trigger: accept_handoff, sources: [offered], dest: support, guards: [receiving_team]}
+  - {trigger: decline_handoff, sources: [offered], return: true, guards: [receiving_team]}
+  - {trigger: finish, sources: [enablement, support], dest: closed}
+  - {trigger: re_refer, sources: [closed], dest: referred}
+"""
+
+
+def test_a_return_is_no_new_package_with_the_pathway(
+    tmp_path: Path, store_factory: Backend
+) -> None:
+    """With the pathway, the end of an interruption or a declined offer takes the case back to a
+    package it had begun: one package, as the engine's clock and the waits report see it.
+
+    r1: enablement 2 Jan; safeguarding 10 Jan, back 12 Jan (a return); offered to the CMHT
+        20 Jan, declined 22 Jan (a return); finished 1 Feb; re-referred 5 Feb, enablement again
+        6 Feb (a fresh package). Enablement entries: 2 Jan, 12 Jan, 22 Jan, 6 Feb = 4 moves into
+        the state; with the pathway the two returns are no entries: 2 packages. Safeguarding: 1.
+    """
+    definition = tmp_path / "returns.yaml"
+    definition.write_text(RETURNS_YAML, encoding="utf-8")
+    path = pathway.load_pathway(definition)
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(
+        "source: test\nstages:\n"
+        "  - {stage: Enablement packages, plan: 365, states: [enablement]}\n"
+        "  - {stage: Safeguarding, plan: 365, states: [safeguarding]}\n",
+        encoding="utf-8",
+    )
+    plan = load_plan(plan_file)
+    store = store_factory.open(store_factory.location("returns"))
+    engine = Engine(path, store, clock=lambda: at("2030-01-01"))
+    hub, lets, cmht = Actor("w-hub", "hub"), Actor("w-lets", "lets"), Actor("w-cmht", "cmht")
+    engine.open_case("r1", hub, at=at("2026-01-01"))
+    for trigger, actor, when in (
+        ("enable", hub, "2026-01-02"),
+        ("raise_safeguarding", lets, "2026-01-10"),
+        ("conclude_safeguarding", lets, "2026-01-12"),
+        ("offer_support", lets, "2026-01-20"),
+        ("decline_handoff", cmht, "2026-01-22"),
+        ("finish", lets, "2026-02-01"),
+        ("re_refer", hub, "2026-02-05"),
+        ("enable", hub, "2026-02-06"),
+    ):
+        engine.fire("r1", trigger, actor, at=at(when))
+    scope = Scope(at("2026-03-01"), since=at("2026-01-01"))
+    conn = store.connection
+    with_pathway = activity_report(conn, scope, plan, path).to_json()
+    without = activity_report(conn, scope, plan).to_json()
+    store.close()
+    assert [s["actual"] for s in with_pathway["stages"]] == [2, 1]
+    assert [s["actual"] for s in without["stages"]] == [4, 1]

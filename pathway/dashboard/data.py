@@ -327,7 +327,7 @@ def dashboard_data(
     with _snapshot(conn):
         if scope.team is not None:
             check_team(conn, scope.team, pathway)
-        activity = activity_report(conn, scope, plan)
+        activity = activity_report(conn, scope, plan, pathway)
         caseload = caseload_report(conn, scope)
         handed = handoffs_report(conn, scope, pathway)
         held = holding_report(conn, scope)

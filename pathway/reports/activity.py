@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from ..definition import Pathway
 from ..errors import InvalidRequest
 from ..timeutil import format_instant, to_utc
 from ..validation import validate_document
@@ -87,9 +88,26 @@ def load_plan(path: str | Path | None = None) -> Plan:
     return Plan(str(doc.data.get("source", doc.name)), stages)
 
 
-def activity_report(conn: Any, scope: Scope, plan: Plan | None = None) -> ActivityReport:
-    """Count entries into each stage's states (or its triggers) in the period, against the plan."""
+def activity_report(
+    conn: Any, scope: Scope, plan: Plan | None = None, pathway: Pathway | None = None
+) -> ActivityReport:
+    """Count entries into each stage's states (or its triggers) in the period, against the plan.
+
+    With the ``pathway``, an event of one of its ``return`` transitions (the end of an
+    interruption, a declined offer) is no entry: it takes the case back to a stay it had already
+    begun (one enablement package, however often it was interrupted), as the engine's clock and
+    the waits report count it. Without one, every move into a state is an entry.
+    """
     chosen = plan or load_plan()
+    returns = sorted(
+        {(t.trigger, source) for t in pathway.transitions if t.returns for source in t.sources}
+        if pathway is not None
+        else set()
+    )
+    returns_sql = "".join(
+        " AND (from_state IS NULL OR NOT (trigger = ? AND from_state = ?))" for _ in returns
+    )
+    returns_args = [value for pair in returns for value in pair]
     end = to_utc(scope.until) if scope.until is not None else to_utc(scope.as_of)
     end = min(end, to_utc(scope.as_of))
     start = to_utc(scope.since) if scope.since is not None else end - timedelta(days=365)
@@ -106,9 +124,11 @@ def activity_report(conn: Any, scope: Scope, plan: Plan | None = None) -> Activi
         if stage.states:
             marks = ", ".join("?" * len(stage.states))
             clauses.append(
-                f"(to_state IN ({marks}) AND (from_state IS NULL OR from_state != to_state))"
+                f"(to_state IN ({marks}) AND (from_state IS NULL OR from_state != to_state)"
+                f"{returns_sql})"
             )
             args.extend(stage.states)
+            args.extend(returns_args)
         if stage.triggers:
             marks = ", ".join("?" * len(stage.triggers))
             clauses.append(f"trigger IN ({marks})")

@@ -942,3 +942,32 @@ def test_a_return_is_no_new_package_with_the_pathway(
     store.close()
     assert [s["actual"] for s in with_pathway["stages"]] == [2, 1]
     assert [s["actual"] for s in without["stages"]] == [4, 1]
+
+
+def test_referrals_of_a_log_imported_without_triggers_count_by_their_state() -> None:
+    """The shipped plan counts referrals by their route triggers and by entries into `referral`
+    (each route moves the case there, an event doing both counts once), so a council's export
+    with no trigger column still shows its referrals.
+
+    n1: contact 1 Jan, referral 2 Jan (an entry: 1), choice_appointment 5 Jan.
+    n2: referral 3 Jan as its first event (a first event enters its state: 1).
+    n3: contact 4 Jan, referral 6 Jan with the trigger gp_refer (entry and trigger: once, 1).
+    Referrals in 1 Jan - 31 Jan: 3.
+    """
+    store = pathway.open_store(":memory:")
+    import_events(
+        store,
+        "x.csv",
+        text="case_id,occurred_at,state,team,trigger\n"
+        "n1,2026-01-01,contact,hub,\n"
+        "n1,2026-01-02,referral,hub,\n"
+        "n1,2026-01-05,choice_appointment,lets,\n"
+        "n2,2026-01-03,referral,hub,\n"
+        "n3,2026-01-04,contact,hub,\n"
+        "n3,2026-01-06,referral,hub,gp_refer\n",
+    )
+    report = activity_report(
+        store.connection, Scope(at("2026-02-01"), since=at("2026-01-01"), until=at("2026-01-31"))
+    ).to_json()
+    referrals = report["stages"][0]
+    assert referrals["stage"].startswith("Referrals") and referrals["actual"] == 3

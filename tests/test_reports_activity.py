@@ -34,6 +34,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import SESSION_PREFIX, Backend, PostgresBackend
+from report_helpers import DAY_US, EPOCH, MICRO, at, parse_us
 
 import pathway
 from pathway import Actor, Engine
@@ -76,11 +77,6 @@ TABLE_15 = {
     "amhp": 700,
 }
 NONE = dict.fromkeys(STAGES, 0)
-
-
-def at(text: str) -> datetime:
-    """A UTC instant from 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS[.ffffff]]'."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def load(text: str) -> pathway.store.SqliteStore:
@@ -611,22 +607,6 @@ def test_postgres_gives_the_same_json(pg_url: str) -> None:
 
 # --- the independent reference ---------------------------------------------------------------------
 
-MICRO = 1_000_000
-DAY_US = 86_400 * MICRO
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def parse_us(text: str) -> int:
-    """An ISO 8601 instant in integer microseconds since the epoch (naive: UTC)."""
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
-    value = datetime.fromisoformat(raw)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * MICRO + delta.microseconds
-
 
 @dataclass(frozen=True)
 class Row:
@@ -866,36 +846,7 @@ def test_generated_log_matches_the_reference(generated, shipped_plan, name: str)
 
 # --- a return is no new entry (with the pathway) --------------------------------------------------
 
-RETURNS_YAML = """\
-id: returns_test
-version: "1"
-title: Interrupted packages
-description: Invented for the activity report's returns.
-organisations:
-  - {id: council, name: The council, kind: council}
-  - {id: trust, name: The trust, kind: nhs_trust}
-teams:
-  - {id: hub, organisation: council, name: Hub}
-  - {id: lets, organisation: council, name: LETs}
-  - {id: cmht, organisation: trust, name: CMHT}
-states:
-  - {id: referred, holder: hub}
-  - {id: enablement, holder: lets, time_limit_days: 42}
-  - {id: safeguarding, holder: lets}
-  - {id: offered, offer_to: cmht}
-  - {id: support, holder: cmht}
-  - {id: closed, holder: hub, final: true}
-initial: referred
-transitions:
-  - {trigger: enable, sources: [referred], dest: enablement}
-  - {trigger: raise_safeguarding, sources: [enablement], dest: safeguarding, interrupt: true}
-  - {trigger: conclude_safeguarding, sources: [safeguarding], return: true}
-  - {trigger: offer_support, sources: [enablement], dest: offered, handoff: true}
-  - {trigger: accept_handoff, sources: [offered], dest: support, guards: [receiving_team]}
-  - {trigger: decline_handoff, sources: [offered], return: true, guards: [receiving_team]}
-  - {trigger: finish, sources: [enablement, support], dest: closed}
-  - {trigger: re_refer, sources: [closed], dest: referred}
-"""
+INTERRUPTED_STAYS = Path(__file__).resolve().parent / "data" / "interrupted-stays.yaml"
 
 
 def test_a_return_is_no_new_package_with_the_pathway(
@@ -909,9 +860,7 @@ def test_a_return_is_no_new_package_with_the_pathway(
         6 Feb (a fresh package). Enablement entries: 2 Jan, 12 Jan, 22 Jan, 6 Feb = 4 moves into
         the state; with the pathway the two returns are no entries: 2 packages. Safeguarding: 1.
     """
-    definition = tmp_path / "returns.yaml"
-    definition.write_text(RETURNS_YAML, encoding="utf-8")
-    path = pathway.load_pathway(definition)
+    path = pathway.load_pathway(INTERRUPTED_STAYS)
     plan_file = tmp_path / "plan.yaml"
     plan_file.write_text(
         "source: test\nstages:\n"

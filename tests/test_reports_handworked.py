@@ -9,28 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from report_helpers import at, load
 
 import pathway
 from pathway.importer import import_events
 from pathway.reports import Scope, handoffs_report, holding_report
 
 MINIMAL = Path(__file__).resolve().parent.parent / "docs" / "examples" / "minimal.yaml"
-
-
-def at(text: str) -> datetime:
-    """A UTC instant from 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS]'."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def load(text: str, finals: tuple[str, ...] = (), **kwargs: Any) -> pathway.store.SqliteStore:
-    store = pathway.open_store(":memory:")
-    import_events(store, "x.csv", text=text, final_states=list(finals), **kwargs)
-    return store
 
 
 def handoffs(store: Any, as_of: str, **scope: Any) -> dict[str, Any]:

@@ -10,12 +10,12 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from report_helpers import at
 
 import pathway
 from pathway.importer import import_events
@@ -45,10 +45,6 @@ m3,2026-05-10T00:00:00Z,referral,hub,council
 #     handoff, both council, no crossing).
 # m3: first event 2026-04-01T00:00+01:00 = 2026-03-31T23:00Z, so opened in MARCH (UTC months);
 #     closed Apr 20; re-referred to hub May 10: a handoff lets -> hub in May, not a new case.
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -31,15 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_helpers import DAY_US, EPOCH, parse_us, to_us
 
 import pathway
 from pathway.importer import import_events
 from pathway.reports import Scope, handoffs_report, holding_report, write_handoffs_json
 from pathway.reports import holding as holding_module
-
-MICRO = 1_000_000
-DAY_US = 86_400 * MICRO
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def days_approx(value: float) -> Any:
@@ -52,26 +49,6 @@ def days_approx(value: float) -> Any:
 
 
 # --- the reference ------------------------------------------------------------------------------
-
-
-def parse_us(text: str) -> int:
-    """An ISO 8601 instant in integer microseconds since the epoch (naive: UTC; date: 00:00)."""
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
-    value = datetime.fromisoformat(raw)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * MICRO + delta.microseconds
-
-
-def to_us(value: datetime) -> int:
-    """A datetime (naive = UTC) as integer microseconds since the epoch."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * MICRO + delta.microseconds
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any
 import jsonschema
 import pytest
 from conftest import CMHT, HUB, LETS
+from report_helpers import DAY_US, EPOCH, at, load, parse_us, to_us
 
 import pathway
 from pathway.errors import InvalidRequest
@@ -46,18 +47,6 @@ VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def at(text: str) -> datetime:
-    """A UTC instant from 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS]'."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def load(text: str, finals: tuple[str, ...] = (), **kwargs: Any) -> pathway.store.SqliteStore:
-    """A fresh in-memory store holding the imported CSV text."""
-    store = pathway.open_store(":memory:")
-    import_events(store, "x.csv", text=text, final_states=list(finals), **kwargs)
-    return store
 
 
 def d(value: float) -> Any:
@@ -555,26 +544,6 @@ def test_team_that_only_handed_on_across_a_gap() -> None:
 
 
 # --- the reference: a plain-Python reading of the definitions ------------------------------------
-
-MICRO = 1_000_000
-DAY_US = 86_400 * MICRO
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_us(value: datetime) -> int:
-    """A datetime (naive: UTC) as integer microseconds since the epoch, exactly."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * MICRO + delta.microseconds
-
-
-def parse_us(text: str) -> int:
-    """An ISO 8601 instant (naive: UTC; 'Z' allowed; 'T' or space) in integer microseconds."""
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
-    return to_us(datetime.fromisoformat(raw))
 
 
 @dataclass(frozen=True)

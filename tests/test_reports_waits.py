@@ -26,12 +26,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from conftest import SESSION_PREFIX, PostgresBackend
-from test_reports_reference import parse_us, quantile, to_us
+from report_helpers import DAY_US, EPOCH, at, parse_us, to_us
+from test_reports_reference import quantile
 
 import pathway
 from pathway.errors import TransitionRefused
@@ -39,8 +41,6 @@ from pathway.importer import import_events
 from pathway.reports import Scope, waits_report
 from pathway.validation import load_schema
 
-DAY_US = 86_400_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SCHEMA = load_schema("report_waits")
 
 # A small pathway with everything the waits report looks at: an offer state (offered to the
@@ -96,11 +96,6 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> pathway.Pathway:
     path = tmp_path_factory.mktemp("waits") / "waits.yaml"
     path.write_text(WAITS_YAML, encoding="utf-8")
     return pathway.load_pathway(path)
-
-
-def at(text: str) -> datetime:
-    """A UTC instant from 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS[.ffffff]]'."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def d(value: float) -> Any:
@@ -1203,42 +1198,13 @@ def test_generated_waits_match_reference(generated: Generated, name: str) -> Non
 
 # --- an interrupted stay goes on: the engine's clock and the report agree -----------------------
 
-INTERRUPTS_YAML = """\
-id: interrupts_test
-version: "1"
-title: Interrupted stays
-description: Invented for the waits report's interrupted stays.
-organisations:
-  - {id: council, name: The council, kind: council}
-  - {id: trust, name: The trust, kind: nhs_trust}
-teams:
-  - {id: hub, organisation: council, name: Hub}
-  - {id: lets, organisation: council, name: LETs}
-  - {id: cmht, organisation: trust, name: CMHT}
-states:
-  - {id: referred, holder: hub}
-  - {id: enablement, holder: lets, time_limit_days: 42}
-  - {id: safeguarding, holder: lets}
-  - {id: offered, offer_to: cmht}
-  - {id: support, holder: cmht}
-  - {id: closed, holder: hub, final: true}
-initial: referred
-transitions:
-  - {trigger: enable, sources: [referred], dest: enablement}
-  - {trigger: raise_safeguarding, sources: [enablement], dest: safeguarding, interrupt: true}
-  - {trigger: conclude_safeguarding, sources: [safeguarding], return: true}
-  - {trigger: offer_support, sources: [enablement], dest: offered, handoff: true}
-  - {trigger: accept_handoff, sources: [offered], dest: support, guards: [receiving_team]}
-  - {trigger: decline_handoff, sources: [offered], return: true, guards: [receiving_team]}
-  - {trigger: finish, sources: [enablement, support], dest: closed}
-"""
+INTERRUPTED_STAYS = Path(__file__).resolve().parent / "data" / "interrupted-stays.yaml"
 
 
 @pytest.fixture(scope="module")
-def interrupts(tmp_path_factory: pytest.TempPathFactory) -> pathway.Pathway:
-    path = tmp_path_factory.mktemp("interrupts") / "interrupts.yaml"
-    path.write_text(INTERRUPTS_YAML, encoding="utf-8")
-    return pathway.load_pathway(path)
+def interrupts() -> pathway.Pathway:
+    """A pathway with an interruption and a declinable offer out of a time-limited state."""
+    return pathway.load_pathway(INTERRUPTED_STAYS)
 
 
 def test_a_return_continues_the_stay_it_interrupted(interrupts: pathway.Pathway) -> None:

@@ -1,0 +1,44 @@
+"""Helpers the report tests share: instants written briefly, logs imported into a fresh store,
+and exact integer microseconds for the independent references (floats would blur the edges the
+references are there to check)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pathway
+from pathway.importer import import_events
+
+MICRO = 1_000_000
+DAY_US = 86_400 * MICRO
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def at(text: str) -> datetime:
+    """A UTC instant from 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM[:SS[.ffffff]]'."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def load(text: str, finals: tuple[str, ...] = (), **kwargs: Any) -> pathway.store.SqliteStore:
+    """A fresh in-memory store holding the imported CSV text."""
+    store = pathway.open_store(":memory:")
+    import_events(store, "x.csv", text=text, final_states=list(finals), **kwargs)
+    return store
+
+
+def to_us(value: datetime) -> int:
+    """A datetime (naive: UTC) as integer microseconds since the epoch, exactly."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * MICRO + delta.microseconds
+
+
+def parse_us(text: str) -> int:
+    """An ISO 8601 instant (naive: UTC; 'Z' allowed; 'T' or space; a date: 00:00) in integer
+    microseconds since the epoch."""
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    return to_us(datetime.fromisoformat(raw))

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from ..audit import Checkpoint
+from ..audit import Checkpoint, VerifyResult, verify_links
 from ..canonical import GENESIS_HASH
 from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
 from ..flow import FlowState
@@ -35,6 +35,7 @@ from .base import (
     case_to_row,
     chain_event,
     event_from_row,
+    row_links,
 )
 from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values
 from .placementrows import PlacementChange
@@ -320,6 +321,13 @@ def read_person(conn: Any, case_id: str) -> Person | None:
         "SELECT name, date_of_birth, nhs_number FROM people WHERE case_id = ?", (case_id,)
     ).fetchone()
     return Person(*row) if row else None
+
+
+def verify_chain(store: Any, against: Checkpoint | None = None) -> VerifyResult:
+    """Recompute a store's hash chain from its stored rows, in position order, through the
+    store's own ``stream`` (flat memory on both backends); with a checkpoint, check that the
+    head it names is still there."""
+    return verify_links(row_links(store.stream(EVENT_SELECT + " ORDER BY position")), against)
 
 
 def read_checkpoint(conn: Any) -> Checkpoint:

@@ -40,7 +40,7 @@ import psycopg.errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..audit import Checkpoint, VerifyResult, verify_links
+from ..audit import Checkpoint, VerifyResult
 from ..canonical import GENESIS_HASH
 from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
@@ -54,7 +54,6 @@ from .base import (
     draft_event,
     event_from_row,
     event_row,
-    row_links,
     row_payload_json,
 )
 from .common import (
@@ -70,6 +69,7 @@ from .common import (
     read_history,
     read_meta,
     read_person,
+    verify_chain,
 )
 from .pgconn import PgConnection, configure
 
@@ -630,7 +630,7 @@ class PostgresStore:
 
     def verify(self, against: Checkpoint | None = None) -> VerifyResult:
         """Recompute the hash chain (and, given a checkpoint, check nothing was cut off)."""
-        return verify_links(row_links(self.stream(EVENT_SELECT + " ORDER BY position")), against)
+        return verify_chain(self, against)
 
     def checkpoint(self) -> Checkpoint:
         """The current head of the chain (position 0 and the genesis hash when empty)."""

@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..audit import Checkpoint, VerifyResult, verify_links
+from ..audit import Checkpoint, VerifyResult
 from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
-from .base import SCHEMA_VERSION, case_from_row, event_from_row, row_links
+from .base import SCHEMA_VERSION, case_from_row, event_from_row
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -41,6 +41,7 @@ from .common import (
     read_history,
     read_meta,
     read_person,
+    verify_chain,
 )
 
 BUSY_TIMEOUT_MS = 30_000
@@ -375,8 +376,7 @@ class SqliteStore:
 
     def verify(self, against: Checkpoint | None = None) -> VerifyResult:
         """Recompute the hash chain (and, given a checkpoint, check nothing was cut off)."""
-        rows = self._conn.execute(EVENT_SELECT + " ORDER BY position")
-        return verify_links(row_links(rows), against)
+        return verify_chain(self, against)
 
     def checkpoint(self) -> Checkpoint:
         """The current head of the chain (position 0 and the genesis hash when empty)."""

@@ -84,6 +84,11 @@ class Pathway:
     machine: CompiledMachine = attrs.field(init=False, repr=False)
     interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
     """The states a case can only be in during an interruption (see :func:`interruption_states`)."""
+    return_steps: frozenset[tuple[str, str]] = attrs.field(init=False, repr=False)
+    """``(trigger, source state)`` of every ``return`` transition: an event with that trigger
+    from that state took the case back to where an offer or interruption left it (a declined
+    offer, the end of a safeguarding enquiry). The reports read events, so they tell a return
+    from a fresh move by these pairs."""
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "machine", CompiledMachine(self))
@@ -91,6 +96,13 @@ class Pathway:
             self,
             "interruption_states",
             interruption_states(self.states, self.transitions, self.initial),
+        )
+        object.__setattr__(
+            self,
+            "return_steps",
+            frozenset(
+                (t.trigger, source) for t in self.transitions if t.returns for source in t.sources
+            ),
         )
 
     def organisation_of(self, team: str) -> str:

@@ -99,11 +99,7 @@ def activity_report(
     the waits report count it. Without one, every move into a state is an entry.
     """
     chosen = plan or load_plan()
-    returns = sorted(
-        {(t.trigger, source) for t in pathway.transitions if t.returns for source in t.sources}
-        if pathway is not None
-        else set()
-    )
+    returns = sorted(pathway.return_steps) if pathway is not None else []
     returns_sql = "".join(
         " AND (from_state IS NULL OR NOT (trigger = ? AND from_state = ?))" for _ in returns
     )

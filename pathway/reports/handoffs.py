@@ -365,9 +365,7 @@ def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]
     offer_states = {name: s.offer_to for name, s in pathway.states.items() if s.offer_to}
     if not offer_states:
         return ()
-    declines = {
-        (t.trigger, source) for t in pathway.transitions if t.returns for source in t.sources
-    }
+    declines = pathway.return_steps  # leaving an offer by a return is declining it
     header = scope.header()
     bounds = [header["since"] or "", min(header["until"] or scope.as_of_text, scope.as_of_text)]
     marks = ", ".join("?" * len(offer_states))

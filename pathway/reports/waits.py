@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -129,6 +129,21 @@ def _days_between(later: str, earlier: str) -> float:
     return us / 86_400_000_000
 
 
+class _CaseRow(NamedTuple):
+    """One case as the waits report's per-case query gives it (columns in this order)."""
+
+    case_id: str
+    reached: str | None  # first entry into the milestone
+    wait_days: float  # first event -> milestone (or as_of while not reached)
+    closes: int  # the latest event closed the case
+    team: str | None  # holding team after the latest event
+    state: str  # state after the latest event
+    last_review: str | None  # latest entry into a review state
+    review_days: float  # since the last review (or the first event) at as_of
+    offered: str | None  # entry into the offer state the case is in, if it is in one
+    offer_days: float | None  # since then, at as_of
+
+
 def waits_report(
     conn: Any,
     scope: Scope,
@@ -143,7 +158,7 @@ def waits_report(
     since = header["since"] or "0000"
     until = min(header["until"] or as_of, as_of)
     team = scope.team
-    params: dict[str, Any] = {"as_of": as_of, "milestone": milestone, "team": team}
+    params: dict[str, Any] = {"as_of": as_of, "milestone": milestone}
     applied = "SELECT * FROM events WHERE outcome = 'applied' AND occurred_at <= :as_of"
     inline = inline_cte(conn)  # PostgreSQL would materialise `a` and scan it per correlated row
 
@@ -193,18 +208,19 @@ def waits_report(
         """,
         {**params, **review_names, **offer_names},
     ).fetchall()
+    cases = [_CaseRow(*row) for row in rows]
 
     # 1. First appointment.
     waits = sorted(
         (
-            Wait(cid, days)
-            for cid, at, days, *_rest in rows
-            if at is not None and since <= at <= until
+            Wait(c.case_id, c.wait_days)
+            for c in cases
+            if c.reached is not None and since <= c.reached <= until
         ),
         key=lambda w: (-w.days, w.case_id),
     )
     still = sorted(
-        (Wait(cid, days) for cid, at, days, closed, *_rest in rows if at is None and not closed),
+        (Wait(c.case_id, c.wait_days) for c in cases if c.reached is None and not c.closes),
         key=lambda w: (-w.days, w.case_id),
     )
     values = sorted(w.days for w in waits)
@@ -222,12 +238,7 @@ def waits_report(
         for n, s in (pathway.states.items() if pathway else [])
         if s.time_limit_days
     }
-    returns = {
-        (t.trigger, source)
-        for t in (pathway.transitions if pathway else [])
-        if t.returns
-        for source in t.sources
-    }
+    returns = pathway.return_steps if pathway else frozenset()
     overruns: list[Overrun] = []
     if limits:
         marks, names = _named("limit", limits)
@@ -269,9 +280,11 @@ def waits_report(
     # 3. Reviews overdue, on cases open at as_of (held by the team, with one).
     overdue = sorted(
         (
-            OverdueReview(cid, last_review, days)
-            for cid, _at, _w, closed, held_by, _s, last_review, days, _o, _od in rows
-            if not closed and (team is None or held_by == team) and days > review_interval_days
+            OverdueReview(c.case_id, c.last_review, c.review_days)
+            for c in cases
+            if not c.closes
+            and (team is None or c.team == team)
+            and c.review_days > review_interval_days
         ),
         key=lambda r: (-r.days_since, r.case_id),
     )
@@ -279,9 +292,13 @@ def waits_report(
     # 4. Offers not yet accepted or declined (held by or offered to the team, with one).
     offers = sorted(
         (
-            OpenOffer(cid, state, str(offer_states[state]), held_by, offered, days)
-            for cid, _at, _w, _c, held_by, state, _r, _rd, offered, days in rows
-            if offered is not None and (team is None or team in (held_by, offer_states[state]))
+            OpenOffer(
+                c.case_id, c.state, str(offer_states[c.state]), c.team, c.offered, c.offer_days
+            )
+            for c in cases
+            if c.offered is not None
+            and c.offer_days is not None  # (the two are null together)
+            and (team is None or team in (c.team, offer_states[c.state]))
         ),
         key=lambda o: (-o.days, o.case_id),
     )

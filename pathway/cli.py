@@ -737,6 +737,13 @@ def demo(db: str | None, dashboard_path: str) -> None:
                 "handoffs between teams": summary.handoffs,
                 "S75 crossings (council <-> trust)": summary.s75_crossings,
                 "offers to another team (declined)": f"{summary.offers} ({summary.offers_declined})",
+                "passes (declined offers + reversed transfers)": summary.passes,
+                "days waiting between teams (in offers)": (
+                    None
+                    if summary.days_between_teams is None
+                    else f"{summary.days_between_teams:.1f}"
+                ),
+                "interruptions (safeguarding, assessments ...)": summary.interruptions,
             },
             "table",
         )
@@ -759,12 +766,27 @@ def demo(db: str | None, dashboard_path: str) -> None:
         )
     )
     click.echo("")
-    click.echo("Most passed-around cases:")
-    top = [
-        {"case": c, "handoffs": n, "teams in order": " -> ".join(t)}
-        for c, n, t in summary.most_passed
+    click.echo("Most passed-around cases (passes: declined offers + reversed transfers):")
+    columns = [
+        "case",
+        "passes",
+        "declined",
+        "days between teams",
+        "interruptions",
+        "teams in order",
     ]
-    click.echo(render_rows(top, ["case", "handoffs", "teams in order"], "table"))
+    top = [
+        {
+            "case": c.case_id,
+            "passes": c.passes,
+            "declined": c.offers_declined,
+            "days between teams": f"{c.days_between_teams or 0:.1f}",
+            "interruptions": c.interruptions,
+            "teams in order": " -> ".join(c.teams),
+        }
+        for c in summary.most_passed
+    ]
+    click.echo(render_rows(top, columns, "table"))
     click.echo("")
     if written is not None:
         click.echo(f"Dashboard of these cases (open it in a web browser): {written}")

@@ -13,6 +13,7 @@ import attrs
 
 from .definition import Pathway
 from .reports import Scope, caseload_report, handoffs_report, holding_report
+from .reports.handoffs import CaseHandoffs
 from .reports.holding import TeamHolding
 
 
@@ -30,7 +31,12 @@ class StoreSummary:
     offers: int | None
     offers_declined: int | None
     teams: tuple[TeamHolding, ...]
-    most_passed: tuple[tuple[str, int, tuple[str, ...]], ...]
+    most_passed: tuple[CaseHandoffs, ...]
+    """The most passed-around cases: by passes then days between teams with a pathway, by
+    handoffs without one (the handoffs report's order)."""
+    interruptions: int | None = None
+    passes: int | None = None
+    days_between_teams: float | None = None
 
 
 def summarise(
@@ -45,8 +51,8 @@ def summarise(
         "SELECT COUNT(*) FROM events WHERE outcome = 'refused' AND occurred_at <= ?", (as_of_text,)
     ).fetchone()[0]
     open_cases = caseload_report(conn, scope).open_cases
-    most = tuple((c.case_id, c.handoffs, c.teams) for c in passed.by_case[:top])
     return StoreSummary(
         as_of, passed.cases, open_cases, passed.events, refusals, passed.handoffs,
-        passed.s75_crossings, passed.offers, passed.offers_declined, held.by_team, most,
+        passed.s75_crossings, passed.offers, passed.offers_declined, held.by_team,
+        passed.by_case[:top], passed.interruptions, passed.passes, passed.days_between_teams,
     )  # fmt: skip

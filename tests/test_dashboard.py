@@ -127,6 +127,8 @@ def test_headline_figures_are_the_reports(samples: Any, data: DashboardData) -> 
     assert values == {
         "open_cases": held["open_cases"],
         "handoffs_per_case": handed["handoffs"] / handed["cases"],
+        "passes": handed["passes"],
+        "days_between_teams": handed["days_between_teams"],
         "ping_pongs": handed["ping_pongs"],
         "s75_crossings": handed["s75_crossings"],
         "median_wait_days": waits["first_appointment"]["median_days"],

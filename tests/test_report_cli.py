@@ -82,6 +82,12 @@ def test_handoffs_and_holding_figures_from_the_cli(imported: Path) -> None:
         "ping_pongs": 1,
         "s75_crossings": 2,
         "teams": ["hub", "lets", "cmht", "lets"],
+        # An imported log with no pathway: the passed-around figures cannot be known.
+        "offers": None,
+        "offers_declined": None,
+        "interruptions": None,
+        "passes": None,
+        "days_between_teams": None,
     }
     assert data["distribution"] == [{"handoffs": 0, "cases": 1}, {"handoffs": 3, "cases": 1}]
     holding = json.loads(

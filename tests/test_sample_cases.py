@@ -333,4 +333,11 @@ def test_demo_plays_every_sample_and_prints_its_summary(tmp_path: Path) -> None:
     expected_refusals = sum(len([s for s in load_sample(n).steps if s.refused]) for n in SAMPLES)
     assert refused_row is not None and int(refused_row.group(1)) == expected_refusals
     assert "Who held the cases, and for how long:" in result.stdout
-    assert "Most passed-around cases:" in result.stdout
+    assert (
+        "Most passed-around cases (passes: declined offers + reversed transfers):" in result.stdout
+    )
+    # BEP-S03, written to show a person passed around (three declined offers, 44 days before the
+    # LETs accept), leads the list; S06 and S09, whose extra handoffs are interruptions, do not.
+    listing = result.stdout.split("Most passed-around cases")[1]
+    first = re.search(r"^(BEP-S\d\d)\s+(\d+)\s+(\d+)", listing, re.MULTILINE)
+    assert first is not None and first.groups() == ("BEP-S03", "3", "3")

@@ -56,6 +56,11 @@ DEFAULT_TOP = 10
 """How many of the most passed-around cases (and of each list of cases) the page shows."""
 
 
+def _passed(case: CaseHandoffs) -> bool:
+    """Whether a case was passed on, waited between teams or was handed on at all."""
+    return case.handoffs > 0 or bool(case.passes) or bool(case.days_between_teams)
+
+
 @attrs.frozen
 class AuditTrail:
     """The audit chain behind the figures: its head, and whether this run verified it.
@@ -132,8 +137,9 @@ class DashboardData:
         return self.pathway_id is not None
 
     def most_passed(self) -> tuple[CaseHandoffs, ...]:
-        """The ``top`` most passed-around cases (the handoffs report's order), with a handoff."""
-        return tuple(c for c in self.handoffs.by_case[: self.top] if c.handoffs > 0)
+        """The ``top`` most passed-around cases (the handoffs report's order: by passes and days
+        between teams with a pathway, by handoffs without), each passed, waiting or handed on."""
+        return tuple(c for c in self.handoffs.by_case[: self.top] if _passed(c))
 
     def headline(self) -> tuple[HeadlineFigure, ...]:
         """The headline figures, each taken from one report record (see ``source``)."""
@@ -168,10 +174,36 @@ class DashboardData:
                 "handoffs.handoffs / handoffs.cases",
             ),
             _count(
+                "passes",
+                "Passes",
+                handed.passes,
+                f"{handed.offers_declined:,} declined offers and {handed.ping_pongs:,} transfers "
+                "sent straight back; never the first allocation from the front door, never an "
+                "interruption"
+                if handed.passes is not None
+                else "needs the pathway (offers and interruptions are its own)",
+                "handoffs.passes",
+            ),
+            HeadlineFigure(
+                "days_between_teams",
+                "Days waiting between teams",
+                handed.days_between_teams,
+                "n/a" if handed.days_between_teams is None else f"{handed.days_between_teams:,.1f}",
+                "" if handed.days_between_teams is None else "days",
+                f"time cases spent offered to a team that had not yet accepted; "
+                f"{handed.offers:,} offers to another team"
+                if handed.offers is not None
+                else "needs the pathway (offers are its own)",
+                "handoffs.days_between_teams",
+            ),
+            _count(
                 "ping_pongs",
                 "Ping-pongs",
                 handed.ping_pongs,
-                "cases sent straight back to the team that had just passed them on",
+                "transfers straight back to the team that had just passed the case on "
+                "(interruptions such as safeguarding are not transfers)"
+                if handed.passes is not None
+                else "cases sent straight back to the team that had just passed them on",
                 "handoffs.ping_pongs",
             ),
             _count(

@@ -723,15 +723,37 @@ def passed_around_panel(data: DashboardData) -> Panel:
         (True, True),
     )
     top = data.most_passed()
-    most = Table(
-        "The most passed-around cases "
-        + _how_many(data.top, sum(1 for c in report.by_case if c.handoffs > 0)),
-        ("case", "handoffs", "ping-pongs", "S75 crossings", "teams in order"),
-        tuple(
-            (c.case_id, c.handoffs, c.ping_pongs, c.s75_crossings, " → ".join(c.teams)) for c in top
-        ),
-        (False, True, True, True, False),
+    title = "The most passed-around cases " + _how_many(
+        data.top,
+        sum(1 for c in report.by_case if c.handoffs > 0 or c.passes or c.days_between_teams),
     )
+    if report.passes is not None:
+        most = Table(
+            title,
+            (
+                "case", "passes", "declined offers", "days between teams", "interruptions",
+                "handoffs", "ping-pongs", "S75 crossings", "teams in order",
+            ),
+            tuple(
+                (
+                    c.case_id, c.passes, c.offers_declined, f"{c.days_between_teams or 0:.1f}",
+                    c.interruptions, c.handoffs, c.ping_pongs, c.s75_crossings,
+                    " → ".join(c.teams),
+                )
+                for c in top
+            ),
+            (False, True, True, True, True, True, True, True, False),
+        )  # fmt: skip
+    else:
+        most = Table(
+            title,
+            ("case", "handoffs", "ping-pongs", "S75 crossings", "teams in order"),
+            tuple(
+                (c.case_id, c.handoffs, c.ping_pongs, c.s75_crossings, " → ".join(c.teams))
+                for c in top
+            ),
+            (False, True, True, True, False),
+        )
     charts: tuple[Chart, ...] = ()
     if report.distribution:
         charts = (
@@ -761,8 +783,15 @@ def passed_around_panel(data: DashboardData) -> Panel:
     return Panel(
         "passed-around",
         "Cases passed around",
-        "Case ids are as stored (pseudonymous); names are never shown. The team sequence is the "
-        "case's holding teams in order up to the period's end, repeats collapsed.",
+        "Case ids are as stored (pseudonymous); names are never shown. A pass is a declined offer "
+        "or a transfer straight back to the team that passed the case on; days between teams "
+        "are days spent offered to a team that had not yet accepted; an interruption "
+        "(safeguarding, an assessment, a review) takes the case aside and gives it back, and is "
+        "never a pass. The team sequence is the case's holding teams in order up to the "
+        "period's end, repeats collapsed."
+        if report.passes is not None
+        else "Case ids are as stored (pseudonymous); names are never shown. The team sequence is "
+        "the case's holding teams in order up to the period's end, repeats collapsed.",
         ANCHORS["handoffs"],
         charts,
         (most,) if charts else (distribution, most),

@@ -14,16 +14,19 @@ Definitions (docs/reports.md has them with worked examples):
 Refused transitions are never handoffs (see the refusals in the ``waits`` report).
 
 An offer that is declined is not a handoff either (the offering team held the case throughout),
-yet a referral bounced between teams is exactly what governance asks about. So where the pathway
-defines offers, the report also counts **offers**: applied events in the period that put a case in
-an offer state, by offering team and the team offered to, and how many of them were **declined**
-(the case left the offer state by a ``return`` transition). Without a pathway these are null.
+and an interruption (a safeguarding enquiry, an AMHP assessment) makes two handoffs although
+nobody passed the person on. So with the pathway the report also reads each case's events through
+:mod:`pathway.passes`: per case and in total, **offers** made to another team, offers
+**declined**, **interruptions**, **passes** (declined offers plus reversed transfers) and
+**days_between_teams** (time in offer states), and ping-pongs then count transfers only, not
+interruptions; ``by_case`` is ordered by passes. Without a pathway these figures are null and
+ping-pongs count every change of holder.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from json.encoder import encode_basestring
 from typing import Any, TextIO
@@ -32,8 +35,18 @@ import attrs
 
 from ..definition import Pathway
 from ..flow import TEAM_SEPARATOR
-from ..store.dialect import char, is_postgres, string_agg, temp_table, text_type
-from .scope import Scope
+from ..passes import PassFold, PassRules
+from ..store.dialect import (
+    bulk_insert,
+    char,
+    is_postgres,
+    real_type,
+    stream,
+    string_agg,
+    temp_table,
+    text_type,
+)
+from .scope import Scope, days
 from .sql import scoped_cases
 
 
@@ -46,11 +59,18 @@ class PairCount:
 
 @attrs.frozen
 class CaseHandoffs:
+    """One case's figures; the passed-around ones (``offers`` on) are None without a pathway."""
+
     case_id: str
     handoffs: int
     ping_pongs: int
     s75_crossings: int
     teams: tuple[str, ...]
+    offers: int | None = None
+    offers_declined: int | None = None
+    interruptions: int | None = None
+    passes: int | None = None
+    days_between_teams: float | None = None
 
 
 @attrs.frozen
@@ -83,6 +103,12 @@ class HandoffsReport:
     offers: int | None = None
     offers_declined: int | None = None
     by_offer: tuple[OfferCount, ...] | None = None
+    interruptions: int | None = None
+    passes: int | None = None
+    days_between_teams: float | None = None
+    events_without_trigger: int | None = None
+    """Applied events imported without a trigger: the passed-around figures cannot tell what
+    they did (a decline from an acceptance, an interruption from a move)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +127,10 @@ class HandoffsReport:
             "offers": self.offers,
             "offers_declined": self.offers_declined,
             "by_offer": None if self.by_offer is None else [attrs.asdict(o) for o in self.by_offer],
+            "interruptions": self.interruptions,
+            "passes": self.passes,
+            "days_between_teams": self.days_between_teams,
+            "events_without_trigger": self.events_without_trigger,
         }
 
 
@@ -118,6 +148,8 @@ class _Plan:
     """The handoffs that count, as a sub-query."""
     events: int | None
     """The events of the cases in scope, when already known."""
+    passes: bool = False
+    """The passed-around figures are in the temporary table ``report_passes``."""
 
 
 def _history_within(
@@ -152,9 +184,108 @@ def _count_events(conn: Any, scope: Scope, params: dict[str, Any]) -> int:
     return int(conn.execute(sql, params).fetchone()[0])
 
 
+@attrs.frozen
+class _PassTotals:
+    """The passed-around figures of every case in scope, added up, and the offers by pair."""
+
+    offers: int
+    offers_declined: int
+    interruptions: int
+    passes: int
+    ping_pongs: int
+    seconds: float
+    untold: int
+    by_offer: tuple[OfferCount, ...]
+
+
+_PASS_COLUMNS = (
+    "case_id",
+    "offers",
+    "declined",
+    "interruptions",
+    "passes",
+    "ping_pongs",
+    "seconds",
+)
+_PASS_BATCH = 5000
+"""Cases folded per insert into ``report_passes`` (memory stays flat however many there are)."""
+
+
+def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, events_sql: str) -> _PassTotals:
+    """Fold every case's applied events (``events_sql``, in case and sequence order) into the
+    temporary table ``report_passes`` (one row per case) and return the totals."""
+    conn.execute(f"DROP TABLE IF EXISTS {temp_table(conn, 'report_passes')}")
+    conn.execute(
+        f"CREATE TEMP TABLE report_passes (case_id {text_type(conn)} PRIMARY KEY, "
+        "offers INTEGER, declined INTEGER, interruptions INTEGER, passes INTEGER, "
+        f"ping_pongs INTEGER, seconds {real_type(conn)})"
+    )
+    rules = PassRules.from_pathway(pathway)
+    start, end = scope.start, scope.end
+    pairs: dict[tuple[str | None, str], list[int]] = {}
+    totals = [0, 0, 0, 0, 0, 0.0, 0]
+    batch: list[tuple[Any, ...]] = []
+
+    def flush(fold: PassFold | None, case_id: str) -> None:
+        if fold is None:
+            return
+        fold.finish()
+        row = (
+            case_id, fold.offers, fold.offers_declined, fold.interruptions, fold.passes,
+            fold.ping_pongs, fold.seconds_between_teams,
+        )  # fmt: skip
+        batch.append(row)
+        for i, value in enumerate(row[1:]):
+            totals[i] += value
+        totals[6] += fold.untold
+        for key, (offered, declined) in fold.by_pair.items():
+            counts = pairs.setdefault(key, [0, 0])
+            counts[0] += offered
+            counts[1] += declined
+        if len(batch) >= _PASS_BATCH:
+            bulk_insert(conn, temp_table(conn, "report_passes"), _PASS_COLUMNS, batch)
+            batch.clear()
+
+    fold: PassFold | None = None
+    current = ""
+    params = {"as_of_text": scope.as_of_text}
+    for case_id, at, trigger, from_state, to_state, from_team, to_team, closes in stream(
+        conn, events_sql, [params["as_of_text"]]
+    ):
+        if case_id != current:
+            flush(fold, current)
+            current = case_id
+            fold = PassFold(rules, start=start, end=end, team=scope.team, by_pair={})
+        assert fold is not None
+        fold.step(at, trigger, from_state, to_state, from_team, to_team, bool(closes))
+    flush(fold, current)
+    if batch:
+        bulk_insert(conn, temp_table(conn, "report_passes"), _PASS_COLUMNS, batch)
+    if is_postgres(conn):
+        conn.execute("ANALYZE report_passes")
+    keys = sorted(pairs, key=lambda k: (-pairs[k][0], k[0] is None, k[0] or "", k[1]))
+    offered, declined, interruptions, passes, ping_pongs, seconds, untold = totals
+    return _PassTotals(
+        int(offered), int(declined), int(interruptions), int(passes), int(ping_pongs),
+        float(seconds), int(untold),
+        tuple(OfferCount(a, b, pairs[(a, b)][0], pairs[(a, b)][1]) for a, b in keys),
+    )  # fmt: skip
+
+
+_APPLIED = """SELECT e.case_id, e.occurred_at, e.trigger, e.from_state, e.to_state, e.from_team,
+                     e.to_team, e.closes
+                FROM events AS e {join}
+               WHERE e.outcome = 'applied' AND e.occurred_at <= ?
+               ORDER BY e.case_id, e.seq"""
+"""Every applied event up to as-of, in case and sequence order (``join``: narrow the cases)."""
+
+
 @contextmanager
-def _planned(conn: Any, scope: Scope) -> Iterator[_Plan]:
-    """Decide how to read ``scope``; select its cases into a temporary table when that is needed.
+def _planned(
+    conn: Any, scope: Scope, pathway: Pathway | None = None
+) -> Iterator[tuple[_Plan, _PassTotals | None]]:
+    """Decide how to read ``scope``; select its cases into a temporary table when that is needed,
+    and with a pathway fold their events into the passed-around figures.
 
     The usual report (as of now, no period start, no team) reads only the case rows, whose
     counters the store keeps up to date with every event, and the handoffs for the matrix.
@@ -173,48 +304,81 @@ def _planned(conn: Any, scope: Scope) -> Iterator[_Plan]:
         # Every handoff in the window belongs to a case in scope: the scope's cases are exactly
         # those opened by the window's end that were held, handed on or opened in it.
         in_window = "SELECT h.* FROM handoffs AS h WHERE h.at BETWEEN :wstart AND :wend"
-    if whole:
-        yield _Plan(params, True, in_scope, in_window, events)
-        return
-    table = temp_table(conn, "report_cases")
-    conn.execute(f"DROP TABLE IF EXISTS {table}")
-    conn.execute(f"CREATE TEMP TABLE report_cases (case_id {text_type(conn)} PRIMARY KEY)")
-    conn.execute(f"INSERT INTO {table} {scoped_cases(team, scope.since is not None)}", params)
-    if is_postgres(conn):
-        conn.execute("ANALYZE report_cases")  # temporary tables get no automatic statistics
+    made: list[str] = []
     try:
-        yield _Plan(
-            params,
-            False,
-            "c.id IN (SELECT case_id FROM report_cases)",
-            in_window,
-            events if complete else _count_events(conn, scope, params),
-        )
+        if whole:
+            plan = _Plan(params, True, in_scope, in_window, events, pathway is not None)
+        else:
+            table = temp_table(conn, "report_cases")
+            made.append(table)
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TEMP TABLE report_cases (case_id {text_type(conn)} PRIMARY KEY)")
+            conn.execute(
+                f"INSERT INTO {table} {scoped_cases(team, scope.since is not None)}", params
+            )
+            if is_postgres(conn):
+                conn.execute("ANALYZE report_cases")  # temporary tables get no automatic statistics
+            plan = _Plan(
+                params,
+                False,
+                "c.id IN (SELECT case_id FROM report_cases)",
+                in_window,
+                events if complete else _count_events(conn, scope, params),
+                pathway is not None,
+            )
+        totals = None
+        if pathway is not None:
+            made.append(temp_table(conn, "report_passes"))
+            join = "" if whole else "JOIN report_cases AS r ON r.case_id = e.case_id"
+            totals = _fold_passes(conn, scope, pathway, _APPLIED.format(join=join))
+        yield plan, totals
     finally:
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for table in made:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _counted(plan: _Plan) -> str:
-    """Per case in scope: its handoffs, ping-pongs and crossings in the window (``n``, ``p``, ``c``)."""
+    """Per case in scope: its handoffs, ping-pongs and crossings in the window (``n``, ``p``, ``c``).
+
+    With the passed-around figures, ping-pongs are theirs (transfers only, not interruptions).
+    """
     if plan.whole:
-        return f"""SELECT c.id AS case_id, c.handoffs AS n, c.ping_pongs AS p, c.crossings AS c
-                     FROM cases AS c WHERE {plan.in_scope}"""
-    return f"""
+        counted = f"""SELECT c.id AS case_id, c.handoffs AS n, c.ping_pongs AS p, c.crossings AS c
+                        FROM cases AS c WHERE {plan.in_scope}"""
+    else:
+        counted = f"""
         SELECT r.case_id, COALESCE(w.n, 0) AS n, COALESCE(w.p, 0) AS p, COALESCE(w.c, 0) AS c
           FROM report_cases AS r LEFT JOIN (
                 SELECT case_id, COUNT(*) AS n, SUM(ping_pong) AS p, SUM(crossing) AS c
                   FROM ({plan.in_window}) AS h GROUP BY case_id
           ) AS w USING (case_id)
+        """
+    if not plan.passes:
+        return counted
+    return f"""
+        SELECT k.case_id, k.n, COALESCE(q.ping_pongs, 0) AS p, k.c, q.offers, q.declined,
+               q.interruptions, q.passes, q.seconds
+          FROM ({counted}) AS k LEFT JOIN report_passes AS q USING (case_id)
     """
 
 
+_PASS_FIELDS = ", k.offers, k.declined, k.interruptions, k.passes, k.seconds"
+
+
 def _case_rows(conn: Any, plan: _Plan) -> Any:
-    """A cursor over every case in scope, most passed around first: id, n, p, c, team sequence."""
+    """A cursor over every case in scope, most passed around first: id, n, p, c, team sequence
+    (and with the passed-around figures: offers, declined, interruptions, passes, seconds)."""
+    extra = _PASS_FIELDS if plan.passes else ""
+    order = (
+        "k.passes DESC, k.seconds DESC, k.n DESC, k.p DESC, k.case_id"
+        if plan.passes
+        else "k.n DESC, k.p DESC, k.case_id"
+    )
     if plan.whole:
         return conn.execute(
-            f"""SELECT c.id, c.handoffs, c.ping_pongs, c.crossings, c.team_sequence
-                  FROM cases AS c WHERE {plan.in_scope}
-                 ORDER BY c.handoffs DESC, c.ping_pongs DESC, c.id""",
+            f"""SELECT k.case_id, k.n, k.p, k.c, c.team_sequence{extra}
+                  FROM ({_counted(plan)}) AS k JOIN cases AS c ON c.id = k.case_id
+                 ORDER BY {order}""",
             plan.params,
         )
     # The collapsed team sequence: the first team, then each handoff's receiving team, in order
@@ -234,21 +398,28 @@ def _case_rows(conn: Any, plan: _Plan) -> Any:
                  ORDER BY 1, 2
             ) AS t GROUP BY case_id
         )
-        SELECT k.case_id, k.n, k.p, k.c, s.teams
+        SELECT k.case_id, k.n, k.p, k.c, s.teams{extra}
           FROM ({_counted(plan)}) AS k LEFT JOIN sequence AS s USING (case_id)
-         ORDER BY k.n DESC, k.p DESC, k.case_id
+         ORDER BY {order}
         """,
         plan.params,
     )
 
 
-def _case(row: tuple[Any, ...]) -> CaseHandoffs:
-    cid, n, p, c, teams = row
-    return CaseHandoffs(cid, n, p, c, tuple(teams.split(TEAM_SEPARATOR)) if teams else ())
+def _case(row: Sequence[Any]) -> CaseHandoffs:
+    cid, n, p, c, teams = row[:5]
+    sequence = tuple(teams.split(TEAM_SEPARATOR)) if teams else ()
+    if len(row) == 5:
+        return CaseHandoffs(cid, n, p, c, sequence)
+    offers, declined, interruptions, passes, seconds = row[5:]
+    return CaseHandoffs(
+        cid, n, p, c, sequence, offers or 0, declined or 0, interruptions or 0, passes or 0,
+        days(seconds),
+    )  # fmt: skip
 
 
 def _summary(
-    conn: Any, plan: _Plan
+    conn: Any, plan: _Plan, passes: _PassTotals | None
 ) -> tuple[int, int, int, int, int, tuple[PairCount, ...], tuple[DistributionRow, ...]]:
     """Cases, events, handoffs, ping-pongs, crossings, the matrix and the distribution."""
     params = plan.params
@@ -267,6 +438,8 @@ def _summary(
             f"FROM ({plan.in_window}) AS h",
             params,
         ).fetchone()
+    if passes is not None:
+        ping = passes.ping_pongs
     by_pair = tuple(
         PairCount(*row)
         for row in conn.execute(
@@ -285,26 +458,45 @@ def _summary(
     return cases, events, total, ping, crossing, by_pair, distribution
 
 
+def _record(
+    scope: Scope,
+    summary: tuple[int, int, int, int, int, tuple[PairCount, ...], tuple[DistributionRow, ...]],
+    by_case: tuple[CaseHandoffs, ...],
+    passes: _PassTotals | None,
+) -> HandoffsReport:
+    cases, events, total, ping, crossing, by_pair, distribution = summary
+    if passes is None:
+        return HandoffsReport(
+            scope, cases, events, total, ping, crossing, by_pair, by_case, distribution
+        )
+    return HandoffsReport(
+        scope, cases, events, total, ping, crossing, by_pair, by_case, distribution,
+        offers=passes.offers, offers_declined=passes.offers_declined, by_offer=passes.by_offer,
+        interruptions=passes.interruptions, passes=passes.passes,
+        days_between_teams=days(passes.seconds), events_without_trigger=passes.untold,
+    )  # fmt: skip
+
+
 def handoffs_report(conn: Any, scope: Scope, pathway: Pathway | None = None) -> HandoffsReport:
-    """Compute the handoffs report inside the database (``pathway``: also count its offers).
+    """Compute the handoffs report inside the database (``pathway``: also the passed-around
+    figures of :mod:`pathway.passes`, per case and in total).
 
     ``by_case`` holds every case in scope; to write the JSON of a large store without holding
     every case in memory, use :func:`write_handoffs_json`, which gives the same JSON.
     """
-    with _planned(conn, scope) as plan:
-        cases, events, total, ping, crossing, by_pair, distribution = _summary(conn, plan)
+    with _planned(conn, scope, pathway) as (plan, passes):
+        summary = _summary(conn, plan, passes)
         by_case = tuple(_case(row) for row in _case_rows(conn, plan))
-    by_offer = _offers(conn, scope, pathway) if pathway is not None else None
-    return HandoffsReport(
-        scope, cases, events, total, ping, crossing, by_pair, by_case, distribution,
-        offers=None if by_offer is None else sum(o.offered for o in by_offer),
-        offers_declined=None if by_offer is None else sum(o.declined for o in by_offer),
-        by_offer=by_offer,
-    )  # fmt: skip
+    return _record(scope, summary, by_case, passes)
 
 
 _CHUNK = 2000
 """Cases encoded per write by :func:`write_handoffs_json`."""
+
+
+def _number(value: float) -> str:
+    """A float as ``json.dumps`` writes it."""
+    return json.dumps(value)
 
 
 def write_handoffs_json(
@@ -316,16 +508,8 @@ def write_handoffs_json(
     memory stays flat however many cases the store holds: the cases are read in order from a
     cursor and encoded a chunk at a time.
     """
-    with _planned(conn, scope) as plan:
-        cases, events, total, ping, crossing, by_pair, distribution = _summary(conn, plan)
-        by_offer = _offers(conn, scope, pathway) if pathway is not None else None
-        record = HandoffsReport(
-            scope, cases, events, total, ping, crossing, by_pair, (), distribution,
-            offers=None if by_offer is None else sum(o.offered for o in by_offer),
-            offers_declined=None if by_offer is None else sum(o.declined for o in by_offer),
-            by_offer=by_offer,
-        )  # fmt: skip
-        data = record.to_json()
+    with _planned(conn, scope, pathway) as (plan, passes):
+        data = _record(scope, _summary(conn, plan, passes), (), passes).to_json()
         keys = list(data)
         split = keys.index("by_case")
         head = json.dumps({k: data[k] for k in keys[:split]}, ensure_ascii=False)
@@ -334,7 +518,8 @@ def write_handoffs_json(
         names: dict[str, str] = {}  # each team name as a JSON string (there are few)
         chunk: list[str] = []
         first = True
-        for cid, n, p, c, teams in _case_rows(conn, plan):
+        for row in _case_rows(conn, plan):
+            cid, n, p, c, teams = row[:5]
             encoded = (
                 "["
                 + ", ".join(
@@ -347,9 +532,21 @@ def write_handoffs_json(
                 if teams
                 else "[]"
             )
+            if len(row) == 5:
+                extra = (
+                    '"offers": null, "offers_declined": null, "interruptions": null, '
+                    '"passes": null, "days_between_teams": null'
+                )
+            else:
+                offers, declined, interruptions, passed, seconds = row[5:]
+                extra = (
+                    f'"offers": {offers or 0}, "offers_declined": {declined or 0}, '
+                    f'"interruptions": {interruptions or 0}, "passes": {passed or 0}, '
+                    f'"days_between_teams": {_number(days(seconds))}'
+                )
             chunk.append(
                 f'{{"case_id": {encode_basestring(cid)}, "handoffs": {n}, "ping_pongs": {p}, '
-                f'"s75_crossings": {c}, "teams": {encoded}}}'
+                f'"s75_crossings": {c}, "teams": {encoded}, {extra}}}'
             )
             if len(chunk) >= _CHUNK:
                 out.write(("" if first else ", ") + ", ".join(chunk))
@@ -358,41 +555,3 @@ def write_handoffs_json(
         if chunk:
             out.write(("" if first else ", ") + ", ".join(chunk))
         out.write("], " + tail[1:])
-
-
-def _offers(conn: Any, scope: Scope, pathway: Pathway) -> tuple[OfferCount, ...]:
-    """Offers made in the period by offering team and receiving team, and how many were declined."""
-    offer_states = {name: s.offer_to for name, s in pathway.states.items() if s.offer_to}
-    if not offer_states:
-        return ()
-    declines = pathway.return_steps  # leaving an offer by a return is declining it
-    header = scope.header()
-    bounds = [header["since"] or "", min(header["until"] or scope.as_of_text, scope.as_of_text)]
-    marks = ", ".join("?" * len(offer_states))
-    team_sql = " AND (from_team = ? OR to_team = ? OR actor_team = ?)" if scope.team else ""
-    team_args = [scope.team] * 3 if scope.team else []
-    made: dict[tuple[str | None, str], int] = {}
-    for state, held_by, n in conn.execute(
-        f"""SELECT to_state, to_team, COUNT(*) FROM events
-             WHERE outcome = 'applied' AND occurred_at >= ? AND occurred_at <= ?
-               AND to_state IN ({marks}) AND (from_state IS NULL OR from_state != to_state){team_sql}
-             GROUP BY to_state, to_team""",
-        [*bounds, *offer_states, *team_args],
-    ):
-        key = (held_by, str(offer_states[state]))
-        made[key] = made.get(key, 0) + n
-    declined: dict[tuple[str | None, str], int] = {}
-    for trigger, state, held_by, n in conn.execute(
-        f"""SELECT trigger, from_state, from_team, COUNT(*) FROM events
-             WHERE outcome = 'applied' AND occurred_at >= ? AND occurred_at <= ?
-               AND from_state IN ({marks}){team_sql}
-             GROUP BY trigger, from_state, from_team""",
-        [*bounds, *offer_states, *team_args],
-    ):
-        if (trigger, state) in declines:
-            key = (held_by, str(offer_states[state]))
-            declined[key] = declined.get(key, 0) + n
-    keys = sorted(
-        set(made) | set(declined), key=lambda k: (-made.get(k, 0), k[0] is None, k[0] or "", k[1])
-    )
-    return tuple(OfferCount(a, b, made.get((a, b), 0), declined.get((a, b), 0)) for a, b in keys)

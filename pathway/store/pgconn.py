@@ -125,8 +125,14 @@ class PgConnection:
                 copy.write_row(row)
 
     def stream_rows(self, sql: str, parameters: Any = ()) -> Iterator[tuple[Any, ...]]:
-        """The rows of ``sql`` through a server-side cursor, 2,000 at a time (inside the open
-        transaction; other statements may run between batches)."""
+        """The rows of ``sql`` through a server-side cursor, 2,000 at a time (other statements
+        may run between batches). A server-side cursor lives in a transaction: on a connection
+        in autocommit mode, one is opened for the read and the statements run between its
+        batches (a report's temporary tables, say), and committed when the rows are done."""
+        if not self.in_transaction:
+            with self.raw.transaction():
+                yield from self.stream_rows(sql, parameters)
+            return
         with self.raw.cursor(name=f"pathway_stream_{next(_STREAM_NAMES)}") as cursor:
             cursor.itersize = 2000
             cursor.execute(translate(sql), tuple(parameters) if parameters else None)

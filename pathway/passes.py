@@ -1,0 +1,239 @@
+"""Passed around: what happened to a case between teams, read from its events with the pathway.
+
+The Haringey review's central finding is that "cases being passed around the system creates
+un-necessary delays for residents who need to access services". A plain count of changes of
+holding team (the handoffs report's ``handoffs``, as process-mining tools count it) does not see
+that: a declined offer changes no holder (the offering team keeps the case), and a safeguarding
+enquiry or a Mental Health Act assessment hands the case to another team and gives it back, two
+changes of holder, although nobody passed the person on. With the pathway, each applied event is
+one of a few kinds (:class:`StepKind`), and :class:`PassFold` folds a case's events, in order,
+into the figures governance asks for:
+
+* **offers**: offers made to another team (the case entered an offer state whose receiving team
+  is not the team holding it);
+* **offers_declined**: offers the receiving team declined (the case left an offer state by a
+  ``return`` transition);
+* **interruptions**: steps that take the case aside and give it back (``interrupt: true``:
+  safeguarding, a carer's assessment, a Mental Health Act assessment, a plug-in's own);
+* **transfers** and **ping_pongs**: a transfer is a change of the team responsible for the case
+  by anything but an interruption: taking it aside, handing it back, or any move while it is
+  aside. The holder during an interruption is an interim holder and is skipped, so the transfer
+  that ends an interruption some other way (an admission after an assessment) runs from the team
+  that held the case before it. A ping-pong is a transfer back to the team that passed the case
+  on (in the team sequence of transfers, t_i = t_(i-2)). The sequence starts again after each
+  closure: a re-referral's first allocation is a new start, never a transfer back;
+* **passes**: how often the person was passed on without being helped: declined offers plus
+  ping-pongs (transfers that were reversed). The first allocation from the front door is never a
+  pass, and neither is an interruption;
+* **days_between_teams**: time the case spent in offer states, waiting for a team to accept it
+  (time spent aside in an interruption while an offer is pending is not counted: someone was
+  helping).
+
+Counts are of events inside the report's window (and, with a team, of events that concern the
+team); days are clipped to the window. An imported event that names no trigger cannot be told
+apart (a decline from an acceptance, an interruption from a move): such events are counted in
+``untold`` so a report can say what it could not see.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .importer import IMPORT_TRIGGER
+
+if TYPE_CHECKING:
+    from .definition import Pathway
+
+
+class StepKind(enum.Enum):
+    """What an applied event did to a case, as the passed-around measures see it."""
+
+    OPEN = "open"
+    """The case was opened."""
+    OFFER = "offer"
+    """The case entered an offer state: offered to another team, the sender still holding it."""
+    ACCEPT = "accept"
+    """The case left an offer state forward: the receiving team took it."""
+    DECLINE = "decline"
+    """The case left an offer state by a ``return``: the receiving team declined it."""
+    INTERRUPT = "interrupt"
+    """An ``interrupt: true`` step took the case aside (safeguarding, an assessment ...)."""
+    RESUME = "resume"
+    """A ``return`` out of an interruption gave the case back to where it was."""
+    MOVE = "move"
+    """Any other step (the case moved on, stayed, or closed)."""
+
+
+@attrs.frozen
+class PassRules:
+    """What the passed-around measures need of a pathway, compiled once per report."""
+
+    offer_to: Mapping[str, str]
+    """Each offer state and the team it offers the case to."""
+    returns: frozenset[tuple[str, str]]
+    """``(trigger, source state)`` of every ``return`` transition."""
+    interrupts: frozenset[tuple[str, str]]
+    """``(trigger, source state)`` of every ``interrupt: true`` transition."""
+    aside: frozenset[str]
+    """The states a case is only in during an interruption."""
+
+    @classmethod
+    def from_pathway(cls, pathway: Pathway) -> PassRules:
+        return cls(
+            offer_to={n: s.offer_to for n, s in pathway.states.items() if s.offer_to},
+            returns=pathway.return_steps,
+            interrupts=frozenset(
+                (t.trigger, source)
+                for t in pathway.transitions
+                if t.interrupt
+                for source in t.sources
+            ),
+            aside=pathway.interruption_states,
+        )
+
+    def kind(self, trigger: str, from_state: str | None, to_state: str | None) -> StepKind:
+        """The kind of an applied event with this trigger, from and to these states."""
+        if from_state is None:
+            return StepKind.OPEN
+        if (trigger, from_state) in self.returns:
+            return StepKind.DECLINE if from_state in self.offer_to else StepKind.RESUME
+        if (trigger, from_state) in self.interrupts:
+            return StepKind.INTERRUPT
+        if to_state != from_state:
+            if to_state in self.offer_to:
+                return StepKind.OFFER
+            if from_state in self.offer_to:
+                return StepKind.ACCEPT
+        return StepKind.MOVE
+
+
+def _seconds(text: str) -> float:
+    """POSIX seconds of a stored instant (canonical ISO 8601 with its offset)."""
+    return datetime.fromisoformat(text).timestamp()
+
+
+@attrs.define
+class PassFold:
+    """The passed-around figures of one case, folded from its applied events in order.
+
+    ``start``/``end`` bound the window in POSIX seconds (events outside it are followed but not
+    counted, and days are clipped to it); ``team``: count only what concerns that team.
+    """
+
+    rules: PassRules
+    start: float = -math.inf
+    end: float = math.inf
+    team: str | None = None
+    offers: int = 0
+    offers_declined: int = 0
+    interruptions: int = 0
+    transfers: int = 0
+    ping_pongs: int = 0
+    seconds_between_teams: float = 0.0
+    untold: int = 0
+    """Events imported without a trigger, whose kind could not be told."""
+    by_pair: dict[tuple[str | None, str], list[int]] = attrs.field(factory=dict)
+    """Offers made and declined (``[offered, declined]``) by sending and receiving team."""
+    _base: str | None = None
+    """The team responsible for the case outside any interruption (None: not yet, or closed)."""
+    _before: str | None = None
+    """The team that passed the case to ``_base`` (for ping-pongs)."""
+    _offer_since: float | None = None
+    """When the case entered the offer state it is in (None: it is in none)."""
+    _offer_teams: tuple[str | None, str] = (None, "")
+    """Sender and receiver of the pending offer."""
+
+    @property
+    def passes(self) -> int:
+        """Declined offers plus reversed transfers."""
+        return self.offers_declined + self.ping_pongs
+
+    @property
+    def days_between_teams(self) -> float:
+        return self.seconds_between_teams / 86400.0
+
+    def _concerns(self, *teams: str | None) -> bool:
+        return self.team is None or self.team in teams
+
+    def _close_offer(self, at: float) -> None:
+        since = self._offer_since
+        if since is None:
+            return
+        self._offer_since = None
+        if self._concerns(*self._offer_teams):
+            inside = min(at, self.end) - max(since, self.start)
+            if inside > 0:
+                self.seconds_between_teams += inside
+
+    def step(
+        self,
+        at_text: str,
+        trigger: str,
+        from_state: str | None,
+        to_state: str | None,
+        from_team: str | None,
+        to_team: str | None,
+        closes: bool,
+    ) -> None:
+        """Fold one applied event of the case (in the case's order)."""
+        rules = self.rules
+        kind = rules.kind(trigger, from_state, to_state)
+        at: float | None = None
+        if self._offer_since is not None and to_state != from_state:
+            at = _seconds(at_text)
+            self._close_offer(at)
+        in_window = None  # parsed only when something is counted
+
+        def counted(*teams: str | None) -> bool:
+            nonlocal at, in_window
+            if in_window is None:
+                at = _seconds(at_text) if at is None else at
+                in_window = self.start <= at <= self.end
+            return in_window and self._concerns(*teams)
+
+        if trigger == IMPORT_TRIGGER and kind is not StepKind.OPEN and counted(from_team, to_team):
+            self.untold += 1
+        if kind is StepKind.OFFER:
+            receiver = rules.offer_to[str(to_state)]
+            # The sender is the team holding the offered case (the offer state's holder).
+            if receiver != to_team and counted(to_team, receiver):
+                self.offers += 1
+                self.by_pair.setdefault((to_team, receiver), [0, 0])[0] += 1
+        elif kind is StepKind.DECLINE:
+            receiver = rules.offer_to[str(from_state)]
+            if counted(to_team, receiver):
+                self.offers_declined += 1
+                self.by_pair.setdefault((to_team, receiver), [0, 0])[1] += 1
+        elif kind is StepKind.INTERRUPT and counted(from_team, to_team, self._base):
+            self.interruptions += 1
+        if to_state in rules.offer_to and to_state != from_state:
+            # Entered (or came back to) an offer state: the wait for the receiver starts.
+            self._offer_since = _seconds(at_text) if at is None else at
+            self._offer_teams = (to_team, rules.offer_to[str(to_state)])
+        interim = (
+            kind in (StepKind.INTERRUPT, StepKind.RESUME, StepKind.OFFER, StepKind.DECLINE)
+            or to_state in rules.aside
+        )
+        if not interim and to_team is not None and to_team != self._base:
+            if self._base is None:
+                self._base = to_team  # the first team of a referral: no transfer
+            else:
+                if counted(self._base, to_team):
+                    self.transfers += 1
+                    if to_team == self._before:
+                        self.ping_pongs += 1
+                self._before, self._base = self._base, to_team
+        if closes:
+            self._offer_since = None
+            self._base = self._before = None
+
+    def finish(self) -> None:
+        """End the fold at the window's end: a pending offer waits until then."""
+        if self._offer_since is not None and math.isfinite(self.end):
+            self._close_offer(self.end)

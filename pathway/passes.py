@@ -16,8 +16,8 @@ into the figures governance asks for:
 * **interruptions**: steps that take the case aside and give it back (``interrupt: true``:
   safeguarding, a carer's assessment, a Mental Health Act assessment, a plug-in's own);
 * **transfers** and **ping_pongs**: a transfer is a change of the team responsible for the case
-  by anything but an interruption: taking it aside, handing it back, or any move while it is
-  aside. The holder during an interruption is an interim holder and is skipped, so the transfer
+  by anything but an interruption or an offer: taking it aside, handing it back, any move while
+  it is aside or offered (the holder of an offer state is the sender, whoever that is). The holder during an interruption is an interim holder and is skipped, so the transfer
   that ends an interruption some other way (an admission after an assessment) runs from the team
   that held the case before it. A ping-pong is a transfer back to the team that passed the case
   on (in the team sequence of transfers, t_i = t_(i-2)). The sequence starts again after each
@@ -82,6 +82,17 @@ class PassRules:
     """``(trigger, source state)`` of every ``interrupt: true`` transition."""
     aside: frozenset[str]
     """The states a case is only in during an interruption."""
+    interim: frozenset[str] = attrs.field(init=False)
+    """States whose holder is not the team responsible for the case: those aside in an
+    interruption, and offer states (held by the sender while the receiver decides)."""
+    _kinds: dict[tuple[str, str | None, str | None], StepKind] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
+    """Each (trigger, from, to) already classified: a store has few distinct ones."""
+
+    @interim.default
+    def _interim(self) -> frozenset[str]:
+        return self.aside | frozenset(self.offer_to)
 
     @classmethod
     def from_pathway(cls, pathway: Pathway) -> PassRules:
@@ -99,6 +110,13 @@ class PassRules:
 
     def kind(self, trigger: str, from_state: str | None, to_state: str | None) -> StepKind:
         """The kind of an applied event with this trigger, from and to these states."""
+        key = (trigger, from_state, to_state)
+        found = self._kinds.get(key)
+        if found is None:
+            found = self._kinds[key] = self._classify(trigger, from_state, to_state)
+        return found
+
+    def _classify(self, trigger: str, from_state: str | None, to_state: str | None) -> StepKind:
         if from_state is None:
             return StepKind.OPEN
         if (trigger, from_state) in self.returns:
@@ -118,17 +136,47 @@ def _seconds(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+@attrs.frozen
+class Window:
+    """The period a fold counts, as stored instants (canonical text: text order is time order,
+    so an event is tested without parsing its time). ``start`` ``""``: no start; ``end`` None:
+    no end."""
+
+    start: str = ""
+    end: str | None = None
+    start_seconds: float = attrs.field(init=False)
+    end_seconds: float = attrs.field(init=False)
+
+    @start_seconds.default
+    def _start_seconds(self) -> float:
+        return _seconds(self.start) if self.start else -math.inf
+
+    @end_seconds.default
+    def _end_seconds(self) -> float:
+        return _seconds(self.end) if self.end is not None else math.inf
+
+    def holds(self, at_text: str) -> bool:
+        return self.start <= at_text and (self.end is None or at_text <= self.end)
+
+
+_EVERYTHING = Window()
+
+_COUNTED_KINDS = (StepKind.OFFER, StepKind.DECLINE, StepKind.INTERRUPT)
+_INTERIM_KINDS = frozenset((StepKind.INTERRUPT, StepKind.RESUME, StepKind.OFFER, StepKind.DECLINE))
+
+
 @attrs.define
 class PassFold:
     """The passed-around figures of one case, folded from its applied events in order.
 
-    ``start``/``end`` bound the window in POSIX seconds (events outside it are followed but not
-    counted, and days are clipped to it); ``team``: count only what concerns that team.
+    Events outside ``window`` are followed but not counted, and days are clipped to it;
+    ``team``: count only what concerns that team. Built for speed (one fold per case, a call per
+    event on stores of millions): kinds are looked up in a cache, times parsed only where an
+    offer's wait is measured.
     """
 
     rules: PassRules
-    start: float = -math.inf
-    end: float = math.inf
+    window: Window = _EVERYTHING
     team: str | None = None
     offers: int = 0
     offers_declined: int = 0
@@ -144,7 +192,7 @@ class PassFold:
     """The team responsible for the case outside any interruption (None: not yet, or closed)."""
     _before: str | None = None
     """The team that passed the case to ``_base`` (for ping-pongs)."""
-    _offer_since: float | None = None
+    _offer_since: str | None = None
     """When the case entered the offer state it is in (None: it is in none)."""
     _offer_teams: tuple[str | None, str] = (None, "")
     """Sender and receiver of the pending offer."""
@@ -158,16 +206,14 @@ class PassFold:
     def days_between_teams(self) -> float:
         return self.seconds_between_teams / 86400.0
 
-    def _concerns(self, *teams: str | None) -> bool:
-        return self.team is None or self.team in teams
-
     def _close_offer(self, at: float) -> None:
         since = self._offer_since
-        if since is None:
-            return
         self._offer_since = None
-        if self._concerns(*self._offer_teams):
-            inside = min(at, self.end) - max(since, self.start)
+        assert since is not None
+        sender, receiver = self._offer_teams
+        if self.team is None or self.team in (sender, receiver):
+            window = self.window
+            inside = min(at, window.end_seconds) - max(_seconds(since), window.start_seconds)
             if inside > 0:
                 self.seconds_between_teams += inside
 
@@ -184,47 +230,45 @@ class PassFold:
         """Fold one applied event of the case (in the case's order)."""
         rules = self.rules
         kind = rules.kind(trigger, from_state, to_state)
-        at: float | None = None
         if self._offer_since is not None and to_state != from_state:
-            at = _seconds(at_text)
-            self._close_offer(at)
-        in_window = None  # parsed only when something is counted
-
-        def counted(*teams: str | None) -> bool:
-            nonlocal at, in_window
-            if in_window is None:
-                at = _seconds(at_text) if at is None else at
-                in_window = self.start <= at <= self.end
-            return in_window and self._concerns(*teams)
-
-        if trigger == IMPORT_TRIGGER and kind is not StepKind.OPEN and counted(from_team, to_team):
+            self._close_offer(_seconds(at_text))
+        team = self.team
+        inside = self.window.holds(at_text)
+        if (
+            inside
+            and trigger == IMPORT_TRIGGER
+            and kind is not StepKind.OPEN
+            and (team is None or team in (from_team, to_team))
+        ):
             self.untold += 1
-        if kind is StepKind.OFFER:
-            receiver = rules.offer_to[str(to_state)]
-            # The sender is the team holding the offered case (the offer state's holder).
-            if receiver != to_team and counted(to_team, receiver):
-                self.offers += 1
-                self.by_pair.setdefault((to_team, receiver), [0, 0])[0] += 1
-        elif kind is StepKind.DECLINE:
-            receiver = rules.offer_to[str(from_state)]
-            if counted(to_team, receiver):
-                self.offers_declined += 1
-                self.by_pair.setdefault((to_team, receiver), [0, 0])[1] += 1
-        elif kind is StepKind.INTERRUPT and counted(from_team, to_team, self._base):
-            self.interruptions += 1
-        if to_state in rules.offer_to and to_state != from_state:
+        if inside and kind in _COUNTED_KINDS:
+            if kind is StepKind.OFFER:
+                # The sender is the team holding the offered case (the offer state's holder).
+                receiver = rules.offer_to[str(to_state)]
+                if receiver != to_team and (team is None or team in (to_team, receiver)):
+                    self.offers += 1
+                    self.by_pair.setdefault((to_team, receiver), [0, 0])[0] += 1
+            elif kind is StepKind.DECLINE:
+                receiver = rules.offer_to[str(from_state)]
+                if team is None or team in (to_team, receiver):
+                    self.offers_declined += 1
+                    self.by_pair.setdefault((to_team, receiver), [0, 0])[1] += 1
+            elif team is None or team in (from_team, to_team, self._base):
+                self.interruptions += 1
+        if to_state != from_state and to_state in rules.offer_to:
             # Entered (or came back to) an offer state: the wait for the receiver starts.
-            self._offer_since = _seconds(at_text) if at is None else at
+            self._offer_since = at_text
             self._offer_teams = (to_team, rules.offer_to[str(to_state)])
-        interim = (
-            kind in (StepKind.INTERRUPT, StepKind.RESUME, StepKind.OFFER, StepKind.DECLINE)
-            or to_state in rules.aside
-        )
-        if not interim and to_team is not None and to_team != self._base:
+        if (
+            to_team is not None
+            and to_team != self._base
+            and kind not in _INTERIM_KINDS
+            and to_state not in rules.interim
+        ):
             if self._base is None:
                 self._base = to_team  # the first team of a referral: no transfer
             else:
-                if counted(self._base, to_team):
+                if inside and (team is None or team in (self._base, to_team)):
                     self.transfers += 1
                     if to_team == self._before:
                         self.ping_pongs += 1
@@ -235,5 +279,5 @@ class PassFold:
 
     def finish(self) -> None:
         """End the fold at the window's end: a pending offer waits until then."""
-        if self._offer_since is not None and math.isfinite(self.end):
-            self._close_offer(self.end)
+        if self._offer_since is not None and math.isfinite(self.window.end_seconds):
+            self._close_offer(self.window.end_seconds)

@@ -170,11 +170,23 @@ c3,2026-01-10,offered_to_lets,iet,offer_choice_appointment
 c3,2026-01-12,hospital_social_work,iet,decline_handoff
 """
 
+# c4: a CMHT patient assessed by an AMHP; the admission offered to the IET waits while a step is
+# recorded on it, then the IET declines, no detention, and the CMHT records a step: the AMHP
+# held the case only while it was aside or offered, so nothing here is a transfer.
+C4 = """c4,2026-01-01,specialist_support,cmht,open
+c4,2026-01-02,mha_assessment,amhp,start_mha_assessment
+c4,2026-01-02T06:00,offered_hospital_social_work,amhp,detain_section_2
+c4,2026-01-02T08:00,offered_hospital_social_work,amhp,placement_start
+c4,2026-01-03,mha_assessment,amhp,decline_handoff
+c4,2026-01-03T06:00,specialist_support,cmht,no_detention
+c4,2026-01-04,specialist_support,cmht,placement_start
+"""
+
 
 @pytest.fixture
 def imported() -> Iterator[Any]:
     store = pathway.open_store(":memory:")
-    import_events(store, "x.csv", text=HEADER + C1 + C2 + C3, pathway=BARNET)
+    import_events(store, "x.csv", text=HEADER + C1 + C2 + C3 + C4, pathway=BARNET)
     yield store
     store.close()
 
@@ -187,7 +199,8 @@ def test_handworked_imported_log(imported: Any) -> None:
     which the last is a ping-pong (1 pass); after the closure the re-referral starts again at the
     hub, so the LETs' second allocation is no ping-pong. Holding changes are still 10 handoffs.
     c3: the AMHP's offer of the admission to the IET and the IET's offer to the LETs (2), the
-    second declined (1 pass); 1 + 2 days; one interruption."""
+    second declined (1 pass); 1 + 2 days; one interruption.
+    c4: one offer (the admission) declined, one interruption, no transfer and so no ping-pong."""
     data = report(imported, "2026-01-20")
     cases = by_id(data)
     c1, c3 = cases["c1"], cases["c3"]
@@ -196,6 +209,10 @@ def test_handworked_imported_log(imported: Any) -> None:
     assert (c3["offers"], c3["offers_declined"], c3["interruptions"], c3["passes"]) == (2, 1, 1, 1)
     assert c3["days_between_teams"] == pytest.approx(3.0)
     assert c3["ping_pongs"] == 0
+    c4 = cases["c4"]
+    assert (c4["offers"], c4["offers_declined"], c4["interruptions"]) == (1, 1, 1)
+    assert (c4["ping_pongs"], c4["passes"]) == (0, 1)
+    assert c4["days_between_teams"] == pytest.approx(0.75)  # the 2nd 06:00 to the 3rd
     c2 = by_id(report(imported, "2026-01-23"))["c2"]
     assert (c2["offers"], c2["offers_declined"], c2["interruptions"]) == (5, 0, 2)
     assert (c2["ping_pongs"], c2["passes"], c2["handoffs"]) == (1, 1, 10)
@@ -221,7 +238,7 @@ def test_a_team_counts_what_concerns_it(imported: Any) -> None:
     c2 = cases["c2"]
     assert (c2["offers"], c2["ping_pongs"], c2["interruptions"], c2["passes"]) == (3, 1, 1, 1)
     assert c2["days_between_teams"] == pytest.approx(4.0)
-    assert set(cases) == {"c2"}
+    assert set(cases) == {"c2", "c4"}
     lets = by_id(report(imported, "2026-01-23", team="lets"))
     # The LETs held only c2 (c1 and c3 were offered to them and declined): its offers to and
     # from them (2nd, 8th, 21st; a day each) and the safeguarding enquiry raised while they held

@@ -35,7 +35,7 @@ import attrs
 
 from ..definition import Pathway
 from ..flow import TEAM_SEPARATOR
-from ..passes import PassFold, PassRules
+from ..passes import PassFold, PassRules, Window
 from ..store.dialect import (
     bulk_insert,
     char,
@@ -221,7 +221,11 @@ def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, events_sql: str) -> 
         f"ping_pongs INTEGER, seconds {real_type(conn)})"
     )
     rules = PassRules.from_pathway(pathway)
-    start, end = scope.start, scope.end
+    header = scope.header()
+    until = header["until"]
+    window = Window(
+        header["since"] or "", scope.as_of_text if until is None else min(until, scope.as_of_text)
+    )
     pairs: dict[tuple[str | None, str], list[int]] = {}
     totals = [0, 0, 0, 0, 0, 0.0, 0]
     batch: list[tuple[Any, ...]] = []
@@ -255,7 +259,7 @@ def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, events_sql: str) -> 
         if case_id != current:
             flush(fold, current)
             current = case_id
-            fold = PassFold(rules, start=start, end=end, team=scope.team, by_pair={})
+            fold = PassFold(rules, window, scope.team)
         assert fold is not None
         fold.step(at, trigger, from_state, to_state, from_team, to_team, bool(closes))
     flush(fold, current)

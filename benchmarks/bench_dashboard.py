@@ -130,7 +130,7 @@ def the_calls(
         ("caseload", lambda: caseload_report(conn, scope)),
         ("handoffs", lambda: handoffs_report(conn, scope, compiled)),
         ("holding", lambda: holding_report(conn, scope)),
-        ("s75", lambda: s75_report(conn, scope)),
+        ("s75", lambda: s75_report(conn, scope, pathway=compiled)),
         ("waits", lambda: waits_report(conn, scope, compiled)),
         ("monthly", lambda: monthly_report(conn, scope)),
         ("funding", lambda: funding_report(conn, scope)),

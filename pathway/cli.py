@@ -1003,14 +1003,16 @@ def report(
     \b
     handoffs  how often cases were passed between teams; ping-pongs; S75 crossings
     holding   which teams held the cases, for how long, in how many episodes
-    s75       time under council vs trust responsibility; crossings each way
+    s75       time under council vs trust responsibility; crossings each way; statutory
+              functions (Care Act, s42, s117, MHA) done by each organisation's teams
     waits     waits for a first appointment, time limits broken, reviews overdue, open offers
     activity  entries into each stage against the business case's plan (Table 15)
     funding   placement spend by care type and by who pays, against --budget and Table 13;
               placements to scrutinise (council-funded without eligibility or a health screen,
               agreed by the trust's panel and charged to the council, s117 charged to the person)
     monthly   handoffs, S75 crossings, cases opened and closed, per calendar month
-    caseload  who holds the open cases at --as-of, by team and organisation
+    caseload  who holds the open cases at --as-of, by team and organisation; open cases per
+              worker against the business case's 25-26 (Table 11)
 
     Plug-ins of the store's pathway (or --pathway) may add reports of their own.
 
@@ -1040,7 +1042,7 @@ def report(
         elif name == "holding":
             result = reports.holding_report(conn, scope, case_id)
         elif name == "s75":
-            result = reports.s75_report(conn, scope, threshold)
+            result = reports.s75_report(conn, scope, threshold, compiled)
         elif name == "waits":
             result = reports.waits_report(conn, scope, compiled, milestone)
         elif name == "funding":

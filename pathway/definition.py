@@ -37,6 +37,7 @@ from .spec import (
     GuardRef,
     Organisation,
     State,
+    StatutoryFunction,
     Task,
     Team,
     Transition,
@@ -81,6 +82,11 @@ class Pathway:
     plugins: tuple[PluginInfo, ...] = ()
     hooks: pluggy.PluginManager | None = attrs.field(default=None, repr=False)
     reports: Mapping[str, ReportSpec] = attrs.field(factory=dict, repr=False)
+    statutory_functions: Catalog[StatutoryFunction] = attrs.field(
+        factory=lambda: Catalog("statutory function", {}), repr=False
+    )
+    """The statutory functions the pathway's steps carry out (definition order): what the S75
+    report counts by acting team and organisation."""
     machine: CompiledMachine = attrs.field(init=False, repr=False)
     interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
     """The states a case can only be in during an interruption (see :func:`interruption_states`)."""
@@ -352,13 +358,49 @@ def _check_references(
             )
         )
     transitions = _inherit_into_substeps(transitions, list(states))
+    functions = _check_functions(doc, orgs, {t.trigger for t in transitions}, problems)
     return {
+        "functions": functions,
         "orgs": orgs,
         "teams": teams,
         "tasks": tasks,
         "states": states,
         "transitions": transitions,
     }
+
+
+def _check_functions(
+    doc: SourceDocument,
+    orgs: Mapping[str, Any],
+    triggers: set[str],
+    problems: list[Problem],
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Each statutory function names a known organisation and triggers the pathway has.
+
+    A misspelt trigger would count nothing, silently, and the board would read "never carried
+    out": so it is an error, placed at its JSON pointer, like every other name that refers to
+    nothing.
+    """
+    functions = _ids(doc, "statutory_functions", "statutory function", problems)
+    for name, (index, item) in functions.items():
+        if item["duty_of"] not in orgs:
+            problems.append(
+                doc.problem(
+                    pointer("statutory_functions", index, "duty_of"),
+                    f"statutory function {name}: unknown organisation {item['duty_of']!r} "
+                    f"(organisations: {', '.join(orgs)})",
+                )
+            )
+        for t_index, trigger in enumerate(item["triggers"]):
+            if trigger not in triggers:
+                problems.append(
+                    doc.problem(
+                        pointer("statutory_functions", index, "triggers", t_index),
+                        f"statutory function {name}: unknown trigger {trigger!r} "
+                        f"(triggers: {', '.join(sorted(triggers))})",
+                    )
+                )
+    return functions
 
 
 def _inherit_into_substeps(transitions: list[Transition], names: list[str]) -> list[Transition]:
@@ -555,6 +597,15 @@ def build_pathway(
         plugins=tuple(p.info for p in plugins),
         hooks=hooks,
         reports=dict(reports or {}),
+        statutory_functions=Catalog(
+            "statutory function",
+            {
+                k: StatutoryFunction(
+                    k, v.get("name", k), v["duty_of"], v["reference"], tuple(v["triggers"])
+                )
+                for k, (_, v) in parts["functions"].items()
+            },
+        ),
     )
 
 

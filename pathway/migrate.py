@@ -87,7 +87,7 @@ def reports_json(conn: Any, as_of: datetime, pathway: Pathway | None) -> dict[st
     run: dict[str, Callable[[], Any]] = {
         "handoffs": lambda: handoffs_report(conn, scope, pathway),
         "holding": lambda: holding_report(conn, scope),
-        "s75": lambda: s75_report(conn, scope),
+        "s75": lambda: s75_report(conn, scope, pathway=pathway),
         "waits": lambda: waits_report(conn, scope, pathway),
         "activity": lambda: activity_report(conn, scope, None, pathway),
         "funding": lambda: funding_report(conn, scope, pathway),

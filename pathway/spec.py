@@ -77,6 +77,23 @@ class Task:
 
 
 @attrs.frozen
+class StatutoryFunction:
+    """A statutory function the pathway's steps carry out, and whose duty it is.
+
+    A Section 75 board asks which organisation's functions were carried out inside the other's
+    teams (Haringey review, 000 line 102: roles and responsibilities; BEP 8.4.2): ``duty_of`` is
+    the organisation the law gives the duty to, ``triggers`` the steps whose applied events carry
+    the function out, ``reference`` the statute (and business-case row) it rests on.
+    """
+
+    id: str
+    name: str
+    duty_of: str
+    reference: str
+    triggers: tuple[str, ...]
+
+
+@attrs.frozen
 class State:
     """A state of the pathway.
 

@@ -295,3 +295,116 @@ def test_monthly_and_caseload_from_the_cli(tmp_path: Path) -> None:
     assert "open_cases" in table.stdout and "lets" in table.stdout
     held = json.loads(run("report", "caseload", "--as-of", "2026-06-15", "--format", "json").stdout)
     assert (held["open_cases"], held["unallocated"]) == (2, 0)
+
+
+# --- caseload per worker ------------------------------------------------------------------------
+
+WORKERS = """case_id,occurred_at,state,team,organisation,actor
+w1,2026-01-01,referral,hub,council,h1
+w1,2026-01-02,work,lets,council,l1
+w1,2026-01-03,work,lets,council,l2
+w2,2026-01-01,referral,hub,council,h1
+w2,2026-01-02,work,lets,council,l1
+w2,2026-01-04,work,cmht,trust,c1
+w2,2026-01-06,work,lets,council,
+w3,2026-01-01,referral,lets,council,l1
+w3,2026-01-02,closed,lets,council,l1
+w3,2026-01-05,referral,lets,council,
+w4,2026-01-01,referral,lets,council,l1
+w4,2026-01-02,work,,,l9
+w4,2026-01-03,work,lets,council,
+w5,2026-01-01,referral,cmht,trust,c1
+"""
+# The worker of an open held case: the actor of its latest event (at or before as-of) since the
+# holding team took the case, i.e. after its latest event that left it with another team or
+# nobody, or closed it. As of the 10th:
+# w1: lets since the 2nd (l1), then l2 on the 3rd: worker l2.
+# w2: lets, cmht, then back to lets on the 6th with no actor: l1's event of the 2nd was before
+#     cmht took it, so it does not count: no worker.
+# w3: closed on the 2nd by l1, re-referred to lets on the 5th with no actor: no worker (l1's events
+#     are before the closure).
+# w4: lets, then nobody (the 2nd), then lets again on the 3rd with no actor: no worker.
+# w5: cmht, c1: worker c1.
+# lets holds w1..w4: workers {l2}: 1 with a worker, 3 without, mean 1/1 = 1.0.
+# cmht holds w5: workers {c1}: 1 with, 0 without, mean 1.0.
+# As of the 2nd 12:00: w1 lets (l1); w2 lets (l1); w3 closed (not open); w4 unallocated (the 2nd);
+# w5 cmht (c1): l1 has 2 open cases, c1 has 1.
+
+
+def test_workers_as_of_the_end() -> None:
+    """Open cases per worker and per team, worked by hand above."""
+    s = pathway.open_store(":memory:")
+    import_events(s, "w.csv", text=WORKERS, final_states=["closed"])
+    report = caseload(s, "2026-01-10")
+    assert report["by_worker"] == [
+        {"worker": "c1", "team": "cmht", "open_cases": 1, "above_benchmark": False},
+        {"worker": "l2", "team": "lets", "open_cases": 1, "above_benchmark": False},
+    ]
+    assert report["team_workers"] == [
+        {"team": "lets", "workers": 1, "with_worker": 1, "without_worker": 3,
+         "mean_per_worker": 1.0},
+        {"team": "cmht", "workers": 1, "with_worker": 1, "without_worker": 0,
+         "mean_per_worker": 1.0},
+    ]  # fmt: skip
+    assert report["benchmark"]["per_worker_low"] == 25
+    assert report["benchmark"]["per_worker_high"] == 26
+    assert "Table 11" in report["benchmark"]["source"]
+    # With --team: only that team's open cases and workers.
+    only = caseload(s, "2026-01-10", team="cmht")
+    assert [w["worker"] for w in only["by_worker"]] == ["c1"]
+    assert [t["team"] for t in only["team_workers"]] == ["cmht"]
+
+
+def test_workers_at_an_earlier_as_of() -> None:
+    """As of the 2nd 12:00 l1 holds two open cases; later events do not count."""
+    s = pathway.open_store(":memory:")
+    import_events(s, "w.csv", text=WORKERS, final_states=["closed"])
+    report = caseload(s, "2026-01-02T12:00")
+    assert report["by_worker"] == [
+        {"worker": "l1", "team": "lets", "open_cases": 2, "above_benchmark": False},
+        {"worker": "c1", "team": "cmht", "open_cases": 1, "above_benchmark": False},
+    ]
+    assert report["unallocated"] == 1  # w4
+
+
+def test_above_benchmark_is_more_than_26() -> None:
+    """27 open cases of one worker are above the business case's 25-26; 26 are not."""
+    rows = ["case_id,occurred_at,state,team,organisation,actor"]
+    rows += [f"a{i},2026-01-01,work,lets,council,busy" for i in range(27)]
+    rows += [f"b{i},2026-01-01,work,lets,council,usual" for i in range(26)]
+    s = pathway.open_store(":memory:")
+    import_events(s, "b.csv", text="\n".join(rows) + "\n")
+    report = caseload(s, "2026-01-02")
+    assert [(w["worker"], w["open_cases"], w["above_benchmark"]) for w in report["by_worker"]] == [
+        ("busy", 27, True),
+        ("usual", 26, False),
+    ]
+    assert report["team_workers"][0]["mean_per_worker"] == 26.5  # 53 / 2
+
+
+def test_worker_from_the_engine_where_case_worker_is_cleared(tmp_path: Path) -> None:
+    """The engine's events: an offer accepted by a LETs worker makes that worker the case's (the
+    hub worker who made the offer is no member of the holding team), and a safeguarding enquiry
+    the LETs worker leads keeps it so; before the acceptance the hub's worker had it."""
+    from datetime import timedelta
+
+    compiled = pathway.load_pathway("barnet-enablement")
+    s = pathway.open_store(tmp_path / "e.db")
+    engine = pathway.Engine(compiled, s)
+    hub, lets = pathway.Actor("w-hub", "hub"), pathway.Actor("w-lets-7", "lets")
+    t0 = at("2026-03-02T09:00")
+    engine.open_case("E1", hub, at=t0)
+    engine.fire("E1", "self_refer", hub, at=t0 + timedelta(hours=1))
+    engine.fire("E1", "offer_choice_appointment", hub, at=t0 + timedelta(hours=2))
+    case = engine.fire("E1", "accept_handoff", lets, at=t0 + timedelta(hours=3))
+    assert case.team == "lets"
+    engine.fire(
+        "E1", "raise_safeguarding", lets, at=t0 + timedelta(days=1)
+    )  # lets keeps it (actor holder)
+    report = caseload(s, "2026-03-05")
+    assert report["by_worker"] == [
+        {"worker": "w-lets-7", "team": "lets", "open_cases": 1, "above_benchmark": False}
+    ]
+    # Before the LETs accepted, the hub held it with its own worker.
+    early = caseload(s, "2026-03-02T10:30")
+    assert [(w["worker"], w["team"]) for w in early["by_worker"]] == [("w-hub", "hub")]

@@ -122,7 +122,7 @@ def _all(conn: Any, scope: Scope, compiled: Any) -> dict[str, Any]:
     return {
         "handoffs": handoffs_report(conn, scope, compiled).to_json(),
         "holding": holding_report(conn, scope).to_json(),
-        "s75": s75_report(conn, scope, 1).to_json(),
+        "s75": s75_report(conn, scope, 1, compiled).to_json(),
         "waits": waits_report(conn, scope, compiled).to_json(),
         "activity": activity_report(conn, scope).to_json(),
         "funding": funding_report(conn, scope, compiled, budget_pence=5_000_000).to_json(),

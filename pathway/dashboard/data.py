@@ -363,7 +363,7 @@ def dashboard_data(
         caseload = caseload_report(conn, scope)
         handed = handoffs_report(conn, scope, pathway)
         held = holding_report(conn, scope)
-        s75 = s75_report(conn, scope, threshold)
+        s75 = s75_report(conn, scope, threshold, pathway)
         waits = waits_report(conn, scope, pathway, milestone)
         monthly = monthly_report(conn, scope)
         funding: FundingReport | None = funding_report(

@@ -313,15 +313,37 @@ def holders_panel(data: DashboardData) -> Panel:
         ),
         (False, True),
     )
+    bench = report.benchmark
+    per_team = Table(
+        f"Open cases per worker by team (business case: {bench.per_worker_low}"
+        f"{DASH}{bench.per_worker_high} per worker)",
+        ("team", "workers", "with a worker", "without one", "mean per worker"),
+        tuple(
+            (t.team, t.workers, t.with_worker, t.without_worker, t.mean_per_worker)
+            for t in report.team_workers
+        ),
+        (False, True, True, True, True),
+    )
+    workers = Table(
+        "Open cases per worker " + _how_many(data.top, len(report.by_worker)),
+        ("worker", "team", "open cases", f"above {bench.per_worker_high}"),
+        tuple(
+            (w.worker, w.team, w.open_cases, w.above_benchmark)
+            for w in report.by_worker[: data.top]
+        ),
+        (False, False, True, False),
+    )
     return Panel(
         "holders",
         "Who holds the cases now",
         f"{report.open_cases:,} cases were open at {_instant(data.scope.as_of)}: held by a team, "
         "or unallocated (open, and held by nobody). A case is open while a holding episode of it "
-        "runs; closing a case ends its episode.",
+        "runs; closing a case ends its episode. A case's worker is the holding team's member who "
+        "last acted on it since the team took it; the business case's figure is "
+        f"{bench.source}.",
         ANCHORS["caseload"],
         charts,
-        (by_org,),
+        (by_org, per_team, workers),
     )
 
 
@@ -459,15 +481,73 @@ def s75_panel(data: DashboardData) -> Panel:
         tuple((c.case_id, c.crossings) for c in report.cases_over_threshold[: data.top]),
         (False, True),
     )
+    functions: tuple[Table, ...] = ()
+    intro_functions = ""
+    if report.functions is not None:
+        functions = (
+            Table(
+                "Statutory functions carried out in the period",
+                (
+                    "function",
+                    "duty of",
+                    "reference",
+                    "events",
+                    "cases",
+                    "inside the other organisation",
+                    "their cases",
+                ),
+                tuple(
+                    (
+                        f.name,
+                        data.organisation_label(f.duty_of),
+                        f.reference,
+                        f.events,
+                        f.cases,
+                        f.events_inside_other_organisation,
+                        f.cases_inside_other_organisation,
+                    )
+                    for f in report.functions.totals
+                ),
+                (False, False, False, True, True, True, True),
+            ),
+            Table(
+                "Statutory functions by acting team",
+                (
+                    "function",
+                    "team",
+                    "organisation",
+                    "events",
+                    "cases",
+                    "inside the other organisation",
+                ),
+                tuple(
+                    (
+                        r.function,
+                        r.team if r.team is not None else DASH,
+                        data.organisation_label(r.organisation),
+                        r.events,
+                        r.cases,
+                        r.inside_other_organisation,
+                    )
+                    for r in report.functions.by_team
+                ),
+                (False, False, False, True, True, False),
+            ),
+        )
+        inside = sum(f.events_inside_other_organisation for f in report.functions.totals)
+        intro_functions = (
+            f" {inside:,} statutory functions were carried out by a team of an organisation "
+            "other than the one whose duty they are."
+        )
     return Panel(
         "s75",
         "Across the Section 75 boundary",
         f"Time held by council and trust teams, and handoffs between them. "
         f"{len(report.cases_over_threshold):,} cases crossed the boundary more than "
-        f"{report.threshold} times in the period.",
+        f"{report.threshold} times in the period.{intro_functions}",
         ANCHORS["s75"],
         charts,
-        (*(() if charts else (table,)), crossings, over),
+        (*(() if charts else (table,)), crossings, over, *functions),
     )
 
 

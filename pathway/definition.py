@@ -56,6 +56,22 @@ class Role:
     triggers: tuple[str, ...]
 
 
+@attrs.frozen
+class ReviewRules:
+    """When reviews of care and support are owed, per open placement (the definition's
+    ``reviews``): Care Act s27 and its statutory guidance (13.32: a light-touch review about 6-8
+    weeks after the plan is agreed, then at least every 12 months), and BEP line 152 (reviews
+    more regular in residential care)."""
+
+    first_review_days: float = 56.0
+    interval_days: float = 365.0
+    interval_days_by_care_type: Mapping[str, float] = attrs.field(factory=dict)
+
+    def interval_for(self, care_type: str) -> float:
+        """Days between reviews for a placement of this care type."""
+        return float(self.interval_days_by_care_type.get(care_type, self.interval_days))
+
+
 @attrs.frozen(eq=False)
 class Pathway:
     """A validated, compiled pathway definition: the spec every case of it runs against.
@@ -87,6 +103,7 @@ class Pathway:
     )
     """The statutory functions the pathway's steps carry out (definition order): what the S75
     report counts by acting team and organisation."""
+    reviews: ReviewRules = attrs.field(factory=ReviewRules)
     machine: CompiledMachine = attrs.field(init=False, repr=False)
     interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
     """The states a case can only be in during an interruption (see :func:`interruption_states`)."""
@@ -606,6 +623,21 @@ def build_pathway(
                 for k, (_, v) in parts["functions"].items()
             },
         ),
+        reviews=_review_rules(data.get("reviews")),
+    )
+
+
+def _review_rules(data: Mapping[str, Any] | None) -> ReviewRules:
+    """The definition's ``reviews`` block (already checked by the schema), defaults filled in."""
+    if not data:
+        return ReviewRules()
+    default = ReviewRules()
+    return ReviewRules(
+        first_review_days=float(data.get("first_review_days", default.first_review_days)),
+        interval_days=float(data.get("interval_days", default.interval_days)),
+        interval_days_by_care_type={
+            str(k): float(v) for k, v in (data.get("interval_days_by_care_type") or {}).items()
+        },
     )
 
 

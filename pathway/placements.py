@@ -57,6 +57,27 @@ HEALTH_SCREEN = "health_screen_date"
 """Case field: the date of the health needs screen (e.g. the NHS continuing healthcare checklist)."""
 S117_ELIGIBILITY = "s117_eligibility_date"
 """Case field: the date from which the person is entitled to section 117 aftercare."""
+S117_EVIDENCE = (
+    S117_ELIGIBILITY,
+    "section_3_start",
+    "section_37_start",
+    "section_45a_start",
+    "section_47_start",
+    "section_48_start",
+)
+"""Case fields any one of which shows the person is entitled to section 117 aftercare: the
+entitlement itself, or the start of a detention under section 3, 37, 45A, 47 or 48 of the Mental
+Health Act 1983 (s117(1); never section 2)."""
+S117_END = "s117_end_decision"
+"""Case field: the joint council and NHS decision that section 117 aftercare has ended."""
+CHC_CHECKLIST = "chc_checklist"
+"""Case field: the outcome of the NHS continuing healthcare checklist (the health needs screen)."""
+CHC_OUTCOMES = ("negative", "positive", "pending")
+"""Checklist outcomes: ``negative`` (no full assessment), ``positive`` (a full CHC assessment is
+owed), ``pending`` (screen started, outcome not yet known)."""
+URGENT = "urgent_reason"
+"""Placement field: why the placement meets urgent needs before an eligibility decision (Care Act
+s19(3))."""
 
 SHARE_FIELDS = ("council_pct", "nhs_pct", "person_pct")
 PLACEMENT_FIELDS = frozenset(
@@ -73,6 +94,7 @@ PLACEMENT_FIELDS = frozenset(
         "agreed_by",
         "panel",
         "reason",
+        URGENT,
     }
 )
 """Fields of a placement step's data that describe the placement (kept in the event and in the
@@ -212,6 +234,12 @@ class Placement:
     panel: str | None = None
     eligibility: date | None = None
     health_screen: date | None = None
+    urgent_reason: str | None = None
+    """Care Act s19(3): why it was started before an eligibility decision (kept for good)."""
+    chc_checklist: str | None = None
+    """The continuing healthcare checklist outcome the case had when the period was recorded."""
+    s117_person: bool = False
+    """The person was entitled to section 117 aftercare when the period was recorded."""
 
     @property
     def is_open(self) -> bool:
@@ -238,6 +266,9 @@ class Placement:
             "end_date": self.end.isoformat() if self.end else None,
             "eligibility_date": self.eligibility.isoformat() if self.eligibility else None,
             "health_screen_date": self.health_screen.isoformat() if self.health_screen else None,
+            URGENT: self.urgent_reason,
+            CHC_CHECKLIST: self.chc_checklist,
+            "s117_person": self.s117_person,
         }
 
     @classmethod
@@ -258,6 +289,9 @@ class Placement:
             end=optional_day(data.get("end_date")),
             eligibility=optional_day(data.get("eligibility_date")),
             health_screen=optional_day(data.get("health_screen_date")),
+            urgent_reason=data.get(URGENT),
+            chc_checklist=data.get(CHC_CHECKLIST),
+            s117_person=bool(data.get("s117_person", False)),
         )
 
     def period(self, case_id: str, agreed_kind: str, reason: str | None = None) -> Period:
@@ -268,7 +302,8 @@ class Placement:
             person_bp=self.person_bp, s117=self.s117, agreed_by=self.agreed_by,
             agreed_kind=agreed_kind, start=self.period_start, end=self.end,
             provider=self.provider, panel=self.panel, eligibility=self.eligibility,
-            health_screen=self.health_screen, reason=reason,
+            health_screen=self.health_screen, reason=reason, urgent_reason=self.urgent_reason,
+            chc_checklist=self.chc_checklist, s117_person=self.s117_person,
         )  # fmt: skip
 
 
@@ -278,6 +313,34 @@ def placements_of(attributes: Mapping[str, Any]) -> dict[str, Placement]:
     if not isinstance(raw, Mapping):
         return {}
     return {pid: Placement.from_json(pid, item) for pid, item in raw.items()}
+
+
+def s117_evidence(
+    values: Mapping[str, Any], fields: tuple[str, ...] | list[str] = S117_EVIDENCE
+) -> list[tuple[str, date | None]]:
+    """The section 117 evidence recorded in ``values``: (field, its date if it is one), in order."""
+    found = []
+    for name in fields:
+        value = values.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        found.append((name, optional_day(value)))
+    return found
+
+
+def s117_person(
+    values: Mapping[str, Any], fields: tuple[str, ...] | list[str] = S117_EVIDENCE
+) -> bool:
+    """Whether the person is entitled to section 117 aftercare now: some evidence is recorded
+    (a detention under s3, 37, 45A, 47 or 48, or the entitlement itself) and no joint decision
+    has ended it (``s117_end_decision``)."""
+    if _filled(values.get(S117_END)):
+        return False
+    return bool(s117_evidence(values, fields))
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def agreed_kind(pathway: Pathway | None, organisation: str) -> str:
@@ -360,6 +423,22 @@ def prepare(
     for field in ("provider", "panel", "reason"):
         if field in data:
             out[field] = _text(data, field, trigger, required=False)
+    if data.get(CHC_CHECKLIST) not in (None, ""):
+        outcome = data[CHC_CHECKLIST]
+        if not isinstance(outcome, str) or outcome.strip().lower() not in CHC_OUTCOMES:
+            raise InvalidRequest(
+                f"{trigger}: {CHC_CHECKLIST} {outcome!r} is not one of {', '.join(CHC_OUTCOMES)} "
+                "(the outcome of the NHS continuing healthcare checklist)"
+            )
+        out[CHC_CHECKLIST] = outcome.strip().lower()
+    if URGENT in data:
+        if action != "start":
+            raise InvalidRequest(
+                f"{trigger}: {URGENT} is given when a placement starts (Care Act s19(3): urgent "
+                "needs met before an eligibility decision); record the decision with "
+                f"{ELIGIBILITY} instead"
+            )
+        out[URGENT] = _text(data, URGENT, trigger, required=False)
     if action == "start":
         if current is not None:
             raise InvalidRequest(
@@ -432,13 +511,14 @@ def prepare(
                 out["agreed_by"] = _organisation(trigger, pathway, agreed)
             if data.get("s117") is not None:
                 out["s117"] = _checked(trigger, parse_flag, data["s117"], "s117")
-            after = _after_change(current, out, shares, pence)
-            if attrs.evolve(after, period_start=current.period_start, eligibility=None,
-                            health_screen=None) == attrs.evolve(current, eligibility=None,
-                                                                health_screen=None):  # fmt: skip
+            after = _with_case(
+                _after_change(current, out, shares, pence), {**case.attributes, **out}
+            )
+            if attrs.evolve(after, period_start=current.period_start) == current:
                 raise InvalidRequest(
                     f"{trigger}: nothing changes: give a new weekly_cost, funding split, s117, "
-                    "provider, panel or agreed_by"
+                    f"provider, panel or agreed_by, or record a new {ELIGIBILITY}, "
+                    f"{HEALTH_SCREEN} or {CHC_CHECKLIST}"
                 )
     if action != "end":
         if out.get("weekly_cost") is not None:
@@ -502,6 +582,7 @@ def after(
             end=optional_day(data.get("end_date")),
             provider=data.get("provider"),
             panel=data.get("panel"),
+            urgent_reason=data.get(URGENT),
         )
     else:
         assert before is not None
@@ -516,10 +597,19 @@ def after(
             )
         pence = parse_pence(data["weekly_cost"]) if data.get("weekly_cost") is not None else None
         placement = _after_change(before, data, shares, pence)
-    return before, attrs.evolve(
+    return before, _with_case(placement, values)
+
+
+def _with_case(placement: Placement, values: Mapping[str, Any]) -> Placement:
+    """The placement with what the case knows when the period is recorded: its eligibility
+    determination, health screen and checklist outcome, and the person's section 117 entitlement."""
+    outcome = values.get(CHC_CHECKLIST)
+    return attrs.evolve(
         placement,
         eligibility=optional_day(values.get(ELIGIBILITY)),
         health_screen=optional_day(values.get(HEALTH_SCREEN)),
+        chc_checklist=outcome if outcome in CHC_OUTCOMES else None,
+        s117_person=s117_person(values),
     )
 
 

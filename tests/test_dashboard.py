@@ -589,7 +589,12 @@ def test_spend_panel_where_placements_exist(samples: Any, tmp_path: Path) -> Non
         f'<td class="num">£{float(residential.spend):,.2f}</td>' in text
     )
     assert f"£{float(funding.budget.council_spend):,.2f}" in text
-    assert "Placements to scrutinise (0)" in text
+    # S21's urgent s19(3) days before its eligibility decision, S22's positive CHC checklist.
+    assert sorted((i.case_id, i.rule) for i in funding.scrutiny) == [
+        ("BEP-S21", "urgent_pending_eligibility"),
+        ("BEP-S22", "chc_checklist_positive_or_pending"),
+    ]
+    assert "Placements to scrutinise (2)" in text
     without_budget = render_dashboard(dashboard_data(store, scope, compiled))
     assert "chart-spend" in figures_json(without_budget)
     assert "chart-budget" not in figures_json(without_budget)

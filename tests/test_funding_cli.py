@@ -1,8 +1,9 @@
 """`pathway report funding` and `pathway import --placements` on the command line.
 
-The store is the demo's: every sample case played, three of them with placements (S14 residential,
-S15 section 117 supported living, S16 nursing moving from council to NHS funding), and then a
-finance extract imported onto other sample cases.
+The store is the demo's: every sample case played, nine of them with placements (S05 supported
+living, S08 a direct payment, S09 and S14 residential, S15 section 117 supported living, S16
+nursing with FNC moving to NHS funding, S21 an urgent s19(3) care home bed, S22 residential with a
+positive CHC checklist), and then a finance extract imported onto other sample cases.
 """
 
 from __future__ import annotations
@@ -62,13 +63,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_funding_json_worked_by_hand(demo: Path) -> None:
-    """The financial year 2025/26, worked by hand from the samples and the extract.
+    """The financial year 2025/26 (365 days), worked by hand from the samples and the extract.
 
-    S14 residential £887 from 2 Mar: 30 days = £3,801.43. S15 s117 supported living £457 from
-    16 Feb, half and half: 44 days = £2,872.57. S16 nursing £752: council 1 Oct-11 Jan (103
-    days, £11,065.14), NHS from 12 Jan (79 days, £8,486.86). Extract: home care £156 for 14
-    days = £312.00 (council); direct payment £154 from 25 Mar, 7 days = £154.00, 90% council,
-    10% the person. Each total is rounded once from its exact value (council £16,753.457…).
+    Days in the window and spend (weekly cost x days / 7): S05 supported living £457 from 26 Mar,
+    6 days = £391.71; S08 direct payment £99 (its rise to £132 is from 4 May), 365 days =
+    £5,162.14; S09 residential £887 since 2023, 365 days = £46,250.71; S14 residential £887 from
+    2 Mar, 30 days = £3,801.43; S15 s117 supported living £457 from 16 Feb, half and half, 44 days
+    = £2,872.57 (£1,436.29 each); S16 nursing £752, 1 Oct-11 Jan (103 days, £11,065.14) at
+    66.22% council and 33.78% NHS (FNC), then all NHS from 12 Jan (79 days, £8,486.86); S21
+    residential £887 from 19 Jan, 72 days (18 urgent before the decision, £2,280.86; 54 after);
+    S22 residential £887 from 2 Feb, 58 days = £7,349.43. Extract: home care £156 for 14 days =
+    £312.00 (council); direct payment £154 from 25 Mar, 7 days = £154.00, 90% council, 10% the
+    person. Nursing: council 77,456 x 66.22% / 7 = £7,327.34, NHS £3,737.81 + £8,486.86 exact =
+    £12,224.66. Each total is rounded once from its exact value.
     """
     done = run("report", "funding", *YEAR, "--budget", "£11,500,000", "--format", "json", cwd=demo)
     assert done.returncode == 0, done.stderr
@@ -79,25 +86,28 @@ def test_funding_json_worked_by_hand(demo: Path) -> None:
     assert [r["care_type"] for r in data["by_care_type"]] == [
         "residential", "nursing", "home_care", "supported_living", "day_care", "direct_payment",
     ]  # fmt: skip
-    assert (rows["residential"]["spend"], rows["residential"]["clients"]) == ("3801.43", 1)
+    assert (rows["residential"]["spend"], rows["residential"]["clients"]) == ("66525.00", 4)
     assert (rows["nursing"]["council"], rows["nursing"]["nhs"], rows["nursing"]["spend"]) == (
-        "11065.14", "8486.86", "19552.00",
+        "7327.34", "12224.66", "19552.00",
     )  # fmt: skip
     assert rows["nursing"]["average_weekly_cost"] == "752.00"
     assert rows["nursing"]["reference_average_weekly_cost"] == "752.00"
     assert (rows["supported_living"]["council"], rows["supported_living"]["nhs"]) == (
-        "1436.29", "1436.29",
+        "1828.00", "1436.29",
     )  # fmt: skip
     assert (rows["home_care"]["spend"], rows["direct_payment"]["person"]) == ("312.00", "15.40")
-    assert data["spend"] == "26692.00"
-    assert data["by_funder"] == {"council": "16753.46", "nhs": "9923.14", "person": "15.40"}
+    assert rows["direct_payment"]["spend"] == "5316.14"
+    assert data["spend"] == "94969.43"
+    assert data["by_funder"] == {"council": "81293.08", "nhs": "13660.95", "person": "15.40"}
     assert data["section_117"] == {"spend": "3026.57", "council": "1574.89", "nhs": "1436.29"}
     assert data["budget"] == {
-        "amount": "11500000.00", "council_spend": "16753.46", "difference": "-11483246.54",
-        "percent": "0.1",
+        "amount": "11500000.00", "council_spend": "81293.08", "difference": "-11418706.92",
+        "percent": "0.7",
     }  # fmt: skip
     rules = [(i["case_id"], i["placement_id"], i["rule"], i["amount"]) for i in data["scrutiny"]]
     assert rules == [
+        ("BEP-S22", "R-2201", "chc_checklist_positive_or_pending", "7349.43"),
+        ("BEP-S21", "R-2101", "urgent_pending_eligibility", "2280.86"),
         ("BEP-S05", "H-1", "trust_panel_council_funded", "312.00"),
         ("BEP-S13", "D-1", "s117_charged_to_person", "15.40"),
     ]
@@ -109,7 +119,7 @@ def test_funding_in_each_view(demo: Path, fmt: str) -> None:
     done = run("report", "funding", *YEAR, "--budget", "11500000", "--format", fmt, cwd=demo)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "26692.00" in out and "16753.46" in out and "11065.14" in out
+    assert "94969.43" in out and "81293.08" in out and "7327.34" in out
     assert "trust_panel_council_funded" in out and "s117_charged_to_person" in out
     title = {"table": "by_care_type\n", "csv": "# by_care_type", "markdown": "## by_care_type"}
     assert title[fmt] in out

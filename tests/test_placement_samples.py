@@ -48,17 +48,73 @@ def test_s15_section_117_is_never_charged_to_the_person() -> None:
     )
 
 
-def test_s16_moves_funding_to_the_nhs_from_the_continuing_healthcare_date() -> None:
-    """Refused without a reason; then the council pays to 11 January and the NHS from 12 January."""
+def test_s16_nursing_needs_the_nhs_share_then_moves_to_continuing_healthcare() -> None:
+    """Refused 100% council (no FNC); with the NHS's FNC share applied; the change without a reason
+    refused; then the council pays 66.22% to 11 January and the NHS all of it from 12 January."""
     engine, steps = played("s16-continuing-healthcare-moves-funding")
     assert placement_steps(steps) == [
-        ("placement_start", True), ("placement_change", False), ("placement_change", True),
+        ("placement_start", False), ("placement_start", True), ("placement_change", False),
+        ("placement_change", True),
     ]  # fmt: skip
+    refused = next(r for t, ok, r in steps if t == "placement_start" and not ok)
+    assert refused == (
+        "nursing placement N-3100 is charged to the council with no NHS share: the NHS pays for "
+        "registered nursing care in a nursing home (NHS-funded nursing care, FNC), or all of it "
+        "under continuing healthcare, and a council may not provide nursing care by a registered "
+        "nurse (Care Act s22(3)); record the NHS share (nhs_pct)",
+    )
     rows = engine.store.connection.execute(
         "SELECT start_date, end_date, council_bp, nhs_bp FROM placement_periods "
         "WHERE known_until IS NULL ORDER BY start_day"
     ).fetchall()
-    assert rows == [("2025-10-01", "2026-01-11", 10000, 0), ("2026-01-12", None, 0, 10000)]
+    assert rows == [("2025-10-01", "2026-01-11", 6622, 3378), ("2026-01-12", None, 0, 10000)]
+    # FNC at the 2025/26 standard rate, £254.06 a week, is 33.78% of £752 to a basis point.
+    assert round(752 * 3378 / 10000, 2) == 254.03
+
+
+def _scrutiny(engine: pathway.Engine, since: str, until: str) -> list[tuple[str, str, str]]:
+    scope = Scope(
+        as_of=datetime(2026, 6, 1, tzinfo=UTC),
+        since=datetime.fromisoformat(since).replace(tzinfo=UTC),
+        until=datetime.fromisoformat(until).replace(tzinfo=UTC),
+    )
+    report = funding_report(engine.store.connection, scope)
+    return [(i.placement_id, i.rule, i.amount) for i in report.scrutiny]
+
+
+def test_s21_urgent_placement_is_listed_until_the_eligibility_decision() -> None:
+    """Refused with no reason; allowed with its s19(3) reason; listed for its 18 days before the
+    decision of 6 February (887 x 18 / 7 = £2,280.86), and not for the days after it."""
+    engine, steps = played("s21-urgent-placement-before-eligibility")
+    assert placement_steps(steps) == [
+        ("placement_start", False), ("placement_start", True), ("placement_change", True),
+    ]  # fmt: skip
+    assert _scrutiny(engine, "2026-01-01", "2026-03-31") == [
+        ("R-2101", "urgent_pending_eligibility", "2280.86")
+    ]
+    assert _scrutiny(engine, "2026-02-06", "2026-03-31") == []
+
+
+def test_s22_positive_checklist_is_allowed_and_listed() -> None:
+    """A positive CHC checklist does not stop the council paying, but it is on the scrutiny list:
+    887 x 58 / 7 = £7,349.43 from 2 February to 31 March."""
+    engine, steps = played("s22-positive-chc-checklist")
+    assert placement_steps(steps) == [("placement_start", True)]
+    assert _scrutiny(engine, "2025-04-01", "2026-03-31") == [
+        ("R-2201", "chc_checklist_positive_or_pending", "7349.43")
+    ]
+
+
+def test_s05_s08_and_s09_cost_their_placements() -> None:
+    """The discharge to supported living, the direct payment and the care home are placements."""
+    for name, case_id, pid, care_type in (
+        ("s05-crisis-section-2-supported-living", "BEP-S05", "SL-0501", "supported_living"),
+        ("s08-overdue-annual-review", "BEP-S08", "DP-0801", "direct_payment"),
+        ("s09-task-matrix-refusal", "BEP-S09", "R-0907", "residential"),
+    ):
+        engine, _steps = played(name)
+        placement = engine.store.case(case_id).attributes["placements"][pid]
+        assert placement["care_type"] == care_type and placement["council_pct"] == "100"
 
 
 def test_walk_explains_a_placement_step() -> None:

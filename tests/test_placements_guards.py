@@ -20,6 +20,7 @@ ELIGIBLE = {
     "care_act_assessment_date": "2025-12-10",
     "eligibility_date": "2025-12-12",
     "health_screen_date": "2025-12-15",
+    "chc_checklist": "negative",
 }
 """A Care Act assessment, eligibility determination and health screen before 1 January 2026."""
 
@@ -74,7 +75,9 @@ def test_council_funding_with_eligibility_and_screen_passes(barnet: pathway.Engi
     assert checks["care_act_eligibility"] == (
         "placement P1 is council-funded on a Care Act eligibility determination of 2025-12-12"
     )
-    assert checks["health_screen"] == "placement P1: health needs screened on 2025-12-15"
+    assert checks["health_screen"] == (
+        "placement P1: health needs screened on 2025-12-15, continuing healthcare checklist negative"
+    )
     barnet.fire("C1", "placement_start", HUB, at=T0, data=start(**ELIGIBLE))
     assert barnet.store.case("C1").attributes["eligibility_date"] == "2025-12-12"
     barnet.fire("C1", "placement_start", HUB, at=T0, data=start(placement_id="P2"))  # on the case
@@ -106,7 +109,8 @@ def test_section_117_needs_eligibility_and_is_free(barnet: pathway.Engine) -> No
     s117 = start(s117=True, council_pct=50, nhs_pct=40, person_pct=10)
     assert refused(barnet, "placement_start", s117) == (
         "placement P1 is section 117 aftercare but the person's section 117 eligibility is not "
-        "recorded: required data missing (one of): s117_eligibility_date, section_3_start",
+        "recorded: required data missing (one of): s117_eligibility_date, section_3_start, "
+        "section_37_start, section_45a_start, section_47_start, section_48_start",
         "placement P1 is section 117 aftercare, which is free, but charges the person 10 percent",
     )
     free = start(s117="yes", council_pct=50, nhs_pct=50, s117_eligibility_date="2025-12-20")

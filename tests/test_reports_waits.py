@@ -36,8 +36,10 @@ from report_helpers import DAY_US, EPOCH, at, parse_us, to_us
 from test_reports_reference import quantile
 
 import pathway
+from pathway.definition import ReviewRules
 from pathway.errors import TransitionRefused
 from pathway.importer import import_events
+from pathway.placement_import import import_placements
 from pathway.reports import Scope, waits_report
 from pathway.validation import load_schema
 
@@ -476,61 +478,114 @@ v11,2026-01-01T00:00:00.000001,annual_review,lets
 v12,2024-06-01,annual_review,lets
 v12,2025-06-01,enablement,lets
 """
-# As of 1 Jan 2026; 1 Jan 2025 is exactly 365 days before (2025 is not a leap year).
-# v1: reviewed 31 Dec 2024 23:59:59: 365 days and 1 s ago: overdue.
-# v2: reviewed 1 Jan 2025: exactly 365 days: not overdue (more than 365 is).
-# v3: never reviewed, one event, opened 31 Dec 2024: 366 days: overdue; held by cmht.
-# v4: never reviewed, opened 1 Jan 2025: 365 days: not overdue.
-# v5: ENTERED review on 1 Nov 2024; the 1 Mar 2025 line stays in review (a new team, not a new
-#     review), so the last review is 1 Nov 2024: 30 + 31 + 365 = 426 days: overdue; held by cmht.
-# v6: closed: not open, not listed.
-# v7: reviewed 1 Mar 2024, closed, re-referred 1 Dec 2025: open; its last review is still 1 Mar
-#     2024: 365 + 306 = 671 days.
-# v8: closed and re-referred, never reviewed: opened means its first event, 1 Jan 2024:
-#     366 + 365 = 731 days.
-# v9: one event, 1 Dec 2024: 31 + 365 = 396 days.
-# v10: closed and re-referred at the same instant, closing line first: open, never reviewed,
-#      opened 1 Jan 2024: 731 days.
-# v11: its review is a microsecond after as_of: never reviewed by then; opened 1 Oct 2024:
-#      92 + 365 = 457 days.
-# v12: its first event enters review (1 Jun 2024), then it moves on: 365 + 214 = 579 days.
+REVIEW_PLACEMENTS = (
+    "case_id,placement_id,care_type,weekly_cost,start_date,end_date,council_pct,nhs_pct,person_pct,agreed_by\n"
+    "v1,P1,home_care,156,2024-06-01,,100,0,0,council\n"
+    "v2,P2,home_care,156,2024-06-01,,100,0,0,council\n"
+    "v3,P3,home_care,156,2025-11-05,,100,0,0,council\n"
+    "v4,P4,home_care,156,2025-11-06,,100,0,0,council\n"
+    "v5,P5,residential,887,2024-10-01,,100,0,0,council\n"
+    "v6,P6,residential,887,2024-01-01,,100,0,0,council\n"
+    "v7,P7,residential,887,2025-12-01,,100,0,0,council\n"
+    "v8,P8,home_care,156,2026-02-01,,100,0,0,council\n"
+    "v9,P9,home_care,156,2024-12-01,2025-10-31,100,0,0,council\n"
+    "v11,P11,home_care,156,2025-10-01,,100,0,0,council\n"
+    "v12,P12,supported_living,457,2024-05-01,,100,0,0,council\n"
+)
+"""The placements (care packages) the reviews are owed for, imported onto the REVIEWS cases."""
+
+# As of 1 Jan 2026, with the default rules (first review 56 days after the start, then 365 days
+# after the last; 2025 is not a leap year). A review is an entry into a review state on or after
+# the placement's first day.
+# v1: reviewed 31 Dec 2024 23:59:59, due 31 Dec 2025 23:59:59: overdue by 1 s.
+# v2: reviewed 1 Jan 2025: due exactly at as_of: not overdue (only after the due moment is).
+# v3: never reviewed, placement from 5 Nov 2025: due 31 Dec 2025 (5 Nov + 56): 1 day overdue.
+# v4: from 6 Nov 2025: due 1 Jan 2026: not overdue.
+# v5: ENTERED review on 1 Nov 2024 (the 1 Mar 2025 line is a new team, not a new review): due
+#     1 Nov 2025: 30 + 31 = 61 days overdue; held by cmht. With residential care reviewed every
+#     182 days: due 2 May 2025: 30 + 30 + 31 + 31 + 30 + 31 + 30 + 31 = 244 days.
+# v6: closed: owes no review.
+# v7: reviewed 1 Mar 2024, but its placement began 1 Dec 2025 (after the re-referral): that
+#     review does not count; due 26 Jan 2026: not overdue.
+# v8: its placement begins 1 Feb 2026, after as_of: not listed.
+# v9: its placement ended 31 Oct 2025: not listed.
+# v10: no placement: owes no review.
+# v11: its review is a microsecond after as_of: never reviewed by then; from 1 Oct 2025, due
+#      26 Nov 2025: 4 + 31 + 1 = 36 days overdue.
+# v12: reviewed 1 Jun 2024 (after its placement began on 1 May 2024), due 1 Jun 2025:
+#      29 + 31 + 31 + 30 + 31 + 30 + 31 + 1 = 214 days overdue.
 
 
-def review(case_id: str, last: str | None, days: float) -> dict[str, Any]:
-    return {"case_id": case_id, "last_review": last and us(last), "days_since": d(days)}
+def load_reviews(small: pathway.Pathway, log: str = REVIEWS) -> Any:
+    store = load(log, small)
+    import_placements(store, "placements.csv", text=REVIEW_PLACEMENTS, pathway=small)
+    return store
+
+
+def review(
+    case_id: str, care_type: str, started: str, last: str | None, due: str, days: float
+) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "placement_id": "P" + case_id[1:],
+        "care_type": care_type,
+        "started": started,
+        "last_review": last and us(last),
+        "due": us(due),
+        "days_overdue": d(days),
+    }
+
+
+V12 = review("v12", "supported_living", "2024-05-01", "2024-06-01", "2025-06-01", 214)
+V11 = review("v11", "home_care", "2025-10-01", None, "2025-11-26", 36)
+V3 = review("v3", "home_care", "2025-11-05", None, "2025-12-31", 1)
+V1 = review("v1", "home_care", "2024-06-01", "2024-12-31T23:59:59", "2025-12-31T23:59:59",
+            1 / 86_400)  # fmt: skip
 
 
 def test_reviews_overdue(small: pathway.Pathway) -> None:
-    """Open cases last reviewed (or, never reviewed, opened) more than 365 days before as_of."""
-    report = waits(load(REVIEWS, small), small, "2026-01-01")
-    assert report["reviews_overdue"] == [
-        review("v10", None, 731),
-        review("v8", None, 731),
-        review("v7", "2024-03-01", 671),
-        review("v12", "2024-06-01", 579),
-        review("v11", None, 457),
-        review("v5", "2024-11-01", 426),
-        review("v9", None, 396),
-        review("v3", None, 366),
-        review("v1", "2024-12-31T23:59:59", 365 + 1 / 86_400),
-    ]
+    """Open placements whose first review (56 days) or next (365 days after the last) is late."""
+    report = waits(load_reviews(small), small, "2026-01-01")
+    v5 = review("v5", "residential", "2024-10-01", "2024-11-01", "2025-11-01", 61)
+    assert report["reviews_overdue"] == [V12, v5, V11, V3, V1]
+
+
+def test_reviews_in_residential_care_are_owed_more_often(small: pathway.Pathway) -> None:
+    """The care type's own interval (BEP line 152: more regular in residential care)."""
+    rules = ReviewRules(interval_days_by_care_type={"residential": 182})
+    record = waits_report(load_reviews(small).connection, Scope(at("2026-01-01")), small,
+                          review_rules=rules)  # fmt: skip
+    report = json.loads(json.dumps(record.to_json()))
+    jsonschema.validate(report, SCHEMA)
+    v5 = review("v5", "residential", "2024-10-01", "2024-11-01", "2025-05-02", 244)
+    assert report["reviews_overdue"] == [v5, V12, V11, V3, V1]
+
+
+def test_the_shipped_pathway_reviews_residential_care_twice_a_year() -> None:
+    rules = pathway.load_pathway("barnet-enablement").reviews
+    assert (rules.first_review_days, rules.interval_days) == (56, 365)
+    assert rules.interval_for("residential") == rules.interval_for("nursing") == 182
+    assert rules.interval_for("direct_payment") == 365
 
 
 def test_reviews_overdue_whatever_the_period(small: pathway.Pathway) -> None:
     """Overdue reviews are as at as_of: a period (here one before every event) changes nothing."""
-    store = load(REVIEWS, small)
+    store = load_reviews(small)
     whole = waits(store, small, "2026-01-01")["reviews_overdue"]
     period = waits(store, small, "2026-01-01", since="2020-01-01", until="2020-12-31")
     assert period["reviews_overdue"] == whole
 
 
-def test_reviews_overdue_tie_and_team(small: pathway.Pathway) -> None:
-    """v10 closed after its re-referral at the same instant is not open; --team: who holds it."""
-    store = load(swap_lines(REVIEWS, "v10,2025-06-01,closed", "v10,2025-06-01,referred"), small)
-    assert "v10" not in [r["case_id"] for r in waits(store, small, "2026-01-01")["reviews_overdue"]]
-    # Held by cmht at as_of: v3 and v5 (v5 passed to cmht on 1 Mar 2025).
-    team = waits(load(REVIEWS, small), small, "2026-01-01", team="cmht")
-    assert team["reviews_overdue"] == [review("v5", "2024-11-01", 426), review("v3", None, 366)]
+def test_reviews_overdue_team(small: pathway.Pathway) -> None:
+    """--team: the placements of the cases the team holds at as_of (v3 and v5: cmht)."""
+    team = waits(load_reviews(small), small, "2026-01-01", team="cmht")
+    v5 = review("v5", "residential", "2024-10-01", "2024-11-01", "2025-11-01", 61)
+    assert team["reviews_overdue"] == [v5, V3]
+
+
+def test_no_placement_owes_no_review(small: pathway.Pathway) -> None:
+    """Without placements (the log alone) nothing is overdue: reviews are owed per package."""
+    assert waits(load(REVIEWS, small), small, "2026-01-01")["reviews_overdue"] == []
 
 
 # --- open offers --------------------------------------------------------------------------------
@@ -834,10 +889,8 @@ def reference_waits(
     team = scope.team
     limits = {n: s.time_limit_days for n, s in path.states.items() if s.time_limit_days}
     offer_to = {n: s.offer_to for n, s in path.states.items() if s.offer_to}
-    reviews = {n for n in path.states if "review" in n}
     finals = set(path.final_states())
     returns = {(t.trigger, src) for t in path.transitions if t.returns for src in t.sources}
-    year = 365 * DAY_US
 
     def in_period(t: int) -> bool:
         return (start is None or t >= start) and t <= end
@@ -846,7 +899,7 @@ def reference_waits(
     still: list[tuple[str, int]] = []
     # Each row with its sort key: longest first (exact microseconds), then case id.
     overruns: list[tuple[tuple[int, str, int], dict[str, Any]]] = []
-    overdue: list[tuple[tuple[int, str], dict[str, Any]]] = []
+    overdue: list[tuple[tuple[int, str], dict[str, Any]]] = []  # none: see below
     offers: list[tuple[tuple[int, str], dict[str, Any]]] = []
     refusals: Counter[tuple[str, str]] = Counter()
     for case_id, events in cases.items():
@@ -901,17 +954,8 @@ def reference_waits(
                     "limit_days": d(limits[e.state]),
                 }
                 overruns.append(((e.at - stop, case_id, e.at), row))
-        # Reviews: open cases, last entry into a review state (else the first event) > 365 days.
-        if is_open and (team is None or last.team == team):
-            reviewed = [applied[i].at for i in entries if applied[i].state in reviews]
-            base = max(reviewed) if reviewed else opened
-            if as_of - base > year:
-                row = {
-                    "case_id": case_id,
-                    "last_review": text_of(max(reviewed)) if reviewed else None,
-                    "days_since": d((as_of - base) / DAY_US),
-                }
-                overdue.append(((base - as_of, case_id), row))
+        # Reviews are owed per placement (care package); these generated logs carry none, so
+        # none is overdue (the per-placement rule is worked by hand above).
         # Open offers: the latest event left the case in an offer state; waiting since it
         # entered that state.
         if last.state in offer_to and (team is None or team in (last.team, offer_to[last.state])):
@@ -1189,8 +1233,9 @@ def test_generated_waits_match_reference(generated: Generated, name: str) -> Non
     assert overruns == want["over_time_limit"]
     for key in ("reviews_overdue", "open_offers", "refusals"):
         assert got[key] == want[key], key
-    # Every figure has something in it at this scope (else the comparison proves little).
-    assert want["first_appointment"]["still_waiting"] and want["reviews_overdue"]
+    # Every figure has something in it at this scope (else the comparison proves little);
+    # reviews are owed per placement and the generated logs have none (worked by hand above).
+    assert want["first_appointment"]["still_waiting"] and want["reviews_overdue"] == []
     assert want["over_time_limit"] and want["open_offers"] and want["refusals"]
     if name != "milestone":
         assert want["first_appointment"]["reached"] > 10

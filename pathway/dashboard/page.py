@@ -1061,12 +1061,19 @@ def waits_panel(data: DashboardData) -> Panel:
         ),
         Table(
             "Reviews overdue " + _how_many(top, len(waits.reviews_overdue)),
-            ("case", "last review", "days since"),
+            ("case", "placement", "care type", "last review", "due", "days overdue"),
             tuple(
-                (r.case_id, _date(r.last_review) or "never", r.days_since)
+                (
+                    r.case_id,
+                    r.placement_id,
+                    r.care_type,
+                    _date(r.last_review) or "never",
+                    _date(r.due),
+                    r.days_overdue,
+                )
                 for r in waits.reviews_overdue[:top]
             ),
-            (False, False, True),
+            (False, False, False, False, False, True),
         ),
         Table(
             "Open offers " + _how_many(top, len(waits.open_offers)),

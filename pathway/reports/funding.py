@@ -38,13 +38,24 @@ DEFAULT_UNIT_COSTS = "unit_costs.yaml"
 RULES = {
     "no_eligibility": "council-funded without a Care Act eligibility determination dated on or "
     "before the period began",
+    "urgent_pending_eligibility": "council-funded to meet urgent needs before an eligibility "
+    "decision (Care Act s19(3)), the decision not yet recorded on the placement",
     "no_health_screen": "council-funded without a health needs screen dated on or before the "
     "period began",
     "trust_panel_council_funded": "agreed by an NHS trust's panel and charged to the council",
+    "chc_checklist_positive_or_pending": "council-funded while the NHS continuing healthcare "
+    "checklist is positive or pending (a possible health need)",
+    "nursing_without_nhs": "a nursing placement charged to the council with no NHS share (no "
+    "NHS-funded nursing care, Care Act s22(3))",
     "s117_charged_to_person": "section 117 aftercare, which is free, charged to the person",
+    "charged_to_s117_eligible_person": "charged to a person entitled to section 117 aftercare, "
+    "which is never charged for",
     "after_case_closed": "charged to the council for days after the case was closed",
 }
 """The scrutiny rules by their stable codes, in the order the report lists them."""
+
+PERSON_RULES = frozenset({"s117_charged_to_person", "charged_to_s117_eligible_person"})
+"""Rules whose amount is the person's share; the others' is the council's."""
 
 _FIRST_DAY = date.min.toordinal()
 
@@ -303,7 +314,13 @@ def _scrutiny(conn: Any, clipped: str, params: Mapping[str, Any]) -> tuple[Scrut
     council_unfunded = "council_bp > 0 AND s117 = 0"
     selects = {
         "no_eligibility": (
-            f"{council_unfunded} AND (eligibility_day IS NULL OR eligibility_day > start_day)",
+            f"{council_unfunded} AND urgent_reason IS NULL"
+            " AND (eligibility_day IS NULL OR eligibility_day > start_day)",
+            "council_bp",
+        ),
+        "urgent_pending_eligibility": (
+            f"{council_unfunded} AND urgent_reason IS NOT NULL"
+            " AND (eligibility_day IS NULL OR eligibility_day > start_day)",
             "council_bp",
         ),
         "no_health_screen": (
@@ -314,7 +331,19 @@ def _scrutiny(conn: Any, clipped: str, params: Mapping[str, Any]) -> tuple[Scrut
             "agreed_kind = 'nhs_trust' AND council_bp > 0",
             "council_bp",
         ),
+        "chc_checklist_positive_or_pending": (
+            f"{council_unfunded} AND chc_checklist IN ('positive', 'pending')",
+            "council_bp",
+        ),
+        "nursing_without_nhs": (
+            "care_type = 'nursing' AND council_bp > 0 AND nhs_bp = 0",
+            "council_bp",
+        ),
         "s117_charged_to_person": ("s117 = 1 AND person_bp > 0", "person_bp"),
+        "charged_to_s117_eligible_person": (
+            "s117 = 0 AND s117_person = 1 AND person_bp > 0",
+            "person_bp",
+        ),
     }
     sql = " UNION ALL ".join(
         f"""SELECT case_id, placement_id, MIN(care_type), '{rule}', MIN(agreed_by),
@@ -330,7 +359,7 @@ def _scrutiny(conn: Any, clipped: str, params: Mapping[str, Any]) -> tuple[Scrut
     items = []
     for case_id, placement_id, care_type, rule, agreed_by, exact in found:
         amount = _money(exact, 7 * WHOLE_BP)
-        who = "the person" if rule == "s117_charged_to_person" else "the council"
+        who = "the person" if rule in PERSON_RULES else "the council"
         explanation = f"{RULES[rule]}: {who} pays {amount} in the period"
         if rule == "trust_panel_council_funded":
             explanation = (

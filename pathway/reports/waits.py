@@ -6,9 +6,12 @@
 * ``over_time_limit``: stays in a state with a time limit (brief enablement: six weeks) that
   overlap the period and lasted longer than the limit (still running at ``as_of`` or ended); a
   ``return`` into the state continues the stay it interrupted, as the engine's clock does;
-* ``reviews_overdue``: open cases whose last review (entry into a review state) was more than
-  ``review_interval_days`` (365) before ``as_of``, or which were never reviewed and were opened
-  longer ago than that;
+* ``reviews_overdue``: placements (care packages) open at ``as_of`` whose review is overdue: the
+  first review is owed ``first_review_days`` (56: eight weeks) after the placement starts, each
+  next one ``interval_days`` (365, or the shorter interval of its care type, e.g. residential
+  care) after the last; a review is an entry into a review state of the case on or after the
+  placement's first day (Care Act s27 and its statutory guidance 13.32; BEP line 152). The
+  intervals are the pathway's ``reviews`` (:class:`pathway.definition.ReviewRules`);
 * ``open_offers``: cases sitting in an offer state at ``as_of``: offered to a team that has not
   yet accepted or declined, with how long they have waited.
 
@@ -24,13 +27,12 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from ..definition import Pathway
+from ..definition import Pathway, ReviewRules
 from ..store.dialect import days_between, inline_cte
-from ..timeutil import parse_instant
+from ..timeutil import format_instant, parse_instant
 from .scope import Scope
 
 DEFAULT_MILESTONE = "choice_appointment"
-REVIEW_INTERVAL_DAYS = 365.0
 
 
 @attrs.frozen
@@ -60,9 +62,15 @@ class Overrun:
 
 @attrs.frozen
 class OverdueReview:
+    """An open placement whose review is overdue at ``as_of``."""
+
     case_id: str
-    last_review: str | None
-    days_since: float
+    placement_id: str
+    care_type: str
+    started: str  # the placement's first day
+    last_review: str | None  # latest entry into a review state since it started
+    due: str  # first day + first_review_days, or last review + the care type's interval
+    days_overdue: float  # from due to as_of
 
 
 @attrs.frozen
@@ -150,9 +158,10 @@ def waits_report(
     pathway: Pathway | None,
     milestone: str = DEFAULT_MILESTONE,
     review_states: Iterable[str] | None = None,
-    review_interval_days: float = REVIEW_INTERVAL_DAYS,
+    review_rules: ReviewRules | None = None,
 ) -> WaitsReport:
-    """Compute the waits report (``pathway`` gives time limits, offer and review states)."""
+    """Compute the waits report (``pathway`` gives time limits, offer and review states, and when
+    reviews are owed; ``review_rules`` replaces its ``reviews``)."""
     header = scope.header()
     as_of = header["as_of"]
     since = header["since"] or "0000"
@@ -277,17 +286,9 @@ def waits_report(
                 overruns.append(Overrun(cid, state, entered, left, days, float(limits[state])))
     overruns.sort(key=lambda o: (-o.days, o.case_id))
 
-    # 3. Reviews overdue, on cases open at as_of (held by the team, with one).
-    overdue = sorted(
-        (
-            OverdueReview(c.case_id, c.last_review, c.review_days)
-            for c in cases
-            if not c.closes
-            and (team is None or c.team == team)
-            and c.review_days > review_interval_days
-        ),
-        key=lambda r: (-r.days_since, r.case_id),
-    )
+    # 3. Reviews overdue, per placement open at as_of (on a case held by the team, with one).
+    rules = review_rules or (pathway.reviews if pathway else ReviewRules())
+    overdue = _reviews_overdue(conn, scope, as_of, reviews, rules, cases, team)
 
     # 4. Offers not yet accepted or declined (held by or offered to the team, with one).
     offers = sorted(
@@ -318,3 +319,73 @@ def waits_report(
     return WaitsReport(
         scope, milestone, summary, tuple(overruns), tuple(overdue), tuple(offers), refusals
     )
+
+
+def _reviews_overdue(
+    conn: Any,
+    scope: Scope,
+    as_of: str,
+    reviews: list[str],
+    rules: ReviewRules,
+    cases: list[_CaseRow],
+    team: str | None,
+) -> tuple[OverdueReview, ...]:
+    """Open placements (as known at ``as_of``) whose first or next review is overdue.
+
+    A placement is open at ``as_of`` if it has begun by then and a period known then has no end
+    or ends on or after that day. Its reviews are the case's entries into a review state at or
+    before ``as_of`` on or after the placement's first day (UTC dates of the events). Only the
+    placements of cases open at ``as_of`` count: a closed case owes no review.
+    """
+    holders = {c.case_id: c.team for c in cases if not c.closes}
+    today = scope.as_of.astimezone(UTC).date().toordinal()
+    placed: dict[tuple[str, str], list[Any]] = {}
+    for case_id, pid, care_type, start_day, open_ in conn.execute(
+        """SELECT case_id, placement_id, MIN(care_type), MIN(start_day),
+                  MAX(CASE WHEN end_day IS NULL OR end_day >= :today THEN 1 ELSE 0 END)
+             FROM placement_periods
+            WHERE known_from <= :as_of_ts AND (known_until IS NULL OR known_until > :as_of_ts)
+            GROUP BY case_id, placement_id""",
+        {"today": today, "as_of_ts": scope.as_of.timestamp()},
+    ):
+        held = case_id in holders and (team is None or holders[case_id] == team)
+        if open_ and start_day <= today and held:
+            placed[(case_id, pid)] = [care_type, start_day]
+    if not placed:
+        return ()
+    marks, names = _named("review", reviews)
+    entries: dict[str, list[str]] = {}
+    for case_id, at in conn.execute(
+        f"""SELECT case_id, occurred_at FROM events
+             WHERE outcome = 'applied' AND occurred_at <= :as_of AND to_state IN ({marks})
+               AND (from_state IS NULL OR from_state != to_state)""",
+        {"as_of": as_of, **names},
+    ):
+        entries.setdefault(case_id, []).append(at)
+    found = []
+    for (case_id, pid), (care_type, start_day) in placed.items():
+        started = datetime.fromordinal(start_day).replace(tzinfo=UTC)
+        since = [
+            at
+            for at in entries.get(case_id, [])
+            if parse_instant(at).date().toordinal() >= start_day
+        ]
+        last = max(since, key=parse_instant) if since else None
+        if last is None:
+            due = started + timedelta(days=rules.first_review_days)
+        else:
+            due = parse_instant(last) + timedelta(days=rules.interval_for(care_type))
+        late = (scope.as_of - due) / timedelta(days=1)
+        if late > 0:
+            found.append(
+                OverdueReview(
+                    case_id=case_id,
+                    placement_id=pid,
+                    care_type=care_type,
+                    started=started.date().isoformat(),
+                    last_review=last,
+                    due=format_instant(due),
+                    days_overdue=late,
+                )
+            )
+    return tuple(sorted(found, key=lambda r: (-r.days_overdue, r.case_id, r.placement_id)))

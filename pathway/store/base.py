@@ -20,7 +20,7 @@ from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 from .placementrows import PlacementChange
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @attrs.frozen

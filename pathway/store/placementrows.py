@@ -52,6 +52,12 @@ class Period:
     eligibility: date | None = None
     health_screen: date | None = None
     reason: str | None = None
+    urgent_reason: str | None = None
+    """Care Act s19(3): why the placement meets urgent needs before an eligibility decision."""
+    chc_checklist: str | None = None
+    """The NHS continuing healthcare checklist outcome the case had (negative, positive, pending)."""
+    s117_person: bool = False
+    """The person was entitled to section 117 aftercare when the period was recorded."""
 
 
 @attrs.frozen
@@ -75,6 +81,7 @@ PERIOD_COLUMNS = (
     "person_bp", "s117", "agreed_by", "agreed_kind", "panel", "start_date", "start_day",
     "end_date", "end_day", "eligibility_date", "eligibility_day", "health_screen_date",
     "health_screen_day", "reason", "known_from", "known_until", "event_position",
+    "urgent_reason", "chc_checklist", "s117_person",
 )  # fmt: skip
 
 PERIOD_INSERT = (
@@ -99,6 +106,7 @@ def period_row(period: Period, known_from: float, position: int) -> tuple[Any, .
         int(period.s117), period.agreed_by, period.agreed_kind, period.panel,
         *_day(period.start), *_day(period.end), *_day(period.eligibility),
         *_day(period.health_screen), period.reason, known_from, None, position,
+        period.urgent_reason, period.chc_checklist, int(period.s117_person),
     )  # fmt: skip
 
 

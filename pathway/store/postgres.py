@@ -252,7 +252,23 @@ CREATE INDEX cases_open_by_team ON cases (open_team, open_start) WHERE open_n IS
 """
 """As SQLite's version 4: each team's open episodes by start, for the holding report."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
+_SCHEMA_V5 = """
+ALTER TABLE placement_periods ADD COLUMN urgent_reason TEXT;
+ALTER TABLE placement_periods ADD COLUMN chc_checklist TEXT;
+ALTER TABLE placement_periods ADD COLUMN s117_person INTEGER NOT NULL DEFAULT 0;
+"""
+"""What the funding report's statutory scrutiny rules read on each period: the Care Act s19(3)
+urgent-needs reason of a placement made before an eligibility decision, the NHS continuing
+healthcare checklist outcome the case had, and whether the person was entitled to section 117
+aftercare when the period was recorded."""
+
+MIGRATIONS: dict[int, str] = {
+    1: _SCHEMA_V1,
+    2: _SCHEMA_V2,
+    3: _SCHEMA_V3,
+    4: _SCHEMA_V4,
+    5: _SCHEMA_V5,
+}
 """Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
 
 Times are stored as the same fixed-width UTC text as on SQLite (not ``timestamptz``): the chain

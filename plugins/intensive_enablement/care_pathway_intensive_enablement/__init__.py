@@ -5,8 +5,11 @@ placements and set milestones for each person and their move-on potential". This
 the ``barnet_enablement`` pathway, sub-steps of ``intensive_enablement`` taken in order:
 
 1. ``start_placement_audit``: intensive_enablement -> intensive_enablement.placement_audit, with
-   the kind of placement (``placement_type``: residential_care or supported_living) and, if known,
-   when it began (``placement_start``, an ISO date not in the future);
+   the kind of placement (``placement_type``: residential, nursing or supported_living, the care
+   types of the business case's Table 13 that the pathway's placement steps use) and, if known,
+   when it began (``placement_start``, an ISO date not in the future); the case must have an open
+   placement of that care type recorded by a placement step (issue 15: every placement goes
+   through the placement steps and their funding guards);
 2. ``assess_move_on_potential``: -> intensive_enablement.move_on_potential, with the audit's
    findings (``audit_findings``) and ``move_on_potential`` (high, medium, low or none);
 3. ``set_move_on_milestones``: -> intensive_enablement.move_on_plan, only when there is some
@@ -35,6 +38,7 @@ from typing import Any
 import attrs
 
 import pathway
+from pathway.placements import placements_of
 from pathway.plugins import ReportSpec
 from pathway.reports.scope import Scope
 from pathway.store.dialect import (
@@ -48,7 +52,8 @@ from pathway.store.dialect import (
 __version__ = "0.1.0"
 
 PATHWAY_ID = "barnet_enablement"
-PLACEMENT_TYPES = ("residential_care", "supported_living")
+PLACEMENT_TYPES = ("residential", "nursing", "supported_living")
+"""The care types of the pathway's placements (Table 13) that intensive enablement works with."""
 POTENTIALS = ("high", "medium", "low", "none")
 SUB_STEPS = (
     "intensive_enablement.placement_audit",
@@ -76,7 +81,8 @@ transitions:
     dest: intensive_enablement.placement_audit
     description: "Start the in-depth audit of a person in residential care or supported living (BEP 6.2.5)."
     guards:
-      - {guard: data_in, params: {field: placement_type, values: [residential_care, supported_living]}}
+      - {guard: data_in, params: {field: placement_type, values: [residential, nursing, supported_living]}}
+      - placement_recorded
       - placement_start_valid
   - trigger: assess_move_on_potential
     sources: [intensive_enablement.placement_audit]
@@ -144,6 +150,27 @@ def _parse_date(value: Any) -> date | None:
     return None
 
 
+def placement_recorded(ctx: pathway.GuardContext) -> pathway.GuardResult:
+    """The audited placement is an open placement of the case, recorded by a placement step, of
+    the care type given as ``placement_type``: the audit works on a costed placement, not on a
+    free-text note."""
+    kind = ctx.values.get("placement_type")
+    if kind not in PLACEMENT_TYPES:
+        return pathway.passed("no known placement_type is given (its own guard says so)")
+    open_ = sorted(
+        (p for p in placements_of(ctx.case.attributes).values() if p.is_open),
+        key=lambda p: p.placement_id,
+    )
+    same = [p for p in open_ if p.care_type == kind]
+    if same:
+        return pathway.passed(f"the case has open {kind} placement {same[0].placement_id}")
+    held = ", ".join(f"{p.placement_id} ({p.care_type})" for p in open_) or "none"
+    return pathway.refused(
+        f"the case has no open {kind} placement recorded by a placement step (open placements: "
+        f"{held}); record it with placement_start"
+    )
+
+
 def placement_start_valid(ctx: pathway.GuardContext) -> pathway.GuardResult:
     """``placement_start``, if recorded, is a date on or before the step."""
     raw = ctx.values.get("placement_start")
@@ -207,6 +234,11 @@ def milestone_in_plan(ctx: pathway.GuardContext) -> pathway.GuardResult:
 
 GUARDS = (
     pathway.GuardSpec(
+        "placement_recorded",
+        placement_recorded,
+        "the case has an open placement of the care type given as placement_type",
+    ),
+    pathway.GuardSpec(
         "placement_start_valid",
         placement_start_valid,
         "placement_start, if recorded, is a date on or before the step",
@@ -261,7 +293,8 @@ class PersonInPlacement:
 class StageCount:
     stage: str
     people: int
-    residential_care: int
+    residential: int
+    nursing: int
     supported_living: int
     average_days: float | None
     longest_days: float | None
@@ -410,7 +443,8 @@ def move_on_report(conn: Any, scope: Scope, pathway_: pathway.Pathway) -> MoveOn
             StageCount(
                 stage,
                 len(group),
-                sum(p.placement_type == "residential_care" for p in group),
+                sum(p.placement_type == "residential" for p in group),
+                sum(p.placement_type == "nursing" for p in group),
                 sum(p.placement_type == "supported_living" for p in group),
                 _round(sum(known) / len(known)) if known else None,
                 _round(max(known)) if known else None,

@@ -55,18 +55,32 @@ def engine(loaded: pathway.Pathway, clock: Clock) -> pathway.Engine:
     return pathway.Engine(loaded, pathway.open_store(":memory:"), clock=clock)
 
 
-def to_iet(engine: pathway.Engine, clock: Clock, case_id: str, **data: object) -> None:
-    """Open a case and bring it into intensive enablement through a choice meeting."""
+def to_iet(
+    engine: pathway.Engine,
+    clock: Clock,
+    case_id: str,
+    care_type: str = "residential",
+    **data: object,
+) -> None:
+    """Open a case and bring it into intensive enablement through a choice meeting, with an open
+    placement of ``care_type`` (or of ``placement_type`` when given) recorded first."""
     engine.open_case(case_id, HUB)
     engine.fire(case_id, "refer_via_hub", HUB)
     engine.fire(case_id, "offer_choice_appointment", HUB)
     engine.fire(case_id, "accept_handoff", LETS)
     engine.fire(case_id, "book_choice_meeting", LETS)
+    kind = str(data.get("placement_type", care_type))
+    engine.fire(case_id, "placement_start", LETS, data={
+        "placement_id": f"{case_id}-P", "care_type": kind, "weekly_cost": "887.00",
+        "start_date": "2024-01-01", "council_pct": 100, "agreed_by": "lbb",
+        "care_act_assessment_date": "2023-12-01", "eligibility_date": "2023-12-05",
+        "health_screen_date": "2023-12-04", "chc_checklist": "negative",
+    })  # fmt: skip
     engine.fire(
         case_id,
         "offer_intensive_enablement",
         LETS,
-        data={"enablement_plan": "plan", "placement": "a care home", **data},
+        data={"enablement_plan": "plan", **data},
     )
     engine.fire(case_id, "accept_handoff", IET)
 
@@ -92,7 +106,7 @@ def test_plugin_loads_with_its_version_states_guards_and_report(loaded: pathway.
 def test_sub_steps_go_in_order_to_move_on(engine: pathway.Engine, clock: Clock) -> None:
     """Audit, potential, milestones, each milestone, then move_on to Network Plus."""
     to_iet(engine, clock, "C1")
-    data = {"placement_type": "residential_care", "placement_start": "2023-05-01"}
+    data = {"placement_type": "residential", "placement_start": "2023-05-01"}
     assert engine.fire("C1", "start_placement_audit", IET, data=data).state == (
         "intensive_enablement.placement_audit"
     )
@@ -122,9 +136,13 @@ def test_sub_steps_go_in_order_to_move_on(engine: pathway.Engine, clock: Clock) 
 
 def test_placement_type_and_start_are_checked(engine: pathway.Engine, clock: Clock) -> None:
     """start_placement_audit needs a known placement type and a past placement start date."""
-    to_iet(engine, clock, "C1")
+    to_iet(engine, clock, "C1", care_type="supported_living")
     assert reasons(engine, "C1", "start_placement_audit", IET) == [
-        "required data missing: placement_type (one of: residential_care, supported_living)"
+        "required data missing: placement_type (one of: residential, nursing, supported_living)"
+    ]
+    assert reasons(engine, "C1", "start_placement_audit", IET, placement_type="residential") == [
+        "the case has no open residential placement recorded by a placement step (open "
+        "placements: C1-P (supported_living)); record it with placement_start"
     ]
     assert reasons(
         engine,
@@ -134,7 +152,7 @@ def test_placement_type_and_start_are_checked(engine: pathway.Engine, clock: Clo
         placement_type="hostel",
         placement_start="2030-01-01",
     ) == [
-        "placement_type is 'hostel', not one of: residential_care, supported_living",
+        "placement_type is 'hostel', not one of: residential, nursing, supported_living",
         "placement_start 2030-01-01 is in the future",
     ]
     assert reasons(
@@ -156,7 +174,7 @@ def test_placement_type_and_start_are_checked(engine: pathway.Engine, clock: Clo
 
 def test_move_on_potential_and_milestone_guards(engine: pathway.Engine, clock: Clock) -> None:
     """data_in on move_on_potential, no plan with potential none, milestones a list, milestones in plan."""
-    to_iet(engine, clock, "C1", placement_type="residential_care")
+    to_iet(engine, clock, "C1", placement_type="residential")
     engine.fire("C1", "start_placement_audit", IET)
     assert reasons(engine, "C1", "assess_move_on_potential", IET, move_on_potential="maybe") == [
         "required data missing with this step: audit_findings",
@@ -203,7 +221,7 @@ def test_amhp_assessment_from_a_sub_step_returns_to_it(
     engine: pathway.Engine, clock: Clock
 ) -> None:
     """An AMHP may assess during the audit; no detention brings the case back to the audit step."""
-    to_iet(engine, clock, "C1", placement_type="residential_care")
+    to_iet(engine, clock, "C1", placement_type="residential")
     engine.fire("C1", "start_placement_audit", IET)
     assert engine.fire("C1", "start_mha_assessment", AMHP).state == "mha_assessment"
     case = engine.fire("C1", "no_detention", AMHP)
@@ -226,7 +244,7 @@ def test_move_on_report_counts_people_by_stage_and_time_in_placement(
     engine.fire("B", "set_move_on_milestones", IET, data=PLAN)
     engine.fire("B", "record_milestone", IET, data={"milestone": "housing_register"})
     engine.fire("B", "record_milestone", IET, data={"milestone": "budgeting_course"})
-    to_iet(engine, clock, "C", placement_type="residential_care")
+    to_iet(engine, clock, "C", placement_type="residential")
     engine.fire("C", "start_placement_audit", IET)
     engine.fire(
         "C",
@@ -235,7 +253,7 @@ def test_move_on_report_counts_people_by_stage_and_time_in_placement(
         data={"audit_findings": "f", "move_on_potential": "none"},
     )
     engine.fire("C", "end_placement_audit", IET)
-    to_iet(engine, clock, "D", placement_type="residential_care")  # moved on before as-of
+    to_iet(engine, clock, "D", placement_type="residential")  # moved on before as-of
     engine.fire("D", "start_placement_audit", IET)
     engine.fire(
         "D",
@@ -251,7 +269,7 @@ def test_move_on_report_counts_people_by_stage_and_time_in_placement(
     as_of = clock.now
     clock.days(1)
     engine.fire(
-        "A", "start_placement_audit", IET, data={"placement_type": "residential_care"}
+        "A", "start_placement_audit", IET, data={"placement_type": "residential"}
     )  # after as-of
 
     result = (
@@ -272,7 +290,7 @@ def test_move_on_report_counts_people_by_stage_and_time_in_placement(
     assert (people["C"]["stage"], people["C"]["move_on_potential"]) == ("audited_staying", "none")
     stages = {s["stage"]: s for s in result["by_stage"]}
     assert stages["move_on_plan"]["supported_living"] == 1
-    assert stages["audited_staying"]["residential_care"] == 1
+    assert stages["audited_staying"]["residential"] == 1
     assert stages["awaiting_audit"]["average_days"] == 100.0
     assert result["people_in_placement"] == 3
     assert result["move_on_offers"] == 1

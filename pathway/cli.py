@@ -1005,6 +1005,13 @@ def report(
             fail(f"unknown report {name!r} (reports: {', '.join([*reports.REPORTS, *extra])})")
         if team is not None:
             check_team(conn, team, compiled)  # a misspelt team would give an empty report
+        from .reports.coverage import stale_notice
+
+        stale = stale_notice(conn, scope.as_of)
+        if stale is not None:  # on stderr: JSON on stdout stays valid
+            click.echo(
+                f"notice: {stale.message()} {stale.advice(f'pathway report {name}')}", err=True
+            )
         if compiled is not None and name in compiled.reports:
             result: Any = compiled.reports[name].function(conn, scope, compiled)
         elif name == "handoffs" and fmt == "json":
@@ -1210,6 +1217,9 @@ def dashboard(
         f"{scope.as_of_text}, {data.handoffs.cases:,} cases in scope; audit chain {trail}, "
         f"head position {audit.head.position}."
     )
+    if data.stale is not None:
+        command = "pathway dashboard --out FILE.html"
+        click.echo(f"notice: {data.stale.message()} {data.stale.advice(command)}", err=True)
     if audit.verified is False:
         click.echo(f"FAILED: the audit chain did not verify: {audit.problem}", err=True)
         sys.exit(EXIT_DECISION)

@@ -993,6 +993,8 @@ def report(
     Plug-ins of the store's pathway (or --pathway) may add reports of their own.
 
     Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored.
+    When the store's newest event is more than 90 days before --as-of (an old imported log), a
+    notice on stderr says so and gives the --as-of to use; JSON on stdout stays valid.
     """
     with library_errors():
         store = open_store(db, create=False)
@@ -1185,6 +1187,11 @@ def dashboard(
     reports (`pathway report NAME` gives the same numbers, defined in docs/reports.md). The footer
     gives the as-of time, the period, the audit chain's head and whether it verified: if it does
     not, the page is still written, with a warning at the top, and the exit code is 1.
+
+    The page is titled by what the data is (the pathway, or the imported log with its cases and
+    dates). When the newest event is more than 90 days before --as-of, a notice at the top (and
+    on stderr) gives the --as-of to use; a figure resting on pathway states that no event of the
+    data entered (reviews, offers, time limits, first appointments, Table 15) shows n/a and why.
 
     Needs the dashboard extra: pip install 'care-pathway[dashboard]'.
     """

@@ -75,7 +75,7 @@ def facts(**changes: Any) -> DataFacts:
         "states": frozenset({"Check receipt"}),
         "triggers": frozenset({"imported"}),
         "native_pathways": frozenset(),
-        "imported_events": 4,
+        "imported": True,
     }
     return DataFacts(**{**base, **changes})
 
@@ -164,7 +164,7 @@ def test_a_trigger_of_the_plan_is_enough_for_activity() -> None:
 def test_the_engines_own_events_on_the_pathway_show_every_figure() -> None:
     """A store the engine runs on the pathway has the pathway's states: no review ever done
     leaves every review overdue, which must be shown, not hidden."""
-    native = facts(native_pathways=frozenset({BARNET.id}), imported_events=0)
+    native = facts(native_pathways=frozenset({BARNET.id}), imported=False)
     assert rests_on(native, review_basis(BARNET), BARNET)
     # Imported on that pathway (the events carry its id) is not the engine's own: still judged.
     assert not rests_on(facts(), review_basis(BARNET), BARNET)
@@ -193,7 +193,7 @@ def test_data_facts_of_an_imported_log(store_factory: Any) -> None:
         states=frozenset({"referral", "Check receipt", "Adjust receipt"}),
         triggers=frozenset({"refer_via_hub", "imported"}),
         native_pathways=frozenset(),
-        imported_events=4,
+        imported=True,
         import_sources=(ImportSource("log.csv", 4, 2),),
     )
     assert data_title(found, BARNET) == (
@@ -221,7 +221,7 @@ def test_each_import_is_recorded_and_a_rejected_one_is_not(tmp_path: Path) -> No
 def test_the_title_of_the_engines_own_cases_is_the_pathways(tmp_path: Path) -> None:
     store, _latest = play_samples(tmp_path / "samples.db")
     found = data_facts(store.connection)
-    assert found.native_pathways == {BARNET.id} and found.imported_events == 0
+    assert found.native_pathways == {BARNET.id} and found.imported is False
     assert data_title(found, BARNET) == BARNET.title
     import_events(store, "old.csv", text="case_id,occurred_at,state,team\nOLD-1,2019-05-01,x,t\n")
     recorded = read_import_sources(store.get_meta(IMPORT_SOURCES_KEY))
@@ -229,7 +229,7 @@ def test_the_title_of_the_engines_own_cases_is_the_pathways(tmp_path: Path) -> N
     assert data_title(mixed, BARNET) == f"{BARNET.title}, with history imported from old.csv"
     assert mixed.first_event == "2019-05-01T00:00:00.000000+00:00"
     store.close()
-    assert data_title(facts(imported_events=0, states=frozenset()), None) == (
+    assert data_title(facts(imported=False, states=frozenset()), None) == (
         "Pathway: none recorded in the store"
     )
     assert data_title(facts(), None) == (

@@ -126,14 +126,17 @@ class DataFacts:
 
     cases: int
     first_event: str | None
+    """The earliest case opening (its first event), as stored."""
     newest_event: str | None
+    """The newest event, applied or refused (:data:`NEWEST_EVENT_SQL`)."""
     states: frozenset[str]
     """The states some applied event entered (its ``to_state``)."""
     triggers: frozenset[str]
     """The triggers of applied events (an imported row without one has ``imported``)."""
     native_pathways: frozenset[str]
     """The pathway ids of the engine's own applied events (not imported)."""
-    imported_events: int
+    imported: bool
+    """Whether any applied event was imported (``pathway import``)."""
     import_sources: tuple[ImportSource, ...] = ()
 
     def runs_on(self, pathway: Pathway | None) -> bool:
@@ -162,34 +165,34 @@ def add_import_source(text: str | None, source: ImportSource) -> str:
 
 
 def data_facts(conn: Any, import_sources: Sequence[ImportSource] = ()) -> DataFacts:
-    """Read the facts of the store on ``conn`` in one pass over its applied events."""
+    """Read the facts of the store on ``conn``: one pass over the applied events (distinct
+    states, triggers, imported flag and pathway: a few dozen rows), and the cases table."""
     execute = conn.execute
     states: set[str] = set()
     triggers: set[str] = set()
     native: set[str] = set()
-    imported = 0
-    first: str | None = None
-    for to_state, trigger, was_imported, pathway_id, count, earliest in execute(
-        "SELECT to_state, trigger, imported, pathway_id, COUNT(*), MIN(occurred_at) FROM events "
-        "WHERE outcome = 'applied' GROUP BY to_state, trigger, imported, pathway_id"
+    imported = False
+    for to_state, trigger, was_imported, pathway_id in execute(
+        "SELECT DISTINCT to_state, trigger, imported, pathway_id FROM events "
+        "WHERE outcome = 'applied'"
     ).fetchall():
         states.add(str(to_state))
         triggers.add(str(trigger))
         if was_imported:
-            imported += int(count)
+            imported = True
         else:
             native.add(str(pathway_id))
-        if earliest is not None and (first is None or str(earliest) < first):
-            first = str(earliest)
-    cases = int(execute("SELECT COUNT(*) FROM cases").fetchone()[0])
+    cases, first, newest = execute(
+        "SELECT COUNT(*), MIN(opened_at), MAX(last_at) FROM cases"
+    ).fetchone()
     return DataFacts(
-        cases=cases,
-        first_event=first,
-        newest_event=newest_event(conn),
+        cases=int(cases),
+        first_event=None if first is None else str(first),
+        newest_event=None if newest is None else str(newest),
         states=frozenset(states),
         triggers=frozenset(triggers),
         native_pathways=frozenset(native),
-        imported_events=imported,
+        imported=imported,
         import_sources=tuple(import_sources),
     )
 
@@ -275,10 +278,10 @@ def data_title(facts: DataFacts, pathway: Pathway | None) -> str:
     sources = ", ".join(s.source for s in facts.import_sources)
     if facts.runs_on(pathway):
         assert pathway is not None
-        if facts.imported_events:
+        if facts.imported:
             return f"{pathway.title}, with history imported from {sources or 'another system'}"
         return pathway.title
-    if facts.imported_events:
+    if facts.imported:
         span = ""
         if facts.first_event and facts.newest_event:
             span = f", {facts.first_event[:10]} to {facts.newest_event[:10]}"

@@ -190,9 +190,9 @@ def test_data_facts_of_an_imported_log(store_factory: Any) -> None:
         cases=2,
         first_event="2026-01-05T09:00:00.000000+00:00",
         newest_event="2026-03-10T16:30:00.000000+00:00",
-        states=frozenset({"referral", "Check receipt", "Adjust receipt"}),
-        triggers=frozenset({"refer_via_hub", "imported"}),
-        native_pathways=frozenset(),
+        states=("Adjust receipt", "Check receipt", "referral"),
+        triggers=("imported", "refer_via_hub"),
+        native_pathways=(),
         imported=True,
         import_sources=(ImportSource("log.csv", 4, 2),),
     )
@@ -221,7 +221,7 @@ def test_each_import_is_recorded_and_a_rejected_one_is_not(tmp_path: Path) -> No
 def test_the_title_of_the_engines_own_cases_is_the_pathways(tmp_path: Path) -> None:
     store, _latest = play_samples(tmp_path / "samples.db")
     found = data_facts(store.connection)
-    assert found.native_pathways == {BARNET.id} and found.imported is False
+    assert found.native_pathways == (BARNET.id,) and found.imported is False
     assert data_title(found, BARNET) == BARNET.title
     import_events(store, "old.csv", text="case_id,occurred_at,state,team\nOLD-1,2019-05-01,x,t\n")
     recorded = read_import_sources(store.get_meta(IMPORT_SOURCES_KEY))

@@ -120,6 +120,11 @@ class ImportSource:
     cases: int
 
 
+def _sorted(names: Iterable[str]) -> tuple[str, ...]:
+    """Names in a fixed order, so the facts read the same from every store (and every run)."""
+    return tuple(sorted(names))
+
+
 @attrs.frozen
 class DataFacts:
     """What the events of a store hold, whatever the period or as-of of a report."""
@@ -129,12 +134,12 @@ class DataFacts:
     """The earliest case opening (its first event), as stored."""
     newest_event: str | None
     """The newest event, applied or refused (:data:`NEWEST_EVENT_SQL`)."""
-    states: frozenset[str]
-    """The states some applied event entered (its ``to_state``)."""
-    triggers: frozenset[str]
-    """The triggers of applied events (an imported row without one has ``imported``)."""
-    native_pathways: frozenset[str]
-    """The pathway ids of the engine's own applied events (not imported)."""
+    states: tuple[str, ...] = attrs.field(converter=_sorted)
+    """The states some applied event entered (its ``to_state``), sorted."""
+    triggers: tuple[str, ...] = attrs.field(converter=_sorted)
+    """The triggers of applied events (an imported row without one has ``imported``), sorted."""
+    native_pathways: tuple[str, ...] = attrs.field(converter=_sorted)
+    """The pathway ids of the engine's own applied events (not imported), sorted."""
     imported: bool
     """Whether any applied event was imported (``pathway import``)."""
     import_sources: tuple[ImportSource, ...] = ()
@@ -189,9 +194,9 @@ def data_facts(conn: Any, import_sources: Sequence[ImportSource] = ()) -> DataFa
         cases=int(cases),
         first_event=None if first is None else str(first),
         newest_event=None if newest is None else str(newest),
-        states=frozenset(states),
-        triggers=frozenset(triggers),
-        native_pathways=frozenset(native),
+        states=states,
+        triggers=triggers,
+        native_pathways=native,
         imported=imported,
         import_sources=tuple(import_sources),
     )
@@ -225,7 +230,7 @@ def rests_on(facts: DataFacts, basis: Basis, pathway: Pathway | None) -> bool:
         return False
     if facts.runs_on(pathway):
         return True
-    return bool(basis.states & facts.states) or bool(basis.triggers & facts.triggers)
+    return not (basis.states.isdisjoint(facts.states) and basis.triggers.isdisjoint(facts.triggers))
 
 
 def _names(names: Iterable[str]) -> frozenset[str]:

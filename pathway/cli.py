@@ -1017,6 +1017,8 @@ def report(
     Plug-ins of the store's pathway (or --pathway) may add reports of their own.
 
     Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored.
+    When the store's newest event is more than 90 days before --as-of (an old imported log), a
+    notice on stderr says so and gives the --as-of to use; JSON on stdout stays valid.
     """
     with library_errors():
         store = open_store(db, create=False)
@@ -1029,6 +1031,13 @@ def report(
             fail(f"unknown report {name!r} (reports: {', '.join([*reports.REPORTS, *extra])})")
         if team is not None:
             check_team(conn, team, compiled)  # a misspelt team would give an empty report
+        from .reports.coverage import stale_notice
+
+        stale = stale_notice(conn, scope.as_of)
+        if stale is not None:  # on stderr: JSON on stdout stays valid
+            click.echo(
+                f"notice: {stale.message()} {stale.advice(f'pathway report {name}')}", err=True
+            )
         if compiled is not None and name in compiled.reports:
             result: Any = compiled.reports[name].function(conn, scope, compiled)
         elif name == "handoffs" and fmt == "json":
@@ -1203,6 +1212,11 @@ def dashboard(
     gives the as-of time, the period, the audit chain's head and whether it verified: if it does
     not, the page is still written, with a warning at the top, and the exit code is 1.
 
+    The page is titled by what the data is (the pathway, or the imported log with its cases and
+    dates). When the newest event is more than 90 days before --as-of, a notice at the top (and
+    on stderr) gives the --as-of to use; a figure resting on pathway states that no event of the
+    data entered (reviews, offers, time limits, first appointments, Table 15) shows n/a and why.
+
     Needs the dashboard extra: pip install 'care-pathway[dashboard]'.
     """
     from .dashboard import check_output, dashboard_available, dashboard_data, write_dashboard
@@ -1234,6 +1248,9 @@ def dashboard(
         f"{scope.as_of_text}, {data.handoffs.cases:,} cases in scope; audit chain {trail}, "
         f"head position {audit.head.position}."
     )
+    if data.stale is not None:
+        command = "pathway dashboard --out FILE.html"
+        click.echo(f"notice: {data.stale.message()} {data.stale.advice(command)}", err=True)
     if audit.verified is False:
         click.echo(f"FAILED: the audit chain did not verify: {audit.problem}", err=True)
         sys.exit(EXIT_DECISION)

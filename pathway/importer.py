@@ -11,7 +11,8 @@ optional; any other column is kept as the event's data. ``mapping`` renames colu
 (``{"case:concept:name": "case_id"}``). Rows may come in any order; a case's rows are ordered by
 time, ties by their order in the file. A row whose state is final in the pathway, or is one of
 ``final_states``, closes the case. One bad row rejects the whole file, naming its line and
-field, and nothing is written.
+field, and nothing is written. The file's name (not its folder), events and cases are added to
+the store's list of imported logs (meta ``import_sources``), which names the data on the dashboard.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from .canonical import new_event_ids
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
+from .reports.coverage import IMPORT_SOURCES_KEY, ImportSource, add_import_source
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
+from .store.common import META_UPSERT, read_meta
 from .store.dialect import analyze, bulk_insert, real_type, stream, temp_table, text_type
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
 from .timeutil import format_instant, parse_instant
@@ -302,11 +305,20 @@ def import_events(
             conn = tx.connection
             rows = _stage(conn, reader, name, columns, progress)
             result = _load(conn, tx.chain_head(), name, rows, pathway, finals)
+            _record_source(conn, Path(name).name or name, result)
             if result.last_position >= result.first_position:
                 tx.set_chain_head(result.last_position, result.last_hash)
             conn.execute(f"DROP TABLE {temp_table(conn, 'import_rows')}")
             analyze(conn, ("cases", "events", "closed_episodes", "handoffs"))
     return result
+
+
+def _record_source(conn: Any, source: str, result: ImportResult) -> None:
+    """Add this import to the store's list of imported logs (its meta), in the same transaction:
+    the dashboard names the data by it (a file name only: a folder may name a person)."""
+    known = read_meta(conn, IMPORT_SOURCES_KEY)
+    entry = ImportSource(source, result.rows, result.cases)
+    conn.execute(META_UPSERT, (IMPORT_SOURCES_KEY, add_import_source(known, entry)))
 
 
 def _load(

@@ -324,3 +324,29 @@ def test_hostile_names_render_as_text_in_the_browser(browser: Any, tmp_path: Pat
     assert HOSTILE_TEAM in labels
     assert all(n > 0 for n in visit.marks().values())
     visit.page.close()
+
+
+@pytest.mark.slow
+def test_an_old_log_shows_its_notice_and_title_in_the_browser(browser: Any, tmp_path: Path) -> None:
+    """An imported log whose newest event (2026-02-06) is long before as-of: the notice is
+    visible above the figures with the --as-of to use, the page is titled by the log, and the
+    figures resting on pathway states the log lacks read n/a."""
+    store = hostile_store(tmp_path / "old.db")
+    board = dashboard_data(store, Scope(as_of=datetime(2027, 1, 1, tzinfo=UTC)), None)
+    written = write_dashboard(board, tmp_path / "old.html")
+    store.close()
+    visit = Visit(browser, written)
+    visit.check_clean()
+    notice = visit.page.locator("#stale-notice")
+    assert notice.is_visible() and notice.bounding_box()["height"] > 20
+    headline = visit.page.locator("#headline").bounding_box()
+    assert notice.bounding_box()["y"] < headline["y"]  # read before any figure
+    shown = visit.figures()
+    assert shown["suggested_as_of"][0] == "2026-02-06T09:00:00.000000+00:00"
+    assert "--as-of 2026-02-06T09:00:00.000000+00:00" in shown["suggested_as_of"][1]
+    assert shown["median_wait_days"] == ("null", "n/a")
+    assert visit.page.text_content("#data-title") == (
+        "Event log imported from hostile.csv: 2 cases, 2026-01-05 to 2026-02-06"
+    )
+    assert [r[0] for r in visit.table("#chart-monthly-block")] == ["2026-01", "2026-02"]
+    visit.page.close()

@@ -44,7 +44,26 @@ from ..reports import (
     s75_report,
     waits_report,
 )
+from ..reports.activity import load_plan
+from ..reports.coverage import (
+    IMPORT_SOURCES_KEY,
+    Basis,
+    DataFacts,
+    StaleNotice,
+    activity_basis,
+    data_facts,
+    data_title,
+    first_appointment_basis,
+    months_of_data,
+    offer_basis,
+    read_import_sources,
+    rests_on,
+    review_basis,
+    stale_notice_for,
+    time_limit_basis,
+)
 from ..reports.handoffs import CaseHandoffs
+from ..reports.monthly import MonthCounts
 from ..reports.s75 import DEFAULT_THRESHOLD
 from ..reports.scope import check_team
 from ..reports.waits import DEFAULT_MILESTONE
@@ -130,11 +149,34 @@ class DashboardData:
     top: int = DEFAULT_TOP
     funding: FundingReport | None = None
     """The funding report where placements exist (see :func:`dashboard_data`), else None."""
+    facts: DataFacts | None = None
+    """What the store's events hold (states, triggers, imports, first and newest event)."""
+    title: str | None = None
+    """What the data is (:func:`~pathway.reports.coverage.data_title`); None: the pathway's."""
+    stale: StaleNotice | None = None
+    """Set when the newest event is long before as-of (the page's notice)."""
+    hidden: dict[str, str] = attrs.field(factory=dict)
+    """Figures the data cannot support (``first_appointment``, ``over_time_limit``,
+    ``reviews_overdue``, ``offers``, ``activity``), each with the sentence shown instead."""
 
     @property
     def has_pathway(self) -> bool:
         """Whether a pathway was known: without one, time limits, reviews and offers are unknown."""
         return self.pathway_id is not None
+
+    def shows(self, figure: str) -> bool:
+        """Whether the data has the states ``figure`` rests on (see :attr:`hidden`)."""
+        return figure not in self.hidden
+
+    def data_title(self) -> str:
+        """The page's title line: what the data is."""
+        return self.title or self.pathway_title or "Pathway: none recorded in the store"
+
+    def chart_months(self) -> tuple[MonthCounts, ...]:
+        """The monthly report's months that the data reaches (not empty months up to as-of)."""
+        if self.facts is None:
+            return self.monthly.months
+        return months_of_data(self.monthly.months, self.facts)
 
     def most_passed(self) -> tuple[CaseHandoffs, ...]:
         """The ``top`` most passed-around cases (the handoffs report's order: by passes and days
@@ -160,6 +202,7 @@ class DashboardData:
                 "open_cases",
                 "Open cases",
                 self.caseload.open_cases,
+                None,
                 f"held by a team: {self.caseload.open_cases - self.caseload.unallocated:,}; "
                 f"unallocated: {self.caseload.unallocated:,}",
                 "caseload.open_cases",
@@ -177,6 +220,7 @@ class DashboardData:
                 "passes",
                 "Passes",
                 handed.passes,
+                None,
                 f"{handed.offers_declined:,} declined offers and {handed.ping_pongs:,} transfers "
                 "sent straight back; never the first allocation from the front door, never an "
                 "interruption"
@@ -185,6 +229,16 @@ class DashboardData:
                 "handoffs.passes",
             ),
             HeadlineFigure(
+                "days_between_teams",
+                "Days waiting between teams",
+                None,
+                "n/a",
+                "",
+                self.hidden["offers"],
+                "handoffs.days_between_teams",
+            )
+            if self.hidden.get("offers")
+            else HeadlineFigure(
                 "days_between_teams",
                 "Days waiting between teams",
                 handed.days_between_teams,
@@ -200,6 +254,7 @@ class DashboardData:
                 "ping_pongs",
                 "Ping-pongs",
                 handed.ping_pongs,
+                None,
                 "transfers straight back to the team that had just passed the case on "
                 "(interruptions such as safeguarding are not transfers)"
                 if handed.passes is not None
@@ -210,10 +265,17 @@ class DashboardData:
                 "s75_crossings",
                 "S75 crossings",
                 handed.s75_crossings,
+                None,
                 "handoffs between teams of different organisations",
                 "handoffs.s75_crossings",
             ),
-            HeadlineFigure(
+            _hidden(
+                "median_wait_days",
+                f"Median wait, referral to first {milestone}",
+                "waits.first_appointment.median_days",
+                self.hidden.get("first_appointment"),
+            )
+            or HeadlineFigure(
                 "median_wait_days",
                 f"Median wait, referral to first {milestone}",
                 first.median_days,
@@ -227,6 +289,7 @@ class DashboardData:
                 "over_time_limit",
                 limit_label,
                 len(waits.over_time_limit) if known else None,
+                self.hidden.get("over_time_limit"),
                 (
                     "stays longer than the limit, ended or still running in the period"
                     if len(self.time_limits) == 1
@@ -241,6 +304,7 @@ class DashboardData:
                 "reviews_overdue",
                 "Overdue reviews",
                 len(waits.reviews_overdue) if known else None,
+                self.hidden.get("reviews_overdue"),
                 "open cases not reviewed for more than a year (Care Act s27)",
                 "waits.reviews_overdue (count)",
             ),
@@ -248,6 +312,7 @@ class DashboardData:
                 "open_offers",
                 "Open handoff offers",
                 len(waits.open_offers) if known else None,
+                self.hidden.get("offers"),
                 "cases offered to a team that has neither accepted nor declined",
                 "waits.open_offers (count)",
             ),
@@ -275,6 +340,7 @@ class DashboardData:
                 "scrutiny_items",
                 "Placements to scrutinise",
                 len(funding.scrutiny),
+                None,
                 "placement and rule pairs for the budget scrutiny board (e.g. council-funded "
                 "without an eligibility decision)",
                 "funding.scrutiny (count)",
@@ -311,7 +377,18 @@ def _days(days: float) -> str:
     return text
 
 
-def _count(key: str, label: str, value: int | None, note: str, source: str) -> HeadlineFigure:
+def _hidden(key: str, label: str, source: str, absent: str | None) -> HeadlineFigure | None:
+    """The figure shown as "n/a" with why, when the data has none of the states it rests on."""
+    if absent is None:
+        return None
+    return HeadlineFigure(key, label, None, "n/a", "", absent, source)
+
+
+def _count(
+    key: str, label: str, value: int | None, absent: str | None, note: str, source: str
+) -> HeadlineFigure:
+    if absent is not None and value is not None:
+        return HeadlineFigure(key, label, None, "n/a", "", absent, source)
     if value is None:
         return HeadlineFigure(key, label, None, "n/a", "", "needs the store's pathway", source)
     return HeadlineFigure(key, label, value, f"{value:,}", "", note, source)
@@ -371,6 +448,7 @@ def dashboard_data(
         )
         if funding is not None and not placements_exist(funding):
             funding = None
+        facts = data_facts(conn, read_import_sources(store.get_meta(IMPORT_SOURCES_KEY)))
         head = store.checkpoint()
         if verify:
             result = store.verify()
@@ -402,7 +480,29 @@ def dashboard_data(
         audit=audit,
         top=top,
         funding=funding,
+        facts=facts,
+        title=data_title(facts, pathway),
+        stale=stale_notice_for(facts.newest_event, scope.as_of),
+        hidden=hidden_figures(facts, pathway, plan, milestone),
     )
+
+
+def hidden_figures(
+    facts: DataFacts, pathway: Pathway | None, plan: Plan | None, milestone: str
+) -> dict[str, str]:
+    """The figures the data cannot support, each with the sentence the page shows instead.
+
+    The wait for a first appointment and activity against the plan are judged with or without a
+    pathway (their states are named by ``milestone`` and the plan); time limits, reviews and
+    offers only with one (without one they are "n/a: needs the store's pathway" already).
+    """
+    bases: list[Basis] = [
+        first_appointment_basis(milestone),
+        activity_basis(plan or load_plan()),
+    ]
+    if pathway is not None:
+        bases += [time_limit_basis(pathway), review_basis(pathway), offer_basis(pathway)]
+    return {b.figure: b.absent() for b in bases if not rests_on(facts, b, pathway)}
 
 
 def placements_exist(funding: FundingReport) -> bool:

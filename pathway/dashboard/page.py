@@ -604,7 +604,7 @@ def handovers_panel(data: DashboardData) -> Panel:
             ),
         )
     tables: list[Table] = []
-    if report.by_offer is not None:
+    if report.by_offer is not None and data.shows("offers"):
         tables.append(
             Table(
                 "Offers to another team, and how many were declined",
@@ -619,7 +619,7 @@ def handovers_panel(data: DashboardData) -> Panel:
     offers = (
         f" {report.offers:,} offers were made to another team and {report.offers_declined:,} "
         "declined (a declined offer is not a handoff: the offering team kept the case)."
-        if report.offers is not None and report.offers_declined is not None
+        if report.offers is not None and report.offers_declined is not None and data.shows("offers")
         else ""
     )
     return Panel(
@@ -634,9 +634,20 @@ def handovers_panel(data: DashboardData) -> Panel:
     )
 
 
+def _months_cut(data: DashboardData, shown: Sequence[Any]) -> str:
+    """The sentence saying the months after the newest event are left out, when they are."""
+    dropped = len(data.monthly.months) - len(shown)
+    if not dropped or data.facts is None or data.facts.newest_event is None:
+        return ""
+    return (
+        f" The chart ends with the month of the newest event ({data.facts.newest_event[:7]}): "
+        f"the {dropped:,} months from then to as-of have no events."
+    )
+
+
 def monthly_panel(data: DashboardData) -> Panel:
     """Handoffs, S75 crossings, cases opened and closed per month (monthly report)."""
-    months = data.monthly.months
+    months = data.chart_months()
     table = Table(
         "Per calendar month (UTC)",
         ("month", "handoffs", "S75 crossings", "cases opened", "closures"),
@@ -703,7 +714,8 @@ def monthly_panel(data: DashboardData) -> Panel:
         "monthly",
         "Month by month",
         "Handoffs and S75 crossings counted in the month they happened (they add up to the "
-        "headline figures); cases opened by their first event; closures by closing events.",
+        "headline figures); cases opened by their first event; closures by closing events."
+        + _months_cut(data, months),
         ANCHORS["monthly"],
         charts,
         () if charts else (table,),
@@ -714,6 +726,14 @@ def monthly_panel(data: DashboardData) -> Panel:
 def activity_panel(data: DashboardData) -> Panel:
     """Entries into each stage against the plan, prorated to the period (activity report)."""
     report = data.activity
+    if not data.shows("activity"):
+        return Panel(
+            "activity",
+            "Activity against the business case plan",
+            f"Not shown: {data.hidden['activity']}, so nothing can be counted against the plan "
+            f"({report.plan_source}).",
+            ANCHORS["activity"],
+        )
     stages = report.stages
     table = Table(
         f"Activity in {report.period_days:,.0f} days against the plan",
@@ -1023,6 +1043,15 @@ def spend_panel(data: DashboardData) -> Panel | None:
     )
 
 
+WAITS_WORDS = (
+    "waits for a first appointment",
+    "stays over a time limit",
+    "overdue reviews",
+    "open offers",
+)
+"""The waits panel's lists in words, for saying which the data cannot support."""
+
+
 def waits_panel(data: DashboardData) -> Panel:
     """The cases behind the waits headline figures (waits report), the longest first."""
     waits = data.waits
@@ -1035,7 +1064,7 @@ def waits_panel(data: DashboardData) -> Panel:
             "records none.",
             ANCHORS["waits"],
         )
-    tables = (
+    candidates = (
         Table(
             f"Still waiting for a first {waits.milestone.replace('_', ' ')} "
             + _how_many(top, len(waits.first_appointment.still_waiting)),
@@ -1085,10 +1114,20 @@ def waits_panel(data: DashboardData) -> Panel:
             (False, False, False, False, True),
         ),
     )
+    figures = ("first_appointment", "over_time_limit", "reviews_overdue", "offers")
+    tables = tuple(t for t, f in zip(candidates, figures, strict=True) if data.shows(f))
+    left_out = [
+        f"{what}, as {data.hidden[f]}"
+        for what, f in zip(WAITS_WORDS, figures, strict=True)
+        if not data.shows(f)
+    ]
+    intro = "The cases behind the headline figures, the longest first." if tables else ""
+    if left_out:
+        intro += (" " if intro else "") + "Not shown: " + "; ".join(left_out) + "."
     return Panel(
         "waits",
         "Waits, time limits, reviews and offers",
-        "The cases behind the headline figures, the longest first.",
+        intro,
         ANCHORS["waits"],
         (),
         tables,
@@ -1238,6 +1277,22 @@ def _footer_html(data: DashboardData, definitions_url: str) -> str:
     )
 
 
+def _stale_html(data: DashboardData) -> str:
+    """The notice that the data ends long before as-of, with the option to use; or nothing."""
+    stale = data.stale
+    if stale is None:
+        return ""
+    option = stale.as_of_option
+    return (
+        '<div class="notice" role="note" id="stale-notice">'
+        "<strong>The data ends long before as-of.</strong> "
+        f"{_e(stale.message())} To see the data as it stood at its newest event, make the "
+        'page again with <code data-figure="suggested_as_of" '
+        f'data-value="{_e(stale.newest_event)}">pathway dashboard {_e(option)} '
+        "--out FILE.html</code>.</div>"
+    )
+
+
 def render_dashboard(
     data: DashboardData,
     *,
@@ -1248,7 +1303,7 @@ def render_dashboard(
     script = _plotly_js()
     built = panels(data, builders)
     figures = {c.id: c.figure for p in built for c in p.charts}
-    title = "Performance dashboard" + (f": {data.pathway_id}" if data.pathway_id else "")
+    title = f"Performance dashboard: {data.data_title()}"
     scope_line = (
         f"As of {_instant(data.scope.as_of)}. Period: {_period(data)}. "
         f"Team: {data.scope.team or 'all teams'}."
@@ -1260,6 +1315,7 @@ def render_dashboard(
             f"{_e(data.audit.problem or '')} These figures rest on a trail that has been altered "
             "or damaged; do not rely on them until it is explained.</div>"
         )
+    notice = _stale_html(data)
     body = "\n".join(_panel_html(p, definitions_url) for p in built)
     return f"""<!doctype html>
 <html lang="en-GB">
@@ -1276,11 +1332,12 @@ def render_dashboard(
 <body data-print-width="{PRINT_WIDTH_PX}">
 <header>
 <h1>Performance dashboard</h1>
-<p class="pathway">{_e(data.pathway_title or "Pathway: none recorded in the store")}</p>
+<p class="pathway" id="data-title">{_e(data.data_title())}</p>
 <p class="scope">{_e(scope_line)}</p>
 </header>
 <main>
 {alert}
+{notice}
 {_headline_html(data)}
 <div class="panels">
 {body}

@@ -218,6 +218,114 @@ def data_in(ctx: GuardContext, /, field: str, values: list[Any]) -> GuardResult:
     return refused(f"{field} is {value!r}, not one of: {listed}")
 
 
+def _in_any(state: str, states: Iterable[str]) -> str | None:
+    """The listed state ``state`` is, or is a plug-in sub-step of (``safeguarding.enquiry`` of
+    ``safeguarding``), else None: plug-ins name the steps they add inside a state that way."""
+    for name in states:
+        if state == name or state.startswith(name + "."):
+            return name
+    return None
+
+
+def not_in_states(ctx: GuardContext, /, states: list[str]) -> GuardResult:
+    """The case is not in one of ``states`` (or a plug-in's sub-step of one): e.g. a Mental Health
+    Act assessment is not started again while one is under way."""
+    found = _in_any(ctx.case.state, states)
+    if found is not None:
+        return refused(
+            f"not while the case is in {ctx.case.state}: this step is not taken from {found}"
+        )
+    return passed(f"the case is in {ctx.case.state}, not in " + ", ".join(states))
+
+
+def date_given(ctx: GuardContext, /, field: str) -> GuardResult:
+    """This step gives a date in ``field`` (YYYY-MM-DD), not after the day of the step: the start
+    of a detention, say, which later rules (section 117) compare with other dates."""
+    value = ctx.data.get(field)
+    if not _present(value):
+        return refused(f"required data missing with this step: {field} (a date such as 2026-01-05)")
+    day = placements.optional_day(value)
+    if day is None:
+        return refused(f"{field} is {value!r}, not a date such as 2026-01-05")
+    if day > ctx.at.date():
+        return refused(
+            f"{field} {day.isoformat()} is after this step ({ctx.at.date().isoformat()})"
+        )
+    return passed(f"{field} is {day.isoformat()}")
+
+
+def _latest_date(values: Mapping[str, Any], fields: Iterable[str]) -> tuple[str, Any] | None:
+    """The field among ``fields`` with the latest recorded date, and that date."""
+    dated = [(day, name) for name in fields if (day := placements.optional_day(values.get(name)))]
+    if not dated:
+        return None
+    day, name = max(dated)
+    return name, day
+
+
+S117_END_FIELDS = ("s117_end_decision", "s117_end_date")
+"""The joint decision to end section 117 aftercare: what was decided and by whom, and its date."""
+
+
+def s117_detention(ctx: GuardContext, /, evidence: list[str]) -> GuardResult:
+    """Section 117 aftercare follows detention under section 3, 37, 45A, 47 or 48, never section 2
+    or an informal admission (MHA 1983 s117(1)): one of the ``evidence`` start dates is recorded."""
+    found = _latest_date(ctx.values, evidence)
+    if found is None:
+        return refused(
+            "section 117 aftercare follows detention under section 3, 37, 45A, 47 or 48 (not "
+            "section 2 or an informal admission), and no start date of one is recorded: required "
+            "data missing (one of): " + ", ".join(evidence)
+        )
+    return passed(f"eligible for section 117 aftercare: {found[0]} is {found[1].isoformat()}")
+
+
+def s117_end_decided(ctx: GuardContext, /, evidence: list[str]) -> GuardResult:
+    """A person eligible for section 117 aftercare is not closed without the recorded joint decision
+    of the council and the NHS to end it (MHA 1983 s117(2)).
+
+    Eligible: one of the ``evidence`` dates is recorded and no end decision (``s117_end_decision``
+    with ``s117_end_date``) is dated on or after the latest of them; the decision may be given with
+    the closing step. A later detention makes the person eligible again.
+    """
+    values = ctx.values
+    found = _latest_date(values, evidence)
+    if found is None:
+        return passed(
+            "the person is not eligible for section 117 aftercare (no qualifying detention)"
+        )
+    name, start = found
+    ended = placements.optional_day(values.get("s117_end_date"))
+    if ended is not None and ended >= start and _present(values.get("s117_end_decision")):
+        return passed(
+            f"section 117 aftercare ended by joint decision on {ended.isoformat()} "
+            f"(after {name} {start.isoformat()})"
+        )
+    return refused(
+        f"the person is eligible for section 117 aftercare ({name} {start.isoformat()}), which "
+        "ends only by a joint decision of the council and the NHS: required data missing: "
+        "s117_end_decision and s117_end_date (on or after " + start.isoformat() + ")"
+    )
+
+
+def safeguarding_outcome(ctx: GuardContext, /, states: list[str], field: str) -> GuardResult:
+    """A case is not closed, nor its safeguarding ended, while a concern or enquiry is open without
+    the outcome given with this step (Care Act 2014 s42(2): what action is taken and by whom).
+
+    Open: the case is in one of ``states`` (or a plug-in's sub-step of one), or one of them is on
+    its return stack (an interruption nested inside the enquiry)."""
+    where = [ctx.case.state, *(point.state for point in ctx.case.return_stack)]
+    open_in = next((s for s in where if _in_any(s, states) is not None), None)
+    if open_in is None:
+        return passed("no safeguarding concern or enquiry is open")
+    if not _present(ctx.data.get(field)):
+        return refused(
+            f"a safeguarding concern or enquiry is open ({open_in}), so its outcome must be given "
+            f"with this step: required data missing with this step: {field}"
+        )
+    return passed(f"the outcome of the safeguarding concern ({open_in}) is given with this step")
+
+
 # --- placements and who pays for them ----------------------------------------------------------
 
 
@@ -526,6 +634,13 @@ def no_open_placement(ctx: GuardContext, /) -> GuardResult:
     return passed("the case has no open placement")
 
 
+_EVIDENCE_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["evidence"],
+    "properties": {"evidence": {"type": "array", "minItems": 1, "items": {"type": "string"}}},
+}
+
 BUILTIN_GUARDS = GuardRegistry(
     [
         GuardSpec(
@@ -681,6 +796,59 @@ BUILTIN_GUARDS = GuardRegistry(
             no_open_placement,
             "The case has no open placement (for closing steps: an open placement on a closed "
             "case would go on counting as spend).",
+        ),
+        GuardSpec(
+            "not_in_states",
+            not_in_states,
+            "The case is not in one of the listed states (nor a plug-in's sub-step of one).",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["states"],
+                "properties": {
+                    "states": {"type": "array", "minItems": 1, "items": {"type": "string"}}
+                },
+            },
+        ),
+        GuardSpec(
+            "date_given",
+            date_given,
+            "This step gives a date (YYYY-MM-DD) in the field, not after the day of the step.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["field"],
+                "properties": {"field": {"type": "string"}},
+            },
+        ),
+        GuardSpec(
+            "s117_detention",
+            s117_detention,
+            "One of the evidence fields records the start of a detention that section 117 "
+            "aftercare follows (section 3, 37, 45A, 47 or 48; never section 2).",
+            _EVIDENCE_SCHEMA,
+        ),
+        GuardSpec(
+            "s117_end_decided",
+            s117_end_decided,
+            "A person eligible for section 117 aftercare (one of the evidence dates) has a "
+            "recorded joint end decision (s117_end_decision, s117_end_date) dated on or after it.",
+            _EVIDENCE_SCHEMA,
+        ),
+        GuardSpec(
+            "safeguarding_outcome",
+            safeguarding_outcome,
+            "While a safeguarding concern or enquiry is open (one of the states, on the case or "
+            "its return stack), the step gives its outcome in the field.",
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["states", "field"],
+                "properties": {
+                    "states": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                    "field": {"type": "string"},
+                },
+            },
         ),
         GuardSpec(
             "receiving_team",

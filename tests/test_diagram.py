@@ -222,7 +222,9 @@ def test_barnet_diagram_draws_every_transition(barnet: pathway.Pathway) -> None:
     labels = {label for _s, _d, label in mermaid_edges(text) if label}
     triggers = {label.removesuffix(" (return)") for label in labels}
     internal = {t.trigger for t in barnet.transitions if t.internal}
-    assert internal == {"placement_start", "placement_change", "placement_end"}
+    assert internal == {
+        "placement_start", "placement_change", "placement_end", "request_mha_assessment"
+    }  # fmt: skip
     assert triggers == set(barnet.triggers) - internal
     for trigger in internal:
         assert (

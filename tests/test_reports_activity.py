@@ -360,6 +360,9 @@ def test_staying_is_not_an_entry_but_coming_back_is() -> None:
 # --- the engine's own events: refusals, the acting team -------------------------------------------
 
 
+OUTCOME = {"safeguarding_outcome": "no further action"}
+
+
 def engine_log(store: Any = None) -> Any:
     """One case through the engine (into ``store``, else a new in-memory one), with three
     refusals, two stays, a closure and a re-referral."""
@@ -375,8 +378,8 @@ def engine_log(store: Any = None) -> Any:
         ("accept_handoff", lets, "2026-01-07T09:00", {}),  # choice appointment (lets)
         ("raise_safeguarding", lets, "2026-01-08T09:00", {}),  # safeguarding (lets)
         ("raise_safeguarding", lets, "2026-01-08T10:00", {}),  # safeguarding -> itself: a stay
-        ("conclude_safeguarding", lets, "2026-01-09T09:00", {}),  # back to the outer enquiry
-        ("conclude_safeguarding", lets, "2026-01-10T09:00", {}),  # choice appointment again
+        ("conclude_safeguarding", lets, "2026-01-09T09:00", OUTCOME),  # back to the outer one
+        ("conclude_safeguarding", lets, "2026-01-10T09:00", OUTCOME),  # choice appointment again
         ("close", lets, "2026-01-12T09:00", {"closure_reason": "signposted"}),
         ("re_refer", hub, "2026-02-02T09:00", {}),  # back to contact: not a referral
         ("gp_refer", lets, "2026-02-02T09:00", {}),  # the route, recorded by a LETs worker
@@ -385,14 +388,14 @@ def engine_log(store: Any = None) -> Any:
         engine.fire("E1", trigger, actor, at=at(when), data=data)
     with pytest.raises(TransitionRefused):  # closing without a reason: refused
         engine.fire("E1", "close", hub, at=at("2026-02-03T09:00"))
-    with pytest.raises(TransitionRefused):  # the hub may not raise safeguarding (Appendix A)
-        engine.fire("E1", "raise_safeguarding", hub, at=at("2026-02-03T10:00"))
+    with pytest.raises(TransitionRefused):  # the LETs may not close the hub's referral
+        engine.fire("E1", "close", lets, at=at("2026-02-03T10:00"), data={"closure_reason": "x"})
     return store
 
 
 def test_refused_events_never_count() -> None:
     """Refusals count for no stage: a route without its source, a close without a reason,
-    safeguarding raised by a team the task matrix does not allow."""
+    a close by a team that does not hold the case."""
     store = engine_log()
     outcomes = [e.outcome for e in store.history("E1")]
     assert outcomes.count("refused") == 3

@@ -34,9 +34,14 @@ def test_safeguarding_inside_an_offer_returns_to_the_offer_then_the_decline_to_t
     offered = engine.fire("B1", "offer_choice_appointment", HUB, at=at(1))
     assert offered.return_stack == (ReturnPoint("referral", "hub", at(0)),)
     interrupted = engine.fire("B1", "raise_safeguarding", LETS, at=at(2))
-    assert (interrupted.state, interrupted.team) == ("safeguarding", "lets")
+    assert (interrupted.state, interrupted.team) == ("safeguarding", "hub")  # raising keeps it
     assert [p.state for p in interrupted.return_stack] == ["referral", "offered_to_lets"]
-    back = engine.fire("B1", "conclude_safeguarding", LETS, at=at(3))
+    led = engine.fire("B1", "lead_safeguarding", LETS, at=at(2))
+    assert (led.state, led.team) == ("safeguarding_enquiry", "lets")
+    assert [p.state for p in led.return_stack] == ["referral", "offered_to_lets"]
+    back = engine.fire(
+        "B1", "conclude_safeguarding", LETS, at=at(3), data={"safeguarding_outcome": "no risk"}
+    )
     assert (back.state, back.team) == ("offered_to_lets", "hub")
     declined = engine.fire(
         "B1", "decline_handoff", LETS, at=at(4), data={"decline_reason": "not known to LETs"}
@@ -56,7 +61,9 @@ def test_an_interruption_does_not_restart_a_time_limit(barnet: pathway.Pathway) 
         "B3", "start_brief_enablement", LETS, at=at(3), data={"enablement_plan": "p"}
     )
     engine.fire("B3", "raise_safeguarding", LETS, at=at(30))
-    back = engine.fire("B3", "conclude_safeguarding", LETS, at=at(35))
+    back = engine.fire(
+        "B3", "conclude_safeguarding", LETS, at=at(35), data={"safeguarding_outcome": "no risk"}
+    )
     assert back.state == "brief_enablement"
     assert back.state_entered_at == started.state_entered_at == at(3)
     late = engine.check("B3", "complete_brief_enablement", LETS, at=at(50))
@@ -131,8 +138,8 @@ def test_a_declined_admission_goes_back_to_the_assessment_and_no_detention_back_
 def test_interruption_states_are_where_the_interruptions_lead(barnet: pathway.Pathway) -> None:
     """(A plug-in's sub-steps of an interruption count too: see the amhp plug-in's tests.)"""
     assert barnet.interruption_states == {
-        "safeguarding", "mha_assessment", "residential_review", "community_review",
-        "carers_assessment",
+        "safeguarding", "safeguarding_enquiry", "mha_assessment", "residential_review",
+        "community_review", "carers_assessment",
     }  # fmt: skip
 
 

@@ -21,7 +21,8 @@ the ``barnet_enablement`` pathway, sub-steps of ``intensive_enablement`` taken i
 
 and ``end_placement_audit`` back to intensive_enablement when the person stays in placement (no
 potential, or a plan stopped with ``plan_stopped_reason``). An AMHP may start a Mental Health Act
-assessment from every sub-step, as from intensive_enablement itself. Every step is the IET's
+assessment from every sub-step, by the default pathway's own step from any open state (its
+choice (23)), so the plug-in adds none. Every step is the IET's
 (Appendix A: 'Move-on and Residential review').
 
 The report ``move_on`` lists the people in residential care or supported living (cases in
@@ -124,13 +125,6 @@ transitions:
     description: "Stop the move-on plan, saying why; the person stays in placement with intensive enablement."
     guards:
       - {guard: data_present, params: {fields: [plan_stopped_reason], this_call: true}}
-  - trigger: start_mha_assessment
-    sources: [intensive_enablement.placement_audit, intensive_enablement.move_on_potential, intensive_enablement.move_on_plan]
-    dest: mha_assessment
-    interrupt: true
-    description: "An AMHP records a Mental Health Act assessment during the audit or the move-on plan (BEP 5.1.3); no detention returns the case to its step."
-    guards:
-      - {guard: has_role, params: {role: amhp}}
 """
 
 

@@ -51,13 +51,13 @@ transitions:
     dest: safeguarding.s42_decision
     holder: keep
     task: s42_duty_decision
-    description: "A council worker decides, with this step, whether the section 42 duty arises (s42_duty: yes or no) (Care Act 2014 s42(1))."
+    description: "A council worker decides, with this step, whether the section 42 duty arises (s42_duty: yes or no) on a concern anyone may have raised (Care Act 2014 s42(1); default pathway choice (21))."
     guards: [s42_duty_decided]
   - trigger: start_enquiry
     sources: [safeguarding.s42_decision]
     dest: safeguarding.enquiry
-    holder: keep
-    description: "The duty arises, so the section 42 enquiry starts, led by the team holding the concern (Care Act 2014 s42(2))."
+    holder: actor
+    description: "The duty arises, so the section 42 enquiry starts, led by the LETs, Network or CMHT worker who starts it, whose team holds the case while it runs; a concern raised by the hub, triage, the AMHP service or the IET is led by one of them (Care Act 2014 s42(2); Appendix A: Safeguarding; default pathway choice (21))."
     guards:
       - {guard: data_in, params: {field: s42_duty, values: ["yes"]}}
   - trigger: record_outcome

@@ -161,8 +161,9 @@ def test_a_concern_inside_an_enquiry_returns_to_the_enquiry(case: Case) -> None:
     case.fire("decide_s42", NETWORK, s42_duty="yes")
     case.fire("start_enquiry", NETWORK)
     inner = case.fire("raise_safeguarding", LETS)
-    assert (inner.state, inner.team) == ("safeguarding", "lets")
-    case.fire("decide_s42", LETS, s42_duty="no")
+    assert (inner.state, inner.team) == ("safeguarding", "network")  # raising keeps the holder
+    decided = case.fire("decide_s42", LETS, s42_duty="no")
+    assert (decided.state, decided.team) == ("safeguarding.s42_decision", "network")
     back = case.fire("conclude_safeguarding", LETS)
     assert (back.state, back.team) == ("safeguarding.enquiry", "network")
     case.fire("record_outcome", NETWORK, safeguarding_outcome="closed, no further risk")

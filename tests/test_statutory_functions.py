@@ -294,7 +294,13 @@ def test_refused_events_carry_no_function_out(tmp_path: Path) -> None:
     # A CMHT worker raises and concludes a safeguarding enquiry: the council's s42 duty inside
     # the trust's team.
     engine.fire(case.id, "raise_safeguarding", cmht, at=t0 + timedelta(days=1))
-    engine.fire(case.id, "conclude_safeguarding", cmht, at=t0 + timedelta(days=2))
+    engine.fire(
+        case.id,
+        "conclude_safeguarding",
+        cmht,
+        at=t0 + timedelta(days=2),
+        data={"safeguarding_outcome": "no further action"},
+    )
     section = functions_of(store, Scope(t0 + timedelta(days=3)), compiled)
     by_function = {t[0]: t[1:] for t in totals(section)}
     assert by_function["mha_assessment"] == (0, 0, 0, 0)

@@ -15,13 +15,13 @@ into the figures governance asks for:
   ``return`` transition);
 * **interruptions**: steps that take the case aside and give it back (``interrupt: true``:
   safeguarding, a carer's assessment, a Mental Health Act assessment, a plug-in's own);
-* **transfers** and **ping_pongs**: a transfer is a change of the team responsible for the case
-  by anything but an interruption or an offer: taking it aside, handing it back, any move while
-  it is aside or offered (the holder of an offer state is the sender, whoever that is). The holder during an interruption is an interim holder and is skipped, so the transfer
-  that ends an interruption some other way (an admission after an assessment) runs from the team
-  that held the case before it. A ping-pong is a transfer back to the team that passed the case
-  on (in the team sequence of transfers, t_i = t_(i-2)). The sequence starts again after each
-  closure: a re-referral's first allocation is a new start, never a transfer back;
+* **ping_pongs**: a *transfer* is a change of the team responsible for the case by anything but
+  an interruption or an offer: taking the case aside, handing it back, any move while it is aside
+  or offered (the holder of an offer state is the sender, whoever that is) are skipped, so the
+  transfer that ends an interruption some other way (an admission after an assessment) runs from
+  the team that held the case before it. A ping-pong is a transfer back to the team that passed
+  the case on (in the team sequence of transfers, t_i = t_(i-2)). The sequence starts again after
+  each closure: a re-referral's first allocation is a new start, never a transfer back;
 * **passes**: how often the person was passed on without being helped: declined offers plus
   ping-pongs (transfers that were reversed). The first allocation from the front door is never a
   pass, and neither is an interruption;
@@ -181,7 +181,6 @@ class PassFold:
     offers: int = 0
     offers_declined: int = 0
     interruptions: int = 0
-    transfers: int = 0
     ping_pongs: int = 0
     seconds_between_teams: float = 0.0
     untold: int = 0
@@ -268,10 +267,12 @@ class PassFold:
             if self._base is None:
                 self._base = to_team  # the first team of a referral: no transfer
             else:
-                if inside and (team is None or team in (self._base, to_team)):
-                    self.transfers += 1
-                    if to_team == self._before:
-                        self.ping_pongs += 1
+                if (
+                    to_team == self._before
+                    and inside
+                    and (team is None or team in (self._base, to_team))
+                ):
+                    self.ping_pongs += 1
                 self._before, self._base = self._base, to_team
         if closes:
             self._offer_since = None

@@ -184,18 +184,40 @@ def _count_events(conn: Any, scope: Scope, params: dict[str, Any]) -> int:
     return int(conn.execute(sql, params).fetchone()[0])
 
 
-@attrs.frozen
+@attrs.define
 class _PassTotals:
-    """The passed-around figures of every case in scope, added up, and the offers by pair."""
+    """The passed-around figures of every case in scope, added up as the cases are folded (in
+    case order, so the float sum is the same on both backends), and the offers by pair."""
 
-    offers: int
-    offers_declined: int
-    interruptions: int
-    passes: int
-    ping_pongs: int
-    seconds: float
-    untold: int
-    by_offer: tuple[OfferCount, ...]
+    offers: int = 0
+    offers_declined: int = 0
+    interruptions: int = 0
+    passes: int = 0
+    ping_pongs: int = 0
+    seconds: float = 0.0
+    untold: int = 0
+    pairs: dict[tuple[str | None, str], list[int]] = attrs.field(factory=dict)
+    """``[offered, declined]`` by offering and receiving team."""
+
+    def add(self, fold: PassFold) -> None:
+        self.offers += fold.offers
+        self.offers_declined += fold.offers_declined
+        self.interruptions += fold.interruptions
+        self.passes += fold.passes
+        self.ping_pongs += fold.ping_pongs
+        self.seconds += fold.seconds_between_teams
+        self.untold += fold.untold
+        for key, (offered, declined) in fold.by_pair.items():
+            counts = self.pairs.setdefault(key, [0, 0])
+            counts[0] += offered
+            counts[1] += declined
+
+    @property
+    def by_offer(self) -> tuple[OfferCount, ...]:
+        """The offers by pair, most offered first."""
+        pairs = self.pairs
+        keys = sorted(pairs, key=lambda k: (-pairs[k][0], k[0] is None, k[0] or "", k[1]))
+        return tuple(OfferCount(a, b, *pairs[(a, b)]) for a, b in keys)
 
 
 _PASS_COLUMNS = (
@@ -214,7 +236,8 @@ _PASS_BATCH = 5000
 def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, events_sql: str) -> _PassTotals:
     """Fold every case's applied events (``events_sql``, in case and sequence order) into the
     temporary table ``report_passes`` (one row per case) and return the totals."""
-    conn.execute(f"DROP TABLE IF EXISTS {temp_table(conn, 'report_passes')}")
+    table = temp_table(conn, "report_passes")
+    conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(
         f"CREATE TEMP TABLE report_passes (case_id {text_type(conn)} PRIMARY KEY, "
         "offers INTEGER, declined INTEGER, interruptions INTEGER, passes INTEGER, "
@@ -226,35 +249,28 @@ def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, events_sql: str) -> 
     window = Window(
         header["since"] or "", scope.as_of_text if until is None else min(until, scope.as_of_text)
     )
-    pairs: dict[tuple[str | None, str], list[int]] = {}
-    totals = [0, 0, 0, 0, 0, 0.0, 0]
+    totals = _PassTotals()
     batch: list[tuple[Any, ...]] = []
 
     def flush(fold: PassFold | None, case_id: str) -> None:
         if fold is None:
             return
         fold.finish()
-        row = (
-            case_id, fold.offers, fold.offers_declined, fold.interruptions, fold.passes,
-            fold.ping_pongs, fold.seconds_between_teams,
+        totals.add(fold)
+        batch.append(
+            (
+                case_id, fold.offers, fold.offers_declined, fold.interruptions, fold.passes,
+                fold.ping_pongs, fold.seconds_between_teams,
+            )
         )  # fmt: skip
-        batch.append(row)
-        for i, value in enumerate(row[1:]):
-            totals[i] += value
-        totals[6] += fold.untold
-        for key, (offered, declined) in fold.by_pair.items():
-            counts = pairs.setdefault(key, [0, 0])
-            counts[0] += offered
-            counts[1] += declined
         if len(batch) >= _PASS_BATCH:
-            bulk_insert(conn, temp_table(conn, "report_passes"), _PASS_COLUMNS, batch)
+            bulk_insert(conn, table, _PASS_COLUMNS, batch)
             batch.clear()
 
     fold: PassFold | None = None
     current = ""
-    params = {"as_of_text": scope.as_of_text}
     for case_id, at, trigger, from_state, to_state, from_team, to_team, closes in stream(
-        conn, events_sql, [params["as_of_text"]]
+        conn, events_sql, [scope.as_of_text]
     ):
         if case_id != current:
             flush(fold, current)
@@ -264,16 +280,10 @@ def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, events_sql: str) -> 
         fold.step(at, trigger, from_state, to_state, from_team, to_team, bool(closes))
     flush(fold, current)
     if batch:
-        bulk_insert(conn, temp_table(conn, "report_passes"), _PASS_COLUMNS, batch)
+        bulk_insert(conn, table, _PASS_COLUMNS, batch)
     if is_postgres(conn):
         conn.execute("ANALYZE report_passes")
-    keys = sorted(pairs, key=lambda k: (-pairs[k][0], k[0] is None, k[0] or "", k[1]))
-    offered, declined, interruptions, passes, ping_pongs, seconds, untold = totals
-    return _PassTotals(
-        int(offered), int(declined), int(interruptions), int(passes), int(ping_pongs),
-        float(seconds), int(untold),
-        tuple(OfferCount(a, b, pairs[(a, b)][0], pairs[(a, b)][1]) for a, b in keys),
-    )  # fmt: skip
+    return totals
 
 
 _APPLIED = """SELECT e.case_id, e.occurred_at, e.trigger, e.from_state, e.to_state, e.from_team,

@@ -183,6 +183,11 @@ class DashboardData:
         between teams with a pathway, by handoffs without), each passed, waiting or handed on."""
         return tuple(c for c in self.handoffs.by_case[: self.top] if _passed(c))
 
+    def passed_around(self) -> int:
+        """How many cases in scope were passed on, waited between teams or were handed on (the
+        cases :meth:`most_passed` lists the first of)."""
+        return sum(1 for c in self.handoffs.by_case if _passed(c))
+
     def headline(self) -> tuple[HeadlineFigure, ...]:
         """The headline figures, each taken from one report record (see ``source``)."""
         handed = self.handoffs

@@ -823,10 +823,7 @@ def passed_around_panel(data: DashboardData) -> Panel:
         (True, True),
     )
     top = data.most_passed()
-    title = "The most passed-around cases " + _how_many(
-        data.top,
-        sum(1 for c in report.by_case if c.handoffs > 0 or c.passes or c.days_between_teams),
-    )
+    title = "The most passed-around cases " + _how_many(data.top, data.passed_around())
     if report.passes is not None:
         most = Table(
             title,

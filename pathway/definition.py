@@ -128,6 +128,12 @@ class Pathway:
             ),
         )
 
+    @property
+    def review_states(self) -> tuple[str, ...]:
+        """The states a review is held in: those whose name says review. An entry into one is a
+        review (the waits report's overdue reviews, and what the dashboard needs in the data)."""
+        return tuple(n for n in self.states if "review" in n)
+
     def organisation_of(self, team: str) -> str:
         """The organisation of ``team``; a team unknown to the pathway (imported history) has none."""
         found = self.teams.get(team)

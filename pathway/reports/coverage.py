@@ -250,7 +250,7 @@ def time_limit_basis(pathway: Pathway | None) -> Basis:
 
 def review_states(pathway: Pathway | None) -> list[str]:
     """A pathway's review states: those whose name says review (the waits report's rule)."""
-    return [n for n in (pathway.states if pathway else []) if "review" in n]
+    return list(pathway.review_states) if pathway else []
 
 
 def review_basis(pathway: Pathway | None) -> Basis:

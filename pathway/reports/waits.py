@@ -179,7 +179,7 @@ def waits_report(
     reviews = (
         list(review_states)
         if review_states is not None
-        else [n for n in (pathway.states if pathway else []) if "review" in n]
+        else list(pathway.review_states if pathway else ())
     )
     offer_states = {
         n: s.offer_to for n, s in (pathway.states.items() if pathway else []) if s.offer_to

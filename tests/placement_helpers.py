@@ -34,6 +34,15 @@ LETS = pathway.Actor("w-lets-01", "lets")
 CMHT = pathway.Actor("w-cmht-01", "cmht")
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
+ELIGIBLE = {
+    "care_act_assessment_date": "2025-12-10",
+    "eligibility_date": "2025-12-12",
+    "health_screen_date": "2025-12-15",
+    "chc_checklist": "negative",
+}
+"""A Care Act assessment, eligibility determination and negative health screen (CHC checklist)
+before 1 January 2026: everything council funding of a placement starting then rests on."""
+
 
 def small_pathway(folder: Path, text: str = SMALL) -> pathway.Pathway:
     path = folder / "small.yaml"

@@ -4,11 +4,37 @@ references are there to check)."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pathway
 from pathway.importer import import_events
+
+RECEIPT = Path(
+    os.environ.get(
+        "PATHWAY_RECEIPT_CSV",
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv",
+    )
+)
+"""The real municipal event log (shared/data/README.md): PATHWAY_RECEIPT_CSV, else the copy of
+shared/ beside the checkout."""
+
+RECEIPT_MAP = {
+    "case:concept:name": "case_id",
+    "time:timestamp": "occurred_at",
+    "concept:name": "state",
+    "org:group": "team",
+    "org:resource": "actor",
+}
+"""Its columns as ``pathway import --map`` takes them (the README's mapping)."""
+
+
+def receipt_path() -> Path | None:
+    """The receipt log, or None where it is not to be had (the tests that need it skip)."""
+    return RECEIPT if RECEIPT.is_file() else None
+
 
 MICRO = 1_000_000
 DAY_US = 86_400 * MICRO

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_helpers import at
+from report_helpers import RECEIPT, RECEIPT_MAP, at
 from sample_store import play_samples
 
 import pathway
@@ -42,19 +42,6 @@ from pathway.reports.coverage import (
     time_limit_basis,
 )
 
-RECEIPT = Path(
-    os.environ.get(
-        "PATHWAY_RECEIPT_CSV",
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv",
-    )
-)
-RECEIPT_MAP = {
-    "case:concept:name": "case_id",
-    "time:timestamp": "occurred_at",
-    "concept:name": "state",
-    "org:group": "team",
-    "org:resource": "actor",
-}
 BARNET = pathway.load_pathway("barnet-enablement")
 
 LOG = """case_id,occurred_at,state,team,trigger

@@ -10,19 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from placement_helpers import LETS, SMALL, T0, period_rows, small_pathway, start_data
+from placement_helpers import ELIGIBLE, LETS, SMALL, T0, period_rows, small_pathway, start_data
 
 import pathway
 
 HUB = pathway.Actor("w-hub-01", "hub")
 CMHT = pathway.Actor("w-cmht-01", "cmht")
-ELIGIBLE = {
-    "care_act_assessment_date": "2025-12-10",
-    "eligibility_date": "2025-12-12",
-    "health_screen_date": "2025-12-15",
-    "chc_checklist": "negative",
-}
-"""A Care Act assessment, eligibility determination and health screen before 1 January 2026."""
 
 
 @pytest.fixture

@@ -10,16 +10,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from report_helpers import RECEIPT
 
 from pathway.reports import REPORTS
 from pathway.validation import load_schema
-
-RECEIPT = Path(
-    os.environ.get(
-        "PATHWAY_RECEIPT_CSV",
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv",
-    )
-)
 
 LOG = """case_id,occurred_at,state,team,organisation,actor,trigger,route
 C1,2026-01-05 09:00,referral,hub,council,w1,refer_via_hub,gp

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from report_helpers import at, load
+from report_helpers import RECEIPT_MAP, at, load, receipt_path
 
 import pathway
 from pathway.importer import import_events
@@ -643,24 +642,11 @@ def test_imported_events_verify_and_are_marked_imported() -> None:
 
 # --- real cases from the receipt log --------------------------------------------------------------
 
-RECEIPT_MAP = {
-    "case:concept:name": "case_id",
-    "time:timestamp": "occurred_at",
-    "concept:name": "state",
-    "org:group": "team",
-    "org:resource": "actor",
-}
-
 
 def receipt_cases(*case_ids: str) -> str:
     """The rows of the given receipt cases (with the header), as CSV text; skip without the file."""
-    given = os.environ.get("PATHWAY_RECEIPT_CSV")
-    path = (
-        Path(given)
-        if given
-        else Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv"
-    )
-    if not path.is_file():
+    path = receipt_path()
+    if path is None:
         pytest.skip("receipt.csv not found: set PATHWAY_RECEIPT_CSV or put it in shared/data/")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

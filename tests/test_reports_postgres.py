@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import SESSION_PREFIX, PostgresBackend
+from report_helpers import RECEIPT_MAP, receipt_path
 
 import pathway
 from pathway.importer import import_events
@@ -50,20 +51,6 @@ def _generated_log() -> str:
     return out.getvalue()
 
 
-def _receipt() -> Path | None:
-    path = ROOT.parent / "shared" / "data" / "receipt.csv"
-    return path if path.is_file() else None
-
-
-RECEIPT_MAP = {
-    "case:concept:name": "case_id",
-    "time:timestamp": "occurred_at",
-    "concept:name": "state",
-    "org:group": "team",
-    "org:resource": "actor",
-}
-
-
 @pytest.fixture(scope="module", params=["generated", "receipt"])
 def both(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """(SQLite store, PostgreSQL store, pathway, time span) holding the same imported log."""
@@ -74,7 +61,7 @@ def both(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         text, options = _generated_log(), {"final_states": ["closed"]}
         compiled = pathway.load_pathway("barnet-enablement")
     else:
-        path = _receipt()
+        path = receipt_path()
         if path is None:
             pytest.skip("shared/data/receipt.csv is not beside the repository")
         text = path.read_text(encoding="utf-8-sig")

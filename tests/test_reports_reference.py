@@ -21,17 +21,15 @@ import csv
 import io
 import itertools
 import json
-import os
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from report_helpers import DAY_US, EPOCH, parse_us, to_us
+from report_helpers import DAY_US, EPOCH, RECEIPT_MAP, parse_us, receipt_path, to_us
 
 import pathway
 from pathway.importer import import_events
@@ -505,26 +503,6 @@ def test_generated_holding_match_reference(generated, name: str) -> None:
 
 
 # --- the receipt log ----------------------------------------------------------------------------
-
-RECEIPT_MAP = {
-    "case:concept:name": "case_id",
-    "time:timestamp": "occurred_at",
-    "concept:name": "state",
-    "org:group": "team",
-    "org:resource": "actor",
-}
-
-
-def receipt_path() -> Path | None:
-    """The receipt log (PATHWAY_RECEIPT_CSV, else /work/shared/data/receipt.csv), None if absent."""
-    given = os.environ.get("PATHWAY_RECEIPT_CSV")
-    path = (
-        Path(given)
-        if given
-        else Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv"
-    )
-    return path if path.is_file() else None
-
 
 RECEIPT_FINALS = (set(), {"T10 Determine necessity to stop indication"})
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from placement_helpers import LETS, T0, small_pathway, start_data
+from placement_helpers import ELIGIBLE, LETS, T0, small_pathway, start_data
 
 import pathway
 from pathway.errors import DefinitionError, InvalidRequest
@@ -25,13 +25,6 @@ from pathway.reports import Scope, funding_report
 from pathway.validation import load_schema
 
 HUB = pathway.Actor("w-hub-01", "hub")
-SCREENED = {
-    "care_act_assessment_date": "2025-12-10",
-    "eligibility_date": "2025-12-12",
-    "health_screen_date": "2025-12-15",
-    "chc_checklist": "negative",
-}
-"""Everything council funding rests on, dated before the placements' start on 1 January 2026."""
 
 
 @pytest.fixture
@@ -63,7 +56,7 @@ def passing(engine: pathway.Engine, trigger: str, data: dict[str, Any], guard: s
 
 
 def test_council_funded_nursing_without_an_nhs_share_is_refused(barnet: pathway.Engine) -> None:
-    assert reasons(barnet, "placement_start", start(care_type="nursing", **SCREENED)) == (
+    assert reasons(barnet, "placement_start", start(care_type="nursing", **ELIGIBLE)) == (
         "nursing placement P1 is charged to the council with no NHS share: the NHS pays for "
         "registered nursing care in a nursing home (NHS-funded nursing care, FNC), or all of it "
         "under continuing healthcare, and a council may not provide nursing care by a registered "
@@ -72,19 +65,19 @@ def test_council_funded_nursing_without_an_nhs_share_is_refused(barnet: pathway.
 
 
 def test_nursing_with_fnc_or_all_nhs_is_allowed(barnet: pathway.Engine) -> None:
-    fnc = start(care_type="nursing", council_pct="66.22", nhs_pct="33.78", **SCREENED)
+    fnc = start(care_type="nursing", council_pct="66.22", nhs_pct="33.78", **ELIGIBLE)
     assert passing(barnet, "placement_start", fnc, "nursing_nhs_share") == (
         "nursing placement P1: the NHS pays 33.78 percent (FNC or continuing healthcare)"
     )
     chc = start(care_type="nursing", council_pct=0, nhs_pct=100)
     assert barnet.check("C1", "placement_start", HUB, at=T0, data=chc).allowed
     # Residential care has no registered nursing: the rule does not apply.
-    assert not reasons(barnet, "placement_start", start(**SCREENED))
+    assert not reasons(barnet, "placement_start", start(**ELIGIBLE))
 
 
 def test_a_change_to_all_council_nursing_is_refused(barnet: pathway.Engine) -> None:
     barnet.fire("C1", "placement_start", HUB, at=T0,
-                data=start(care_type="nursing", council_pct=70, nhs_pct=30, **SCREENED))  # fmt: skip
+                data=start(care_type="nursing", council_pct=70, nhs_pct=30, **ELIGIBLE))  # fmt: skip
     change = {"placement_id": "P1", "effective_date": "2026-02-01", "council_pct": 100,
               "nhs_pct": 0, "reason": "FNC stopped"}  # fmt: skip
     assert any("no NHS share" in r for r in reasons(barnet, "placement_change", change))
@@ -94,7 +87,7 @@ def test_a_change_to_all_council_nursing_is_refused(barnet: pathway.Engine) -> N
 
 
 def test_the_checklist_outcome_is_required(barnet: pathway.Engine) -> None:
-    data = start(**{**SCREENED, "chc_checklist": None})
+    data = start(**{**ELIGIBLE, "chc_checklist": None})
     assert reasons(barnet, "placement_start", data) == (
         "placement P1 is council-funded but the outcome of the continuing healthcare checklist "
         "of 2025-12-15 is not recorded: required data missing: chc_checklist (negative, "
@@ -112,7 +105,7 @@ def test_the_checklist_outcome_is_required(barnet: pathway.Engine) -> None:
 def test_positive_or_pending_is_allowed_for_scrutiny(
     barnet: pathway.Engine, outcome: str, owed: str
 ) -> None:
-    data = start(**{**SCREENED, "chc_checklist": outcome})
+    data = start(**{**ELIGIBLE, "chc_checklist": outcome})
     assert passing(barnet, "placement_start", data, "health_screen") == (
         f"placement P1: the continuing healthcare checklist of 2025-12-15 is {outcome} ({owed}); "
         "council funding is listed for scrutiny as a possible health need"
@@ -132,14 +125,14 @@ def test_a_definition_can_refuse_a_positive_checklist(tmp_path: Path) -> None:
     engine = pathway.Engine(pathway.load_pathway(path), pathway.open_store(tmp_path / "s.db"))
     engine.open_case("C1", HUB, at=T0)
     assert reasons(
-        engine, "placement_start", start(**{**SCREENED, "chc_checklist": "positive"})
+        engine, "placement_start", start(**{**ELIGIBLE, "chc_checklist": "positive"})
     ) == (
         "placement P1: the continuing healthcare checklist of 2025-12-15 is positive (a full NHS "
         "continuing healthcare assessment is owed), and this pathway does not let the council "
         "fund a placement until the NHS has decided: the NHS funds the whole package of a person "
         "eligible for continuing healthcare",
     )
-    assert not reasons(engine, "placement_start", start(**{**SCREENED, "chc_checklist": "pending"}))
+    assert not reasons(engine, "placement_start", start(**{**ELIGIBLE, "chc_checklist": "pending"}))
     bad = strict.replace("refuse: [positive]", "refuse: [negative]")
     path.write_text(bad, encoding="utf-8")
     with pytest.raises(DefinitionError):
@@ -149,7 +142,7 @@ def test_a_definition_can_refuse_a_positive_checklist(tmp_path: Path) -> None:
 def test_an_unknown_checklist_outcome_is_one_clear_error(barnet: pathway.Engine) -> None:
     with pytest.raises(InvalidRequest, match="chc_checklist 'maybe' is not one of negative, "):
         barnet.fire("C1", "placement_start", HUB, at=T0,
-                    data=start(**{**SCREENED, "chc_checklist": "maybe"}))  # fmt: skip
+                    data=start(**{**ELIGIBLE, "chc_checklist": "maybe"}))  # fmt: skip
 
 
 # --- Care Act s19(3): urgent needs ---------------------------------------------------------------
@@ -195,13 +188,13 @@ def test_urgent_reason_belongs_to_the_start(barnet: pathway.Engine) -> None:
 
 def test_no_charge_to_a_person_entitled_to_s117_whatever_the_flag(barnet: pathway.Engine) -> None:
     """A s37 hospital order is evidence; a placement not marked s117 may not charge the person."""
-    data = start(council_pct=70, person_pct=30, section_37_start="2025-06-01", **SCREENED)
+    data = start(council_pct=70, person_pct=30, section_37_start="2025-06-01", **ELIGIBLE)
     assert reasons(barnet, "placement_start", data) == (
         "placement P1 charges the person 30 percent, but the person is entitled to section 117 "
         "aftercare, which is never charged for, whether or not the placement is marked s117 (a "
         "joint s117_end_decision ends the entitlement)",
     )
-    free = start(section_37_start="2025-06-01", **SCREENED)
+    free = start(section_37_start="2025-06-01", **ELIGIBLE)
     assert passing(barnet, "placement_start", free, "s117_free") == (
         "placement P1 charges nothing to the person, who is entitled to section 117 aftercare"
     )
@@ -210,7 +203,7 @@ def test_no_charge_to_a_person_entitled_to_s117_whatever_the_flag(barnet: pathwa
 
 
 def test_section_2_alone_gives_no_s117(barnet: pathway.Engine) -> None:
-    data = start(council_pct=70, person_pct=30, section_2_start="2025-06-01", **SCREENED)
+    data = start(council_pct=70, person_pct=30, section_2_start="2025-06-01", **ELIGIBLE)
     assert not reasons(barnet, "placement_start", data)
     s117 = start(s117=True, council_pct=50, nhs_pct=50, section_2_start="2025-06-01")
     assert reasons(barnet, "placement_start", s117)[0].startswith(
@@ -255,13 +248,13 @@ def test_discharge_to_placement_is_a_placement_step(barnet: pathway.Engine) -> N
     with pytest.raises(InvalidRequest, match="discharge_to_placement: placement_id is required"):
         barnet.fire("C1", "discharge_to_placement", iet, at=T0,
                     data={"placement": "a care home"})  # fmt: skip
-    home = start(care_type="home_care", **SCREENED)
+    home = start(care_type="home_care", **ELIGIBLE)
     refused = barnet.check("C1", "discharge_to_placement", iet, at=T0, data=home)
     assert refused.reasons == (
         "placement P1 is home_care, not one of: residential, nursing, supported_living",
     )
     case = barnet.fire("C1", "discharge_to_placement", iet, at=T0,
-                       data=start(care_type="supported_living", weekly_cost="457", **SCREENED))  # fmt: skip
+                       data=start(care_type="supported_living", weekly_cost="457", **ELIGIBLE))  # fmt: skip
     assert case.state == "intensive_enablement"
     assert case.attributes["placements"]["P1"]["weekly_cost"] == "457.00"
     period = barnet.store.connection.execute(
@@ -291,7 +284,7 @@ def test_intensive_enablement_needs_an_open_placement(barnet: pathway.Engine) ->
         "record it first with placement_start (care type, provider, weekly cost, funding split, "
         "panel)",
     )
-    barnet.fire("C1", "placement_start", lets, at=T0, data=start(**SCREENED))
+    barnet.fire("C1", "placement_start", lets, at=T0, data=start(**ELIGIBLE))
     allowed = barnet.check("C1", "offer_intensive_enablement", lets, at=T0, data=plan)
     assert allowed.allowed
     assert "the case has open placement P1 (residential, since 2026-01-01)" in [

@@ -270,14 +270,8 @@ def _check_references(
             )
 
     for name, (index, item) in teams.items():
-        if item["organisation"] not in orgs:
-            problems.append(
-                doc.problem(
-                    pointer("teams", index, "organisation"),
-                    f"team {name}: unknown organisation {item['organisation']!r} "
-                    f"(organisations: {', '.join(orgs)})",
-                )
-            )
+        where = ("teams", index, "organisation")
+        _known_organisation(doc, orgs, item["organisation"], where, f"team {name}", problems)
     for _name, (index, item) in tasks.items():
         for t_index, team in enumerate(item["teams"]):
             team_ref(pointer("tasks", index, "teams", t_index), team)
@@ -406,14 +400,9 @@ def _check_functions(
     """
     functions = _ids(doc, "statutory_functions", "statutory function", problems)
     for name, (index, item) in functions.items():
-        if item["duty_of"] not in orgs:
-            problems.append(
-                doc.problem(
-                    pointer("statutory_functions", index, "duty_of"),
-                    f"statutory function {name}: unknown organisation {item['duty_of']!r} "
-                    f"(organisations: {', '.join(orgs)})",
-                )
-            )
+        where = ("statutory_functions", index, "duty_of")
+        owner = f"statutory function {name}"
+        _known_organisation(doc, orgs, item["duty_of"], where, owner, problems)
         for t_index, trigger in enumerate(item["triggers"]):
             if trigger not in triggers:
                 problems.append(
@@ -706,3 +695,21 @@ def load_pathway(
 
     reports = plugin_reports(loaded, doc.name, REPORTS)
     return build_pathway(merge_fragments(doc, loaded), registry, loaded, hooks, reports)
+
+
+def _known_organisation(
+    doc: SourceDocument,
+    orgs: Mapping[str, Any],
+    value: Any,
+    path: tuple[str | int, ...],
+    owner: str,
+    problems: list[Problem],
+) -> None:
+    """A problem at ``path`` if ``value``, named there, is not one of the organisations."""
+    if value not in orgs:
+        problems.append(
+            doc.problem(
+                pointer(*path),
+                f"{owner}: unknown organisation {value!r} (organisations: {', '.join(orgs)})",
+            )
+        )

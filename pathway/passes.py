@@ -155,6 +155,11 @@ class PassFold:
         return self.offers_declined + self.ping_pongs
 
     @property
+    def offer_pending_since(self) -> float | None:
+        """When the case entered the offer state it waits in now (POSIX seconds), or None."""
+        return self._offer_since
+
+    @property
     def days_between_teams(self) -> float:
         return self.seconds_between_teams / 86400.0
 

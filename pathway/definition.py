@@ -34,6 +34,8 @@ from .spec import (
     ACTOR_HOLDER,
     HOLDER_KEYWORDS,
     Catalog,
+    Escalation,
+    Governance,
     GuardRef,
     Organisation,
     State,
@@ -104,6 +106,8 @@ class Pathway:
     """The statutory functions the pathway's steps carry out (definition order): what the S75
     report counts by acting team and organisation."""
     reviews: ReviewRules = attrs.field(factory=ReviewRules)
+    governance: Governance = attrs.field(factory=Governance)
+    """Helping teams, routes of access and the escalation rule (empty when not defined)."""
     machine: CompiledMachine = attrs.field(init=False, repr=False)
     interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
     """The states a case can only be in during an interruption (see :func:`interruption_states`)."""
@@ -523,6 +527,61 @@ def _check_graph(doc: SourceDocument, parts: Mapping[str, Any], problems: list[P
                     )
 
 
+def _governance(
+    doc: SourceDocument, parts: Mapping[str, Any], problems: list[Problem]
+) -> Governance:
+    """The ``governance`` block, its names checked against the teams and triggers."""
+    raw = doc.data.get("governance") or {}
+    teams: Mapping[str, Any] = parts["teams"]
+    transitions: list[Transition] = parts["transitions"]
+    triggers = {t.trigger for t in transitions}
+    helping = raw.get("helping_teams") or []
+    for index, team in enumerate(helping):
+        if team not in teams:
+            problems.append(
+                doc.problem(
+                    pointer("governance", "helping_teams", index),
+                    f"unknown team {team!r} (teams: {', '.join(teams)})",
+                )
+            )
+    routes: dict[str, str] = dict(raw.get("routes") or {})
+    for trigger in routes:
+        if trigger not in triggers:
+            problems.append(
+                doc.problem(
+                    pointer("governance", "routes", trigger),
+                    f"unknown trigger {trigger!r}: a route is recorded by a trigger of the "
+                    "pathway's transitions",
+                )
+            )
+    escalation = None
+    rule = raw.get("escalation")
+    if rule is not None:
+        step = rule["step"]
+        used = [t for t in transitions if t.trigger == step]
+        if not used:
+            problems.append(
+                doc.problem(
+                    pointer("governance", "escalation", "step"),
+                    f"unknown trigger {step!r}: add a transition with this trigger "
+                    "(internal: true) by which a manager records the escalation decision",
+                )
+            )
+        elif not all(t.internal for t in used):
+            problems.append(
+                doc.problem(
+                    pointer("governance", "escalation", "step"),
+                    f"the escalation step {step} must be an internal transition (internal: true): "
+                    "recording the managers' decision leaves the case where it is",
+                )
+            )
+        days = rule.get("days_in_offers")
+        escalation = Escalation(
+            rule.get("declined_offers"), None if days is None else float(days), step
+        )
+    return Governance(frozenset(helping), routes, escalation)
+
+
 def build_pathway(
     doc: SourceDocument,
     guards: GuardRegistry | None = None,
@@ -541,6 +600,7 @@ def build_pathway(
     if problems:
         raise DefinitionError(problems)
     parts = _check_references(doc, registry, problems)
+    governance = _governance(doc, parts, problems)
     if not problems:
         _check_graph(doc, parts, problems)
     if problems:
@@ -619,6 +679,7 @@ def build_pathway(
             },
         ),
         reviews=_review_rules(data.get("reviews")),
+        governance=governance,
     )
 
 

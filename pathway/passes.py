@@ -202,6 +202,12 @@ class PassFold:
         return self.offers_declined + self.ping_pongs
 
     @property
+    def offer_pending_since(self) -> float | None:
+        """When the case entered the offer state it waits in now (POSIX seconds), or None."""
+        since = self._offer_since
+        return None if since is None else _seconds(since)
+
+    @property
     def days_between_teams(self) -> float:
         return self.seconds_between_teams / 86400.0
 

@@ -154,3 +154,33 @@ class Transition:
     def remembers(self) -> bool:
         """True if firing it pushes a return point (an offer or an interruption)."""
         return self.handoff or self.interrupt
+
+
+@attrs.frozen
+class Escalation:
+    """When a case passed around should go to managers (the definition's ``escalation``).
+
+    A case meets the rule once ``declined_offers`` of its offers were declined, or it spent
+    ``days_in_offers`` days in offer states (either left out: that condition is off), counted as
+    :mod:`pathway.passes` counts them; ``step`` is the trigger by which a manager records the
+    decision taken on it.
+    """
+
+    declined_offers: int | None
+    days_in_offers: float | None
+    step: str
+
+
+@attrs.frozen
+class Governance:
+    """What the governance measures need to know that states and transitions do not say.
+
+    ``helping_teams`` are the teams that deliver work (time to help ends at the first accepted
+    allocation to one; the front door and triage screen and route, they do not help);
+    ``routes`` maps the trigger that records a referral's route to the route's name, in the
+    definition's order; ``escalation`` is the escalation rule, if any.
+    """
+
+    helping_teams: frozenset[str] = frozenset()
+    routes: Mapping[str, str] = attrs.field(factory=dict)
+    escalation: Escalation | None = None

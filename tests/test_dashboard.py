@@ -135,6 +135,8 @@ def test_headline_figures_are_the_reports(samples: Any, data: DashboardData) -> 
         "over_time_limit": len(waits["over_time_limit"]),
         "reviews_overdue": len(waits["reviews_overdue"]),
         "open_offers": len(waits["open_offers"]),
+        "median_time_to_help_days": waits["time_to_help"]["median_days"],
+        "escalations_due": len(waits["escalation"]["cases"]),
         "placement_spend": funding["spend"],
         "scrutiny_items": len(funding["scrutiny"]),
     }
@@ -142,6 +144,7 @@ def test_headline_figures_are_the_reports(samples: Any, data: DashboardData) -> 
     assert float(funding["spend"]) > 0  # the samples S14-S16 have placements
     # The sample cases have something in most of them, so the comparison is not of zeros.
     assert values["open_cases"] > 0 and values["ping_pongs"] > 0 and values["over_time_limit"] > 0
+    assert values["escalations_due"] > 0 and values["median_time_to_help_days"] > 0
     assert data.monthly.handoffs == handed["handoffs"]
     assert data.monthly.to_json() == monthly_report(conn, scope).to_json()
     assert data.audit.verified is True and data.audit.head == store.checkpoint()

@@ -238,6 +238,10 @@ def test_demo_dashboard_in_a_real_browser(
     count("over_time_limit", len(waits["over_time_limit"]))
     count("reviews_overdue", len(waits["reviews_overdue"]))
     count("open_offers", len(waits["open_offers"]))
+    count("escalations_due", len(waits["escalation"]["cases"]))
+    assert number("median_time_to_help_days") == waits["time_to_help"]["median_days"]
+    escalate = [row[0] for row in visit.table("#time-to-help .table-wrap:first-of-type")]
+    assert "BEP-S03" in escalate
     count("cases", handed["cases"])
     count("events", handed["events"])
     per_case = handed["handoffs"] / handed["cases"]

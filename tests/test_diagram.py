@@ -216,14 +216,16 @@ def test_dot_uses_identifiers_and_quotes_labels(awkward: pathway.Pathway) -> Non
 def test_barnet_diagram_draws_every_transition(barnet: pathway.Pathway) -> None:
     """Every trigger and state of the shipped pathway appears; one Mermaid line per edge.
 
-    Internal steps (placements), which leave the case where it is, are listed as comments.
+    Internal steps (placements, escalation), which leave the case where it is, are listed as
+    comments.
     """
     text = mermaid(barnet)
     labels = {label for _s, _d, label in mermaid_edges(text) if label}
     triggers = {label.removesuffix(" (return)") for label in labels}
     internal = {t.trigger for t in barnet.transitions if t.internal}
     assert internal == {
-        "placement_start", "placement_change", "placement_end", "request_mha_assessment"
+        "placement_start", "placement_change", "placement_end", "request_mha_assessment",
+        "escalate",
     }  # fmt: skip
     assert triggers == set(barnet.triggers) - internal
     for trigger in internal:

@@ -891,6 +891,9 @@ def reference_waits(
     offer_to = {n: s.offer_to for n, s in path.states.items() if s.offer_to}
     finals = set(path.final_states())
     returns = {(t.trigger, src) for t in path.transitions if t.returns for src in t.sources}
+    interrupts = {(t.trigger, src) for t in path.transitions if t.interrupt for src in t.sources}
+    helping = path.governance.helping_teams
+    aside = path.interruption_states
 
     def in_period(t: int) -> bool:
         return (start is None or t >= start) and t <= end
@@ -918,7 +921,18 @@ def reference_waits(
         reached = next((e.at for e in applied if e.state == milestone), None)
         if reached is not None and in_period(reached):
             reached_waits.append((case_id, reached - opened))
-        if reached is None and is_open:
+        # A case helped by any route (an event after which a helping team is responsible for
+        # it: not closing, not an offer, not inside or back from an interruption, not a
+        # decline) needed no first appointment: not waiting for one.
+        helped = any(
+            e.team in helping
+            and e.state not in finals
+            and e.state not in offer_to
+            and e.state not in aside
+            and (e.trigger, applied[i - 1].state if i else None) not in returns | interrupts
+            for i, e in enumerate(applied)
+        )
+        if reached is None and is_open and not helped:
             still.append((case_id, as_of - opened))
         # Stays: from an entry into a time-limited state to the next event that moves the case
         # elsewhere or closes it (or as_of); an entry by a `return` transition (its trigger and

@@ -322,7 +322,40 @@ class DashboardData:
                 "waits.open_offers (count)",
             ),
         )
-        return figures + self._funding_headline()
+        return figures + self._help_headline() + self._funding_headline()
+
+    def _help_headline(self) -> tuple[HeadlineFigure, ...]:
+        """Time to help and the escalation list, where the pathway defines them."""
+        found: list[HeadlineFigure] = []
+        help_ = self.waits.time_to_help
+        if help_ is not None:
+            found.append(
+                HeadlineFigure(
+                    "median_time_to_help_days",
+                    "Median time to help",
+                    help_.median_days,
+                    "none" if help_.median_days is None else f"{help_.median_days:.1f}",
+                    "" if help_.median_days is None else "days",
+                    f"referral to first accepted allocation to a team that delivers work; "
+                    f"{help_.helped:,} helped in the period, "
+                    f"{len(help_.still_waiting):,} open referrals still waiting",
+                    "waits.time_to_help.median_days",
+                )
+            )
+        rule = self.waits.escalation
+        if rule is not None:
+            found.append(
+                _count(
+                    "escalations_due",
+                    "Cases to escalate",
+                    len(rule.cases),
+                    None,
+                    f"met the escalation rule ({_rule_words(rule.declined_offers, rule.days_in_offers)}) "
+                    f"with no {rule.step} decision recorded since",
+                    "waits.escalation.cases (count)",
+                )
+            )
+        return tuple(found)
 
     def _funding_headline(self) -> tuple[HeadlineFigure, ...]:
         """Spend on placements and the size of the scrutiny list, where placements exist."""
@@ -369,6 +402,16 @@ def pounds(amount: str) -> str:
     """Money as the reports give it (``"-1234.5"``) as shown: ``£1,234.50`` after a minus sign."""
     value = Decimal(amount)
     return f"{MINUS if value < 0 else ''}£{abs(value):,.2f}"
+
+
+def _rule_words(declined: int | None, days: float | None) -> str:
+    """The escalation rule in words: ``2 declined offers or 14 days in offers``."""
+    parts = []
+    if declined is not None:
+        parts.append(f"{declined} declined offers")
+    if days is not None:
+        parts.append(f"{days:g} days in offers")
+    return " or ".join(parts)
 
 
 def _words(name: str) -> str:

@@ -1132,6 +1132,98 @@ def waits_panel(data: DashboardData) -> Panel:
     )
 
 
+def help_panel(data: DashboardData) -> Panel | None:
+    """Time to help by route and the escalation list (waits report), where the pathway sets them."""
+    help_ = data.waits.time_to_help
+    rule = data.waits.escalation
+    if help_ is None and rule is None:
+        return None
+    top = data.top
+    tables: list[Table] = []
+    if rule is not None:
+        tables.append(
+            Table(
+                "Cases to escalate " + _how_many(top, len(rule.cases)),
+                (
+                    "case",
+                    "conditions met",
+                    "since",
+                    "declined offers",
+                    "days in offers",
+                    "held by",
+                    "state",
+                ),
+                tuple(
+                    (
+                        c.case_id,
+                        ", ".join(x.replace("_", " ") for x in c.conditions),
+                        _date(c.since),
+                        c.declined_offers,
+                        round(c.days_in_offers, 1),
+                        c.held_by,
+                        c.state,
+                    )
+                    for c in rule.cases[:top]
+                ),
+                (False, False, False, True, True, False, False),
+            )
+        )
+    if help_ is not None:
+        tables.append(
+            Table(
+                "Time to help by route (days)",
+                ("route", "helped", "median", "90th percentile", "still waiting"),
+                tuple(
+                    (
+                        r.route or "(not recorded)",
+                        r.helped,
+                        r.median_days,
+                        r.p90_days,
+                        r.still_waiting,
+                    )
+                    for r in help_.by_route
+                ),
+                (False, True, True, True, True),
+            )
+        )
+        tables.append(
+            Table(
+                "Still waiting for help " + _how_many(top, len(help_.still_waiting)),
+                ("case", "route", "referred", "held by", "days so far"),
+                tuple(
+                    (w.case_id, w.route or "(not recorded)", _date(w.referred), w.held_by, w.days)
+                    for w in help_.still_waiting[:top]
+                ),
+                (False, False, False, False, True),
+            )
+        )
+    rule_text = ""
+    if rule is not None:
+        conditions = []
+        if rule.declined_offers is not None:
+            conditions.append(f"{rule.declined_offers} declined offers")
+        if rule.days_in_offers is not None:
+            conditions.append(f"{rule.days_in_offers:g} days in offers")
+        rule_text = (
+            f" A case is listed for escalation once it meets the pathway's rule "
+            f"({' or '.join(conditions)}), until a manager records the decision with the "
+            f"{rule.step} step."
+        )
+    return Panel(
+        "time-to-help",
+        "Time to help and escalation",
+        "Time to help runs from a referral to the first accepted allocation to a team that "
+        "delivers work"
+        + (f" ({', '.join(help_.helping_teams)})" if help_ is not None else "")
+        + "; the front door and triage screen and route, they do not help."
+        + rule_text,
+        ANCHORS["waits"],
+        (),
+        tuple(tables),
+        wide=True,
+    )
+
+
 PanelBuilder = Callable[[DashboardData], Panel | None]
 
 PANELS: tuple[PanelBuilder, ...] = (
@@ -1144,6 +1236,7 @@ PANELS: tuple[PanelBuilder, ...] = (
     activity_panel,
     spend_panel,
     waits_panel,
+    help_panel,
 )
 """The page's panels, in order; a builder returns None when it has nothing to show."""
 

@@ -13,7 +13,13 @@
   placement's first day (Care Act s27 and its statutory guidance 13.32; BEP line 152). The
   intervals are the pathway's ``reviews`` (:class:`pathway.definition.ReviewRules`);
 * ``open_offers``: cases sitting in an offer state at ``as_of``: offered to a team that has not
-  yet accepted or declined, with how long they have waited.
+  yet accepted or declined, with how long they have waited;
+* ``time_to_help`` (with the pathway's ``governance.helping_teams``): from a referral to the first
+  accepted allocation to a team that delivers work, by route of access, and the referrals still
+  waiting at ``as_of`` (see :mod:`pathway.helped`); a case already helped on another route (a
+  CMHT, section 117 aftercare, the IET) is not waiting for a first appointment;
+* ``escalation`` (with the pathway's ``governance.escalation``): the open cases that met the
+  escalation rule and have no manager's decision recorded since.
 
 Refused transitions are listed by team and reason in ``refusals``.
 """
@@ -21,14 +27,16 @@ Refused transitions are listed by team and reason in ``refusals``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import attrs
 
 from ..definition import Pathway, ReviewRules
-from ..store.dialect import days_between, inline_cte
+from ..helped import CaseHelp, Escalated, Helped, HelpFold, Waiting
+from ..passes import PassRules
+from ..store.dialect import days_between, inline_cte, stream
 from ..timeutil import format_instant, parse_instant
 from .scope import Scope
 
@@ -91,6 +99,40 @@ class Refusal:
 
 
 @attrs.frozen
+class RouteWaits:
+    """Time to help of the referrals of one route (``None``: no route step was seen)."""
+
+    route: str | None
+    helped: int
+    median_days: float | None
+    p90_days: float | None
+    still_waiting: int
+
+
+@attrs.frozen
+class TimeToHelp:
+    """Referral to first accepted allocation to a helping team, overall and by route."""
+
+    helping_teams: tuple[str, ...]
+    helped: int
+    median_days: float | None
+    p90_days: float | None
+    by_route: tuple[RouteWaits, ...]
+    waits: tuple[Helped, ...]
+    still_waiting: tuple[Waiting, ...]
+
+
+@attrs.frozen
+class EscalationList:
+    """The definition's escalation rule and the open cases that met it without a decision."""
+
+    declined_offers: int | None
+    days_in_offers: float | None
+    step: str
+    cases: tuple[Escalated, ...]
+
+
+@attrs.frozen
 class WaitsReport:
     scope: Scope
     milestone: str
@@ -99,8 +141,14 @@ class WaitsReport:
     reviews_overdue: tuple[OverdueReview, ...]
     open_offers: tuple[OpenOffer, ...]
     refusals: tuple[Refusal, ...]
+    time_to_help: TimeToHelp | None = None
+    """None: the pathway names no helping teams."""
+    escalation: EscalationList | None = None
+    """None: the pathway sets no escalation rule."""
 
     def to_json(self) -> dict[str, Any]:
+        help_ = self.time_to_help
+        rule = self.escalation
         return {
             "report": "waits",
             **self.scope.header(),
@@ -110,6 +158,23 @@ class WaitsReport:
             "reviews_overdue": [attrs.asdict(r) for r in self.reviews_overdue],
             "open_offers": [attrs.asdict(o) for o in self.open_offers],
             "refusals": [attrs.asdict(r) for r in self.refusals],
+            "time_to_help": None
+            if help_ is None
+            else {
+                **attrs.asdict(help_, recurse=False),
+                "helping_teams": list(help_.helping_teams),
+                "by_route": [attrs.asdict(r) for r in help_.by_route],
+                "waits": [attrs.asdict(w) for w in help_.waits],
+                "still_waiting": [attrs.asdict(w) for w in help_.still_waiting],
+            },
+            "escalation": None
+            if rule is None
+            else {
+                **attrs.asdict(rule, recurse=False),
+                "cases": [
+                    {**attrs.asdict(c), "conditions": list(c.conditions)} for c in rule.cases
+                ],
+            },
         }
 
 
@@ -150,6 +215,102 @@ class _CaseRow(NamedTuple):
     review_days: float  # since the last review (or the first event) at as_of
     offered: str | None  # entry into the offer state the case is in, if it is in one
     offer_days: float | None  # since then, at as_of
+
+
+_APPLIED_IN_ORDER = """
+    SELECT case_id, occurred_at, trigger, from_state, to_state, from_team, to_team, closes
+      FROM events WHERE outcome = 'applied' AND occurred_at <= ?
+     ORDER BY case_id, seq"""
+
+
+def _fold_help(conn: Any, as_of: str, pathway: Pathway) -> dict[str, CaseHelp]:
+    """Every case's time to help and escalation (:mod:`pathway.helped`), by case id."""
+    rules = PassRules.from_pathway(pathway)
+    governance = pathway.governance
+    found: dict[str, CaseHelp] = {}
+    fold: HelpFold | None = None
+    for case_id, at, trigger, from_state, to_state, from_team, to_team, closes in stream(
+        conn, _APPLIED_IN_ORDER, [as_of]
+    ):
+        if fold is None or fold.case_id != case_id:
+            if fold is not None:
+                found[fold.case_id] = fold.finish()
+            fold = HelpFold(case_id, rules, governance, as_of)
+        fold.step(at, trigger, from_state, to_state, from_team, to_team, bool(closes))
+    if fold is not None:
+        found[fold.case_id] = fold.finish()
+    return found
+
+
+def _time_to_help(
+    pathway: Pathway, helps: Mapping[str, CaseHelp], since: str, until: str, team: str | None
+) -> TimeToHelp:
+    """The referrals helped in the period (by ``team``) and those waiting (held by or offered
+    to ``team``), overall and by route in the definition's order (no route last)."""
+    offer_to = {n: s.offer_to for n, s in pathway.states.items() if s.offer_to}
+    helped = sorted(
+        (
+            h
+            for case in helps.values()
+            for h in case.helped
+            if since <= h.helped <= until and (team is None or h.team == team)
+        ),
+        key=lambda h: (-h.days, h.case_id, h.helped),
+    )
+    waiting = sorted(
+        (
+            w
+            for case in helps.values()
+            if (w := case.waiting) is not None
+            and (team is None or team in (w.held_by, offer_to.get(w.state)))
+        ),
+        key=lambda w: (-w.days, w.case_id),
+    )
+    routes: list[str | None] = list(dict.fromkeys(pathway.governance.routes.values()))
+    if any(h.route is None for h in helped) or any(w.route is None for w in waiting):
+        routes.append(None)
+    by_route = []
+    for route in routes:
+        values = sorted(h.days for h in helped if h.route == route)
+        by_route.append(
+            RouteWaits(
+                route,
+                len(values),
+                _quantile(values, 0.5),
+                _quantile(values, 0.9),
+                sum(1 for w in waiting if w.route == route),
+            )
+        )
+    values = sorted(h.days for h in helped)
+    return TimeToHelp(
+        tuple(sorted(pathway.governance.helping_teams)),
+        len(values),
+        _quantile(values, 0.5),
+        _quantile(values, 0.9),
+        tuple(by_route),
+        tuple(helped),
+        tuple(waiting),
+    )
+
+
+def _escalation(
+    pathway: Pathway, helps: Mapping[str, CaseHelp], team: str | None
+) -> EscalationList | None:
+    """The open cases that met the rule, earliest first (held by or offered to ``team``)."""
+    rule = pathway.governance.escalation
+    if rule is None:
+        return None
+    offer_to = {n: s.offer_to for n, s in pathway.states.items() if s.offer_to}
+    cases = sorted(
+        (
+            e
+            for case in helps.values()
+            if (e := case.escalated) is not None
+            and (team is None or team in (e.held_by, offer_to.get(e.state)))
+        ),
+        key=lambda e: (e.since, e.case_id),
+    )
+    return EscalationList(rule.declined_offers, rule.days_in_offers, rule.step, tuple(cases))
 
 
 def waits_report(
@@ -218,6 +379,10 @@ def waits_report(
         {**params, **review_names, **offer_names},
     ).fetchall()
     cases = [_CaseRow(*row) for row in rows]
+    governance = pathway.governance if pathway is not None else None
+    helps: dict[str, CaseHelp] = {}
+    if pathway is not None and governance and (governance.helping_teams or governance.escalation):
+        helps = _fold_help(conn, as_of, pathway)
 
     # 1. First appointment.
     waits = sorted(
@@ -228,8 +393,16 @@ def waits_report(
         ),
         key=lambda w: (-w.days, w.case_id),
     )
+    # A case already helped (taken by a helping team: a CMHT after triage, the IET after an
+    # admission) came by a route that needed no first appointment: it is not waiting for one.
     still = sorted(
-        (Wait(c.case_id, c.wait_days) for c in cases if c.reached is None and not c.closes),
+        (
+            Wait(c.case_id, c.wait_days)
+            for c in cases
+            if c.reached is None
+            and not c.closes
+            and not (c.case_id in helps and helps[c.case_id].ever_helped)
+        ),
         key=lambda w: (-w.days, w.case_id),
     )
     values = sorted(w.days for w in waits)
@@ -317,7 +490,17 @@ def waits_report(
         Refusal(t, r, n) for (t, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
     return WaitsReport(
-        scope, milestone, summary, tuple(overruns), tuple(overdue), tuple(offers), refusals
+        scope,
+        milestone,
+        summary,
+        tuple(overruns),
+        tuple(overdue),
+        tuple(offers),
+        refusals,
+        None
+        if pathway is None or not pathway.governance.helping_teams
+        else _time_to_help(pathway, helps, since, until, team),
+        None if pathway is None else _escalation(pathway, helps, team),
     )
 
 

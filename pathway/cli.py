@@ -787,6 +787,7 @@ def demo(db: str | None, dashboard_path: str) -> None:
         for c in summary.most_passed
     ]
     click.echo(render_rows(top, columns, "table"))
+    _echo_governance(summary)
     click.echo("")
     if written is not None:
         click.echo(f"Dashboard of these cases (open it in a web browser): {written}")
@@ -1085,6 +1086,40 @@ def report(
         click.echo("")
         click.echo(f"## {title}" if fmt == "markdown" else title)
         click.echo(render_rows(rows, list(rows[0]), fmt) if rows else "(none)")
+
+
+def _echo_governance(summary: Any) -> None:
+    """The demo's lines on time to help, escalation, S75 functions and caseload per worker."""
+    help_, rule = summary.time_to_help, summary.escalation
+    if help_ is not None:
+        median = "none" if help_.median_days is None else f"{help_.median_days:.1f} days"
+        click.echo("")
+        click.echo(
+            f"Time to help (referral to a team that delivers work): median {median} over "
+            f"{help_.helped} referrals helped; {len(help_.still_waiting)} still waiting."
+        )
+    if rule is not None:
+        met = ", ".join(c.case_id for c in rule.cases) or "none"
+        click.echo(
+            f"Cases to escalate (met the rule of the definition, no {rule.step} recorded since): "
+            f"{met}."
+        )
+    if summary.functions:
+        click.echo("")
+        click.echo("Statutory functions carried out, and how many inside the other organisation:")
+        rows = [
+            {
+                "function": f.name,
+                "duty of": f.duty_of,
+                "events": f.events,
+                "inside the other organisation": f.events_inside_other_organisation,
+            }
+            for f in summary.functions
+        ]
+        click.echo(render_rows(rows, list(rows[0]), "table"))
+    busy = ", ".join(f"{w.worker} ({w.team}, {w.open_cases})" for w in summary.busy_workers)
+    click.echo("")
+    click.echo(f"Workers above 26 open cases (business case Table 11: 25-26): {busy or 'none'}.")
 
 
 @cli.command()

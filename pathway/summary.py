@@ -12,9 +12,19 @@ from typing import Any
 import attrs
 
 from .definition import Pathway
-from .reports import Scope, caseload_report, handoffs_report, holding_report
+from .reports import (
+    Scope,
+    caseload_report,
+    handoffs_report,
+    holding_report,
+    s75_report,
+    waits_report,
+)
+from .reports.caseload import WorkerCaseload
 from .reports.handoffs import CaseHandoffs
 from .reports.holding import TeamHolding
+from .reports.s75 import FunctionTotal
+from .reports.waits import EscalationList, TimeToHelp
 
 
 @attrs.frozen
@@ -37,6 +47,12 @@ class StoreSummary:
     interruptions: int | None = None
     passes: int | None = None
     days_between_teams: float | None = None
+    time_to_help: TimeToHelp | None = None
+    escalation: EscalationList | None = None
+    functions: tuple[FunctionTotal, ...] = ()
+    """Statutory functions carried out in the period (the S75 report's totals)."""
+    busy_workers: tuple[WorkerCaseload, ...] = ()
+    """Workers holding more open cases than the business case's 25-26 (Table 11)."""
 
 
 def summarise(
@@ -50,9 +66,15 @@ def summarise(
     refusals = conn.execute(
         "SELECT COUNT(*) FROM events WHERE outcome = 'refused' AND occurred_at <= ?", (as_of_text,)
     ).fetchone()[0]
-    open_cases = caseload_report(conn, scope).open_cases
+    caseload = caseload_report(conn, scope)
+    waits = waits_report(conn, scope, pathway) if pathway is not None else None
+    functions = s75_report(conn, scope, pathway=pathway).functions
     return StoreSummary(
-        as_of, passed.cases, open_cases, passed.events, refusals, passed.handoffs,
+        as_of, passed.cases, caseload.open_cases, passed.events, refusals, passed.handoffs,
         passed.s75_crossings, passed.offers, passed.offers_declined, held.by_team,
         passed.by_case[:top], passed.interruptions, passed.passes, passed.days_between_teams,
+        waits.time_to_help if waits is not None else None,
+        waits.escalation if waits is not None else None,
+        functions.totals if functions is not None else (),
+        tuple(w for w in caseload.by_worker if w.above_benchmark),
     )  # fmt: skip

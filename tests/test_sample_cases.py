@@ -345,3 +345,16 @@ def test_demo_plays_every_sample_and_prints_its_summary(tmp_path: Path) -> None:
     listing = result.stdout.split("Most passed-around cases")[1]
     first = re.search(r"^(BEP-S\d\d)\s+(\d+)\s+(\d+)", listing, re.MULTILINE)
     assert first is not None and first.groups() == ("BEP-S03", "3", "3")
+    # The governance lines: S03 met the escalation rule (three declines, 28.9 days in offers) and
+    # no manager's decision is recorded; time to help, the S75 functions and workers are shown.
+    escalate = re.search(r"^Cases to escalate .*: (.*)\.$", result.stdout, re.MULTILINE)
+    assert escalate is not None and "BEP-S03" in escalate.group(1).split(", ")
+    assert re.search(
+        r"^Time to help .*: median \d+\.\d days over \d+ referrals helped",
+        result.stdout,
+        re.MULTILINE,
+    )
+    assert "Statutory functions carried out, and how many inside the other organisation:" in (
+        result.stdout
+    )
+    assert "Workers above 26 open cases (business case Table 11: 25-26): none." in result.stdout

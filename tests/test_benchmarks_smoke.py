@@ -179,6 +179,20 @@ def test_bench_funding_quick_checks_agreement_and_writes_its_figures(tmp_path: P
     assert not list(tmp_path.glob("pathway-bench-funding-*"))
 
 
+def test_bench_passes_runs_and_cleans_up(tmp_path: Path) -> None:
+    """``bench_passes.py`` at a tiny size exits 0, prints both ratios and leaves no store behind;
+    nothing about speed is asserted."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_passes.py"), "--cases", "50",
+         "--rounds", "2", "--dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    ratios = [line for line in completed.stdout.splitlines() if line.startswith("ratio with")]
+    assert len(ratios) == 2, completed.stdout
+    assert not list(tmp_path.glob("pathway-bench-passes-*"))
+
+
 def test_import_floor_does_the_work_it_is_credited_with(tmp_path: Path) -> None:
     """The import benchmark's floor (the least a chained import can do) really sorts, numbers and
     chains every row: otherwise its figure would say nothing about what the library could reach.

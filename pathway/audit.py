@@ -209,7 +209,7 @@ class Checkpoint:
         try:
             raw = json.loads(text)
             position, digest = raw["position"], raw["hash"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):  # nested too deep: not one
             raise ValueError(
                 'not a checkpoint: expected JSON like {"position": 12, "hash": "ab12..."}'
             ) from None

@@ -37,6 +37,7 @@ from .serialize import to_dict
 from .store import open_store, remove_store, store_exists, url_display
 from .timeutil import parse_instant
 from .workspace import DEFAULT_PATHWAY, PATHWAY_META_KEY, init_store, open_engine
+from .yamlsource import read_limited_text
 
 # Modules that only some commands need (samples, walk-throughs, imports, migration, each report)
 # are imported inside those commands, so that every command starts faster.
@@ -466,10 +467,10 @@ def verify(against: str | None, db: str) -> None:
     """Recompute the hash chain; name the first event that does not match (exit 1)."""
     checkpoint = None
     if against is not None:
-        text = Path(against).read_text(encoding="utf-8") if Path(against).is_file() else against
         try:
+            text = read_limited_text(Path(against)) if Path(against).is_file() else against
             checkpoint = Checkpoint.from_json(text)
-        except ValueError as exc:
+        except (ValueError, DefinitionError) as exc:
             fail(f"--against: {exc}")
     with library_errors(), open_store(db, create=False) as store:
         result = store.verify(against=checkpoint)

@@ -243,3 +243,26 @@ def test_the_guarded_composer_reads_what_pyyaml_reads(tree: Any, flow: bool) -> 
         for key_node, _ in node.value:
             key = str(key_node.value).replace("~", "~0").replace("/", "~1")
             assert doc.lines["/" + key] == key_node.start_mark.line + 1
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (oversized(), f"file too large: {len(oversized()):,} bytes, over the limit of {LIMIT:,}"),
+        ("[" * 2000 + "]" * 2000, "not a checkpoint"),
+    ],
+    ids=["oversized", "deep nesting"],
+)
+def test_an_audit_checkpoint_file_is_read_within_the_limit(
+    content: str, expected: str, store: Path, tmp_path: Path
+) -> None:
+    """``audit verify --against FILE`` reads its checkpoint through the same size limit."""
+    path = tmp_path / "checkpoint.json"
+    path.write_text(content, encoding="utf-8")
+    before = store.read_bytes()
+    result = invoke("audit", "verify", "--db", str(store), "--against", str(path))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: --against: ")
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert store.read_bytes() == before

@@ -15,6 +15,10 @@ source of truth. `--db` defaults to `$PATHWAY_DB`, else `./pathway.db`.
 
 Exit codes: 0 done; 1 a refused transition, a failed verification or a definition with
 problems; 2 bad input (one message on stderr, nothing written); 3 a concurrency conflict.
+
+Files pathway reads (definitions, sample cases, activity plans, unit costs, checkpoints) may be
+at most 2 MB and may not use YAML aliases; set `$PATHWAY_MAX_FILE_BYTES` to allow larger files
+(docs/definitions.md, "Limits on files").
 """
 
 

@@ -62,13 +62,30 @@ def parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> d
 
 
 def parse_budget(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    """Parse a ``--budget`` option: pounds (``11500000``, ``£11,500,000.00``) as integer pence."""
+    """Parse a ``--budget`` option: pounds (``11500000``, ``£11,500,000.00``) as integer pence.
+
+    ASCII digits only; commas only as thousands separators in groups of three (``1,2,3`` is
+    refused, not read as 123); at most one leading pound sign.
+    """
     if value is None:
         return None
     try:
-        return parse_pence(value.strip().lstrip("£").replace(",", ""), "AMOUNT")
+        return parse_pence(value.strip().removeprefix("£"), "AMOUNT", grouped=True)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
+
+
+class Count(click.IntRange):
+    """A whole-number option (``--top``, ``--threshold``, ``--expected-version``) in ASCII digits.
+
+    Click's own integer type reads with ``int()``, which takes any script's digits ("٣" is 3),
+    underscores ("1_0") and signs; a count a person types is the digits 0-9 only.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            self.fail(f"{value!r} is not a whole number in the digits 0-9", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -339,7 +356,7 @@ def open_(
 @click.option("--note", help="A note for the audit trail (no personal details).")
 @click.option(
     "--expected-version",
-    type=click.IntRange(min=1),
+    type=Count(min=1),
     help="Refuse if the case is no longer at this version.",
 )
 @click.option(
@@ -588,7 +605,7 @@ def _choose(engine: Engine, sample_step: SampleStep, case_id: str) -> str | None
             return str(sample_step.trigger)
         if answer.lower() == "q":
             return None
-        if answer.isdigit() and 1 <= int(answer) <= len(decisions):
+        if answer.isascii() and answer.isdigit() and 1 <= int(answer) <= len(decisions):
             chosen = decisions[int(answer) - 1]
             if not chosen.allowed:
                 click.echo(f"  {chosen.trigger} is not allowed: {'; '.join(chosen.reasons)}")
@@ -956,7 +973,7 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
 )
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=Count(min=1),
     default=20,
     show_default=True,
     help="Rows per list in table, csv and markdown output (JSON has every row).",
@@ -964,7 +981,7 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
 @click.option("--case", "case_id", metavar="ID", help="holding: also list this case's episodes.")
 @click.option(
     "--threshold",
-    type=click.IntRange(min=0),
+    type=Count(min=0),
     default=3,
     show_default=True,
     help="s75: list cases that crossed the boundary more than this many times.",
@@ -1196,7 +1213,7 @@ def migrate(source: str, target: str) -> None:
 )
 @click.option(
     "--top",
-    type=click.IntRange(min=1),
+    type=Count(min=1),
     default=10,
     show_default=True,
     help="Rows in each list of cases (the most passed-around, over a time limit, ...).",

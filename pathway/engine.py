@@ -28,7 +28,7 @@ from .machine import Evaluation
 from .model import Actor, AuditEvent, Case, Decision, Person, ReturnPoint
 from .spec import ACTOR_HOLDER, KEEP_HOLDER
 from .store.base import IdempotencyRecord, NewEvent, Store, StoreTransaction
-from .timeutil import Clock, format_instant, system_clock, to_utc
+from .timeutil import Clock, check_instant, format_instant, system_clock, to_utc
 
 _log = logging.getLogger("pathway.plugins")
 
@@ -123,7 +123,7 @@ class Engine:
             return self._now()
         if not isinstance(at, datetime):
             raise InvalidRequest("at must be a datetime")
-        return to_utc(at)
+        return check_instant(at, "at")
 
     def _event(
         self,

@@ -101,6 +101,14 @@ class InvalidRequest(PathwayError):
     """
 
 
+class InstantOutOfRange(InvalidRequest, ValueError):
+    """An instant lies outside the range care-pathway accepts (see ``pathway.timeutil``).
+
+    Also a ``ValueError``, so code that parses dates and times (``parse_instant``) and reports a bad
+    value with its place keeps working unchanged.
+    """
+
+
 class StoreError(PathwayError):
     """The case store cannot be opened or is not a care-pathway store of a known version."""
 

@@ -104,17 +104,25 @@ MAX_WEEKLY_PENCE = 100_000_000
 """A weekly cost above £1,000,000 is refused as a slip of the keyboard (and keeps the report's
 integer sums far inside 64 bits)."""
 
-_MONEY = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
-_PERCENT = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
+# ASCII digits only ([0-9], never \d: in Python that matches every script's digits, so "٣٤٥" would
+# be £345), matched whole (fullmatch: "$" alone lets a trailing newline through).
+_MONEY = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?")
+_GROUPED_MONEY = re.compile(r"([0-9]{1,3}(?:,[0-9]{3}){1,3})(?:\.([0-9]{1,2}))?")
+_PERCENT = re.compile(r"([0-9]{1,3})(?:\.([0-9]{1,2}))?")
 
 
 # --- exact money ---------------------------------------------------------------------------------
 
 
-def parse_pence(value: Any, field: str = "amount") -> int:
+def parse_pence(value: Any, field: str = "amount", *, grouped: bool = False) -> int:
     """Pounds (text with at most two decimals, or a whole number) as integer pence.
 
-    Raises ``ValueError`` naming ``field``: for floats, negative amounts, more than two decimals.
+    Only ASCII digits 0-9 and one ``.`` are read. With ``grouped`` (amounts a person types, such
+    as ``--budget``) commas may group thousands, and then every group after the first has exactly
+    three digits (``11,500,000.00``; never ``1,2,3``); data files never use commas.
+
+    Raises ``ValueError`` naming ``field``: for floats, negative amounts, more than two decimals,
+    any other character.
     """
     if isinstance(value, bool) or not isinstance(value, int | str):
         kind = "a decimal number" if isinstance(value, float) else type(value).__name__
@@ -125,12 +133,14 @@ def parse_pence(value: Any, field: str = "amount") -> int:
     text = str(value).strip()
     if text.startswith("-"):
         raise ValueError(f"{field}: {value!r} is negative; an amount is never below 0")
-    match = _MONEY.match(text)
+    match = _MONEY.fullmatch(text) or (_GROUPED_MONEY.fullmatch(text) if grouped else None)
     if match is None:
+        example = "912.50 or 11,500,000" if grouped else "912.50"
         raise ValueError(
-            f"{field}: {value!r} is not an amount in pounds with at most two decimals (e.g. 912.50)"
+            f"{field}: {value!r} is not an amount in pounds with at most two decimals, in the "
+            f"digits 0-9 (e.g. {example})"
         )
-    return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
+    return int(match[1].replace(",", "")) * 100 + int((match[2] or "").ljust(2, "0"))
 
 
 def format_pence(pence: int) -> str:
@@ -162,10 +172,11 @@ def parse_share(value: Any, field: str) -> int:
             f'{field}: give a percentage as a whole number or text such as "33.33", not {kind}'
         )
     text = str(value).strip()
-    match = _PERCENT.match(text)
+    match = _PERCENT.fullmatch(text)
     if match is None:
         raise ValueError(
-            f"{field}: {value!r} is not a percentage from 0 to 100 with at most two decimals"
+            f"{field}: {value!r} is not a percentage from 0 to 100 with at most two decimals, "
+            "in the digits 0-9"
         )
     bp = int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
     if bp > WHOLE_BP:

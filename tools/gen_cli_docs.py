@@ -19,6 +19,14 @@ problems; 2 bad input (one message on stderr, nothing written); 3 a concurrency 
 Files pathway reads (definitions, sample cases, activity plans, unit costs, checkpoints) may be
 at most 2 MB and may not use YAML aliases; set `$PATHWAY_MAX_FILE_BYTES` to allow larger files
 (docs/definitions.md, "Limits on files").
+
+Values you type: a DATETIME is ISO 8601 from 1900-01-01T00:00:00Z to 2999-12-31T23:59:59.999999Z
+(after converting its offset to UTC; anything else is refused as a typing error). Counts (`--top`,
+`--threshold`, `--expected-version`) are the digits 0-9 only. An AMOUNT is pounds in the digits 0-9
+with at most two decimals, an optional leading `£` and commas only between groups of three
+(`11,500,000.00`; `1,2,3` is refused). Read commands (`report`, `dashboard`, `audit`, `case
+show|history|triggers|fire`, `migrate --from`) never create a store: an empty file or another
+program's database is refused with "not a care-pathway store", and left as it was.
 """
 
 

@@ -18,7 +18,7 @@ from ..errors import InvalidRequest
 
 if TYPE_CHECKING:
     from ..definition import Pathway
-from ..timeutil import format_instant, to_utc
+from ..timeutil import check_instant, format_instant, to_utc
 
 DAY = 86400.0
 
@@ -33,6 +33,10 @@ class Scope:
     team: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        check_instant(self.as_of, "as_of")
+        for name, value in (("since", self.since), ("until", self.until)):
+            if value is not None:
+                check_instant(value, name)
         if self.since is not None and self.until is not None and self.since > self.until:
             raise InvalidRequest("--since is after --until: the period is empty")
         if self.since is not None and self.since > self.as_of:

@@ -254,6 +254,8 @@ class SqliteStore:
             raise StoreError(f"{self.location}: cannot open as a SQLite database: {exc}") from None
         self._conn = conn
         try:
+            if not create and self.location != ":memory:":
+                self._refuse_non_store()
             self._configure()
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -262,6 +264,24 @@ class SqliteStore:
         except StoreError:
             conn.close()
             raise
+
+    def _refuse_non_store(self) -> None:
+        """Opening without ``create`` (every read command): refuse, before anything is written
+        (the switch to WAL rewrites the file's header; migrating adds tables), a file that is not
+        a care-pathway store, such as an empty (0-byte) file or another program's database, so a
+        read never turns a file into a store."""
+        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id == APPLICATION_ID or (app_id == 0 and version > 0):
+            return  # a store (one from before application_id was set has only its version)
+        if app_id != 0 or self._has_tables():
+            what = "a SQLite database of another program"
+        else:
+            empty = Path(self.location).stat().st_size == 0
+            what = ("an empty file" if empty else "an empty SQLite database") + (
+                f"; `pathway init --db {self.location}` makes it one"
+            )
+        raise StoreError(f"{self.location}: not a care-pathway store ({what})")
 
     def _configure(self) -> None:
         self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

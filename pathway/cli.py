@@ -26,7 +26,13 @@ from .audit import Checkpoint
 from .definition import load_pathway
 from .diagram import dot, mermaid
 from .engine import Engine
-from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
+from .errors import (
+    ConcurrencyConflict,
+    DefinitionError,
+    InvalidRequest,
+    PathwayError,
+    TransitionRefused,
+)
 from .model import Actor, Decision
 from .placements import parse_pence
 from .plugins import describe_installed
@@ -67,6 +73,16 @@ def parse_budget(ctx: click.Context, param: click.Parameter, value: str | None) 
     try:
         return parse_pence(value.strip().lstrip("£").replace(",", ""), "AMOUNT")
     except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def parse_definitions_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Check a ``--definitions-url``: an http(s) URL or a relative path, never ``javascript:``."""
+    from .dashboard.page import check_definitions_url
+
+    try:
+        return check_definitions_url(value)
+    except InvalidRequest as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
@@ -1021,6 +1037,7 @@ def report(
     When the store's newest event is more than 90 days before --as-of (an old imported log), a
     notice on stderr says so and gives the --as-of to use; JSON on stdout stays valid.
     """
+    totals: dict[str, int] = {}  # the full length of a list read cut to --top
     with library_errors():
         store = open_store(db, create=False)
         scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
@@ -1048,7 +1065,9 @@ def report(
             store.close()
             return
         elif name == "handoffs":
-            result = reports.handoffs_report(conn, scope, compiled)
+            # Table, CSV and markdown show the top rows only: read only those cases.
+            result = reports.handoffs_report(conn, scope, compiled, limit=top)
+            totals = {"by_case": result.cases}
         elif name == "holding":
             result = reports.holding_report(conn, scope, case_id)
         elif name == "s75":
@@ -1073,7 +1092,7 @@ def report(
         # (pipe through `python -m json.tool` to read it).
         click.echo(json.dumps(data, ensure_ascii=False))
         return
-    headline, sections = flatten(data, top)
+    headline, sections = flatten(data, top, totals)
     if fmt == "csv":
         click.echo(render_rows([headline], list(headline), "csv"))
         for title, rows in sections:
@@ -1216,8 +1235,9 @@ def migrate(source: str, target: str) -> None:
     "--definitions-url",
     default="docs/reports.md",
     show_default=True,
+    callback=parse_definitions_url,
     metavar="URL",
-    help="Where the page links for the exact definitions, e.g. your intranet's copy of docs/reports.md.",
+    help="Where the page links for the exact definitions, e.g. your intranet's copy of docs/reports.md: an http:// or https:// URL or a relative path (nothing else, e.g. no javascript:).",
 )
 @db_option
 @pathway_option

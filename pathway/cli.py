@@ -1033,7 +1033,10 @@ def report(
 
     Plug-ins of the store's pathway (or --pathway) may add reports of their own.
 
-    Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored.
+    Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored,
+    except that in csv a text cell starting with = + - @ a tab or a CR gets a ' in front (so a
+    spreadsheet shows it rather than runs it as a formula), and in markdown | \\ [ ] & < are
+    escaped and line breaks written as <br> (docs/reports.md, "Output formats"). JSON is raw.
     When the store's newest event is more than 90 days before --as-of (an old imported log), a
     notice on stderr says so and gives the --as-of to use; JSON on stdout stays valid.
     """

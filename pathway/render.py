@@ -55,7 +55,7 @@ def csv_cell(value: Any) -> Any:
 
 
 _MARKDOWN_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
+    {"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "&": "&amp;", "<": "&lt;"}
 )
 _NEWLINES = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 """Every line break ``str.splitlines`` knows."""
@@ -65,7 +65,8 @@ def markdown_cell(value: Any) -> Any:
     """A markdown table cell that shows the text as it is and cannot break the table.
 
     A backslash, ``|``, ``[`` and ``]`` are escaped with a backslash (no column break, no link);
-    ``&``, ``<`` and ``>`` become HTML entities (no HTML); each line break becomes ``<br>``, so a
+    ``&`` and ``<`` become HTML entities (no tag, entity or autolink can start; ``>`` alone opens
+    nothing, so ``hub -> lets`` stays readable); each line break becomes ``<br>``, so a
     row stays on one line and a rendered table still shows the break. Numbers are left alone.
     """
     if not isinstance(value, str):

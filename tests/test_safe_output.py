@@ -84,9 +84,10 @@ def test_no_csv_cell_starts_a_formula(text: str) -> None:
 
 
 def test_markdown_escapes_pipes_backslashes_html_and_newlines() -> None:
+    """Each character that could end a cell, start a tag, an entity or a link is escaped."""
     assert markdown_cell("a|b") == r"a\|b"
     assert markdown_cell("back\\slash") == r"back\\slash"
-    assert markdown_cell("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert markdown_cell("<script>alert(1)</script>") == "&lt;script>alert(1)&lt;/script>"
     assert markdown_cell("AT&T") == "AT&amp;T"
     assert markdown_cell("line1\nline2\r\nline3\rline4") == "line1<br>line2<br>line3<br>line4"
     assert markdown_cell("[x](javascript:alert(1))") == r"\[x\](javascript:alert(1))"
@@ -99,14 +100,15 @@ _UNESCAPED_PIPE = re.compile(r"(?<!\\)(?:\\\\)*\|")
 @given(st.lists(st.text(), min_size=1, max_size=4))
 def test_a_markdown_row_has_one_line_and_its_columns(values: list[str]) -> None:
     """Any text: the table is a header, a rule and one line per row, each with exactly the
-    table's column separators, and no raw < or > (no HTML can be injected)."""
+    table's column separators, and no raw < but our <br> (no HTML can be injected)."""
     columns = [f"c{i}" for i in range(len(values))]
     out = render_rows([dict(zip(columns, values, strict=True))], columns, "markdown")
     lines = out.split("\n")
     assert len(lines) == 3
     for line in lines:
         assert len(_UNESCAPED_PIPE.findall(line)) == len(columns) + 1
-    assert "<" not in lines[2].replace("<br>", "") and ">" not in lines[2].replace("<br>", "")
+    assert "<" not in lines[2].replace("<br>", "")
+    assert "&" not in lines[2].replace("&amp;", "").replace("&lt;", "")
 
 
 # --- the command line, with an imported log of hostile names --------------------------------------
@@ -189,7 +191,7 @@ def test_cli_markdown_tables_hold_hostile_names(hostile: Path) -> None:
         assert len(_UNESCAPED_PIPE.findall(line)) == 11, line
     assert any(r"a\|b" in line for line in table)
     assert any("line1<br>line2" in line for line in table)
-    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in line for line in table)
+    assert any("&lt;script>alert(1)&lt;/script>" in line for line in table)
 
 
 # --- --definitions-url ------------------------------------------------------------------------------
@@ -259,18 +261,30 @@ def _many_cases(n: int) -> str:
 AS_OF = datetime(2026, 2, 1, tzinfo=UTC)
 
 
-def test_a_limit_gives_the_first_rows_of_the_full_report(tmp_path: Path) -> None:
-    """handoffs_report(limit=N): the same figures, by_case cut to the first N of the full list."""
-    store = pathway.open_store(str(tmp_path / "s.db"))
+@pytest.mark.parametrize(
+    "scope",
+    [
+        Scope(as_of=AS_OF),
+        Scope(as_of=AS_OF, team="a"),
+        Scope(as_of=AS_OF, since=datetime(2026, 1, 3, tzinfo=UTC)),
+    ],
+    ids=["whole", "team", "since"],
+)
+def test_a_limit_gives_the_first_rows_of_the_full_report(store_factory: Any, scope: Scope) -> None:
+    """handoffs_report(limit=N), on both stores: the same figures, by_case cut to the first N
+    of the full list (0 gives none)."""
+    store = store_factory.open(store_factory.location())
     import_events(store, "x.csv", text=_many_cases(40))
-    full = handoffs_report(store.connection, Scope(as_of=AS_OF))
-    cut = handoffs_report(store.connection, Scope(as_of=AS_OF), limit=5)
-    assert len(full.by_case) == full.cases == 40
-    assert cut.by_case == full.by_case[:5]
-    assert cut.cases == 40
-    assert {k: v for k, v in cut.to_json().items() if k != "by_case"} == {
-        k: v for k, v in full.to_json().items() if k != "by_case"
-    }
+    full = handoffs_report(store.connection, scope)
+    assert len(full.by_case) == full.cases > 5
+    for limit in (5, 0, 1000):
+        cut = handoffs_report(store.connection, scope, limit=limit)
+        assert cut.by_case == full.by_case[:limit]
+        assert {k: v for k, v in cut.to_json().items() if k != "by_case"} == {
+            k: v for k, v in full.to_json().items() if k != "by_case"
+        }
+    with pytest.raises(ValueError, match="limit must be 0 or more"):
+        handoffs_report(store.connection, scope, limit=-1)
     store.close()
 
 

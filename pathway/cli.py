@@ -26,7 +26,13 @@ from .audit import Checkpoint
 from .definition import load_pathway
 from .diagram import dot, mermaid
 from .engine import Engine
-from .errors import ConcurrencyConflict, DefinitionError, PathwayError, TransitionRefused
+from .errors import (
+    ConcurrencyConflict,
+    DefinitionError,
+    InvalidRequest,
+    PathwayError,
+    TransitionRefused,
+)
 from .model import Actor, Decision
 from .placements import parse_pence
 from .plugins import describe_installed
@@ -86,6 +92,16 @@ class Count(click.IntRange):
         if isinstance(value, str) and not (value.isascii() and value.isdigit()):
             self.fail(f"{value!r} is not a whole number in the digits 0-9", param, ctx)
         return super().convert(value, param, ctx)
+
+
+def parse_definitions_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Check a ``--definitions-url``: an http(s) URL or a relative path, never ``javascript:``."""
+    from .dashboard.page import check_definitions_url
+
+    try:
+        return check_definitions_url(value)
+    except InvalidRequest as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -1035,10 +1051,14 @@ def report(
 
     Plug-ins of the store's pathway (or --pathway) may add reports of their own.
 
-    Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored.
+    Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored,
+    except that in csv a text cell starting with = + - @ a tab or a CR gets a ' in front (so a
+    spreadsheet shows it rather than runs it as a formula), and in markdown | \\ [ ] & < are
+    escaped and line breaks written as <br> (docs/reports.md, "Output formats"). JSON is raw.
     When the store's newest event is more than 90 days before --as-of (an old imported log), a
     notice on stderr says so and gives the --as-of to use; JSON on stdout stays valid.
     """
+    totals: dict[str, int] = {}  # the full length of a list read cut to --top
     with library_errors():
         store = open_store(db, create=False)
         scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
@@ -1066,7 +1086,9 @@ def report(
             store.close()
             return
         elif name == "handoffs":
-            result = reports.handoffs_report(conn, scope, compiled)
+            # Table, CSV and markdown show the top rows only: read only those cases.
+            result = reports.handoffs_report(conn, scope, compiled, limit=top)
+            totals = {"by_case": result.cases}
         elif name == "holding":
             result = reports.holding_report(conn, scope, case_id)
         elif name == "s75":
@@ -1091,7 +1113,7 @@ def report(
         # (pipe through `python -m json.tool` to read it).
         click.echo(json.dumps(data, ensure_ascii=False))
         return
-    headline, sections = flatten(data, top)
+    headline, sections = flatten(data, top, totals)
     if fmt == "csv":
         click.echo(render_rows([headline], list(headline), "csv"))
         for title, rows in sections:
@@ -1234,8 +1256,9 @@ def migrate(source: str, target: str) -> None:
     "--definitions-url",
     default="docs/reports.md",
     show_default=True,
+    callback=parse_definitions_url,
     metavar="URL",
-    help="Where the page links for the exact definitions, e.g. your intranet's copy of docs/reports.md.",
+    help="Where the page links for the exact definitions, e.g. your intranet's copy of docs/reports.md: an http:// or https:// URL or a relative path (nothing else, e.g. no javascript:).",
 )
 @db_option
 @pathway_option

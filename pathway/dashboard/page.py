@@ -39,6 +39,40 @@ from .data import DashboardData, pounds
 DEFINITIONS_URL = "docs/reports.md"
 """Where the page links for the reports' exact definitions (relative: next to the docs folder)."""
 
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_SAFE_URL_TEXT = re.compile(r"[!-~]+")
+"""Printable ASCII with no space: browsers drop tabs and newlines inside a scheme
+(``java\tscript:``) and leading spaces, so such text is refused rather than read."""
+
+
+def check_definitions_url(url: str) -> str:
+    """``url`` when the page may link to it: an ``http(s)://host/...`` URL or a relative path.
+
+    Anything else (``javascript:``, ``data:``, ``file:``, a protocol-relative ``//host``) would
+    run or fetch something when a board member clicks "Definition": raises
+    :class:`InvalidRequest`.
+    """
+    problem = None
+    scheme = _URL_SCHEME.match(url)
+    if not _SAFE_URL_TEXT.fullmatch(url):
+        problem = "has spaces or characters other than printable ASCII" if url else "is empty"
+    elif "\\" in url:
+        problem = "has a backslash (browsers read it as /)"
+    elif scheme is not None:
+        rest = url[scheme.end() :]
+        if scheme[1].lower() not in ("http", "https"):
+            problem = f"uses the scheme {scheme[1]!r}"
+        elif not rest.startswith("//") or not rest[2:].split("/", 1)[0]:
+            problem = "has no host (write http(s)://host/path)"
+    elif url.startswith("//"):
+        problem = "is protocol-relative (write http(s)://host/path)"
+    if problem is not None:
+        raise InvalidRequest(
+            f"definitions URL {url!r} {problem}: give an http:// or https:// URL or a relative path"
+        )
+    return url
+
+
 PRINT_WIDTH_PX = 680
 """Chart width when printing: A4's 210 mm less 2 x 12 mm margins is 703 px at 96 px an inch."""
 
@@ -1389,7 +1423,9 @@ def render_dashboard(
     definitions_url: str = DEFINITIONS_URL,
     builders: Sequence[PanelBuilder] = PANELS,
 ) -> str:
-    """The dashboard page as HTML text. Raises :class:`MissingExtra` without the extra."""
+    """The dashboard page as HTML text. Raises :class:`MissingExtra` without the extra, and
+    :class:`InvalidRequest` for a ``definitions_url`` that is not http(s) or a relative path."""
+    check_definitions_url(definitions_url)
     script = _plotly_js()
     built = panels(data, builders)
     figures = {c.id: c.figure for p in built for c in p.charts}

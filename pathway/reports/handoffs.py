@@ -89,7 +89,8 @@ class DistributionRow:
 
 @attrs.frozen
 class HandoffsReport:
-    """Figures of the handoffs report; ``by_case`` holds every case in scope, most passed first."""
+    """Figures of the handoffs report; ``by_case`` holds every case in scope, most passed first
+    (or the first few, when :func:`handoffs_report` was given a ``limit``)."""
 
     scope: Scope
     cases: int
@@ -379,15 +380,21 @@ def _counted(plan: _Plan) -> str:
 _PASS_FIELDS = ", k.offers, k.declined, k.interruptions, k.passes, k.seconds"
 
 
-def _case_rows(conn: Any, plan: _Plan) -> Any:
+def _case_rows(conn: Any, plan: _Plan, limit: int | None = None) -> Any:
     """A cursor over every case in scope, most passed around first: id, n, p, c, team sequence
-    (and with the passed-around figures: offers, declined, interruptions, passes, seconds)."""
+    (and with the passed-around figures: offers, declined, interruptions, passes, seconds).
+
+    ``limit``: only the first that many (the database keeps the top rows as it sorts, and the
+    driver never holds the rest; PostgreSQL's client cursor would otherwise fetch them all).
+    """
     extra = _PASS_FIELDS if plan.passes else ""
     order = (
         "k.passes DESC, k.seconds DESC, k.n DESC, k.p DESC, k.case_id"
         if plan.passes
         else "k.n DESC, k.p DESC, k.case_id"
     )
+    if limit is not None:
+        order += f" LIMIT {int(limit)}"
     if plan.whole:
         return conn.execute(
             f"""SELECT k.case_id, k.n, k.p, k.c, c.team_sequence{extra}
@@ -491,16 +498,22 @@ def _record(
     )  # fmt: skip
 
 
-def handoffs_report(conn: Any, scope: Scope, pathway: Pathway | None = None) -> HandoffsReport:
+def handoffs_report(
+    conn: Any, scope: Scope, pathway: Pathway | None = None, *, limit: int | None = None
+) -> HandoffsReport:
     """Compute the handoffs report inside the database (``pathway``: also the passed-around
     figures of :mod:`pathway.passes`, per case and in total).
 
-    ``by_case`` holds every case in scope; to write the JSON of a large store without holding
-    every case in memory, use :func:`write_handoffs_json`, which gives the same JSON.
+    ``by_case`` holds every case in scope, or with ``limit`` only the first ``limit`` of them
+    (the most passed around; ``cases`` still counts them all): a table of the top 20 then reads
+    20 rows, not one per case. To write the JSON of a large store without holding every case in
+    memory, use :func:`write_handoffs_json`, which gives the same JSON.
     """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be 0 or more, not {limit}")
     with _planned(conn, scope, pathway) as (plan, passes):
         summary = _summary(conn, plan, passes)
-        by_case = tuple(_case(row) for row in _case_rows(conn, plan))
+        by_case = tuple(_case(row) for row in _case_rows(conn, plan, limit))
     return _record(scope, summary, by_case, passes)
 
 

@@ -15,8 +15,15 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def flatten(report: dict[str, Any], top: int | None) -> tuple[dict[str, Any], list[Section]]:
-    """Headline scalars and (title, rows) sections; lists are cut to ``top`` rows (None: all)."""
+def flatten(
+    report: dict[str, Any], top: int | None, totals: dict[str, int] | None = None
+) -> tuple[dict[str, Any], list[Section]]:
+    """Headline scalars and (title, rows) sections; lists are cut to ``top`` rows (None: all).
+
+    ``totals`` gives the full length of a list the report already holds cut (by key path, e.g.
+    ``{"by_case": 200000}``), so that its title still says "top 20 of 200000".
+    """
+    known = totals or {}
     headline: dict[str, Any] = {}
     sections: list[Section] = []
 
@@ -26,10 +33,10 @@ def flatten(report: dict[str, Any], top: int | None) -> tuple[dict[str, Any], li
             if isinstance(item, dict):
                 walk(f"{name}.", item)
             elif isinstance(item, list | tuple):
-                rows = [r if isinstance(r, dict) else {"value": r} for r in item]
-                shown = rows if top is None else rows[:top]
+                shown = [r if isinstance(r, dict) else {"value": r} for r in item[:top]]
+                total = known.get(name, len(item))
                 title = name + (
-                    f" (top {top} of {len(rows)})" if top is not None and len(rows) > top else ""
+                    f" (top {top} of {total})" if top is not None and total > top else ""
                 )
                 sections.append((title, [{k: _cell(v) for k, v in r.items()} for r in shown]))
             else:

@@ -220,7 +220,13 @@ class Checkpoint:
 
 @attrs.frozen
 class VerifyResult:
-    """The outcome of verifying the chain: ``ok``, how many events were checked, and what failed."""
+    """The outcome of verifying the chain: ``ok``, how many events were checked, and what failed.
+
+    ``derived`` is whether the case rows and the reports' derived rows were also rebuilt from the
+    events and found equal (``False`` when the chain failed first, or when they differ);
+    ``cases`` is how many cases the events hold; ``problems`` lists the first problems found
+    (``problem`` is the first of them).
+    """
 
     ok: bool
     events: int
@@ -228,6 +234,9 @@ class VerifyResult:
     problem: str | None = None
     failed_position: int | None = None
     failed_event_id: str | None = None
+    derived: bool = False
+    cases: int = 0
+    problems: tuple[str, ...] = ()
 
 
 class ChainLink(NamedTuple):

@@ -247,7 +247,7 @@ def cli() -> None:
       pathway validate my-pathway.yaml            check a pathway definition
       pathway case open C1 --actor w1 --team hub  open a case
       pathway case triggers C1 --actor w2 --team lets
-      pathway audit verify                        recompute the audit hash chain
+      pathway audit verify                        check the audit chain and report rows
 
     \b
     Exit codes: 0 done; 1 refused / verification failed / definition has problems;
@@ -497,7 +497,17 @@ def audit() -> None:
 )
 @db_option
 def verify(against: str | None, db: str) -> None:
-    """Recompute the hash chain; name the first event that does not match (exit 1)."""
+    """Recompute the hash chain and rebuild every case's rows from its events (exit 1 on a mismatch).
+
+    \b
+    Checks, in one read snapshot of the store:
+      - every event's hash and its link to the event before it (names the first that breaks);
+      - every case row (state, team, version, counters, open episode), closed episode and
+        handoff is exactly what the case's events give; no case or derived row without events;
+      - with --against, that the checkpoint's event is still there, unchanged.
+    The first problems found are named with their case. See docs/audit.md for what this proves
+    and what it cannot (a consistent rewrite of every event and hash needs --against to catch).
+    """
     checkpoint = None
     if against is not None:
         try:
@@ -510,10 +520,14 @@ def verify(against: str | None, db: str) -> None:
     if result.ok:
         suffix = f", including checkpoint position {checkpoint.position}" if checkpoint else ""
         click.echo(
-            f"ok: {result.events} events verified{suffix}; head position {result.head.position} hash {result.head.hash}"
+            f"ok: {result.events} events verified{suffix}; the rows of their {result.cases} cases "
+            "(case rows, closed episodes, handoffs) match them; head position "
+            f"{result.head.position} hash {result.head.hash}"
         )
         return
     click.echo(f"FAILED: {result.problem}", err=True)
+    for more in result.problems[1:]:
+        click.echo(f"FAILED: {more}", err=True)
     sys.exit(EXIT_DECISION)
 
 
@@ -1316,7 +1330,8 @@ def dashboard(
     audit = data.audit
     trail = {
         None: "not verified by this run",
-        True: f"verified ({audit.events_checked or 0:,} events)",
+        True: f"and report rows verified ({audit.events_checked or 0:,} events, "
+        f"{audit.cases_checked or 0:,} cases)",
         False: "DID NOT VERIFY",
     }[audit.verified]
     click.echo(

@@ -434,8 +434,9 @@ def test_cli_writes_the_page(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"Dashboard written to {tmp_path / 'b.html'} (4.")
     assert (
-        f"as of 2026-10-12T12:00:00.000000+00:00, {cases} cases in scope; audit chain verified "
-        f"({events} events), head position {events}." in done.stdout
+        f"as of 2026-10-12T12:00:00.000000+00:00, {cases} cases in scope; audit chain and "
+        f"report rows verified ({events} events, {cases} cases), head position {events}."
+        in done.stdout
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.html"]
     text = (tmp_path / "b.html").read_text()

@@ -85,13 +85,16 @@ class AuditTrail:
     """The audit chain behind the figures: its head, and whether this run verified it.
 
     ``verified`` is ``None`` when the run did not verify (``--no-verify``), else whether the whole
-    chain recomputed; ``events_checked`` and ``problem`` are those of the verification.
+    chain recomputed and every case row, closed episode and handoff matched what the events give
+    (``store.verify()``); ``events_checked``, ``cases_checked`` and ``problem`` are those of the
+    verification.
     """
 
     head: Checkpoint
     verified: bool | None
     events_checked: int | None = None
     problem: str | None = None
+    cases_checked: int | None = None
 
 
 @attrs.frozen
@@ -500,7 +503,7 @@ def dashboard_data(
         head = store.checkpoint()
         if verify:
             result = store.verify()
-            audit = AuditTrail(head, result.ok, result.events, result.problem)
+            audit = AuditTrail(head, result.ok, result.events, result.problem, result.cases)
         else:
             audit = AuditTrail(head, None)
     return DashboardData(

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -37,6 +38,8 @@ from .base import (
     event_from_row,
     row_links,
 )
+from .derived import check_derived
+from .dialect import begin_snapshot, stream
 from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values
 from .placementrows import PlacementChange
 
@@ -324,10 +327,39 @@ def read_person(conn: Any, case_id: str) -> Person | None:
 
 
 def verify_chain(store: Any, against: Checkpoint | None = None) -> VerifyResult:
-    """Recompute a store's hash chain from its stored rows, in position order, through the
-    store's own ``stream`` (flat memory on both backends); with a checkpoint, check that the
-    head it names is still there."""
-    return verify_links(row_links(store.stream(EVENT_SELECT + " ORDER BY position")), against)
+    """Recompute a store's hash chain from its stored rows, in position order; with a
+    checkpoint, check that the head it names is still there; then rebuild every case row and
+    derived row from the events and compare (:func:`pathway.store.derived.check_derived`).
+
+    Both passes stream (flat memory on both backends) inside one read snapshot of the store's
+    connection, so a writer committing meanwhile cannot make them disagree.
+    """
+    conn = store.connection
+    with read_snapshot(conn):
+        rows = cast("Iterator[tuple[Any, ...]]", stream(conn, EVENT_SELECT + " ORDER BY position"))
+        chain = verify_links(row_links(rows), against)
+        if not chain.ok:
+            return attrs.evolve(chain, problems=(chain.problem or "",))
+        cases, problems = check_derived(conn)
+    if problems:
+        return attrs.evolve(
+            chain, ok=False, cases=cases, problem=problems[0], problems=tuple(problems)
+        )
+    return attrs.evolve(chain, derived=True, cases=cases)
+
+
+@contextmanager
+def read_snapshot(conn: Any) -> Iterator[None]:
+    """Read in one transaction that sees one moment of the store (or in the caller's, if one
+    is open), and write nothing."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute(begin_snapshot(conn))
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def read_checkpoint(conn: Any) -> Checkpoint:

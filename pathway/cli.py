@@ -321,6 +321,16 @@ def case() -> None:
     """Open, move and inspect cases."""
 
 
+IDEMPOTENCY_HELP = (
+    "Retry-safe key: the same call again with it changes nothing and prints the first result; "
+    "a different call with it is refused (exit 2)."
+)
+AT_HELP = (
+    "When it happened (ISO 8601; default now; at most 5 minutes ahead of this machine's "
+    "clock). Naive times are UTC."
+)
+
+
 @case.command("open")
 @click.argument("case_id")
 @actor_options
@@ -329,9 +339,10 @@ def case() -> None:
     "--at",
     callback=parse_at,
     metavar="DATETIME",
-    help="When it happened (ISO 8601; default now). Naive times are UTC.",
+    help=AT_HELP,
 )
 @click.option("--note", help="A note for the audit trail (no personal details).")
+@click.option("--idempotency-key", metavar="KEY", help=IDEMPOTENCY_HELP)
 @db_option
 @pathway_option
 @format_option("table", "json")
@@ -344,6 +355,7 @@ def open_(
     settings: tuple[str, ...],
     at: datetime | None,
     note: str | None,
+    idempotency_key: str | None,
     db: str,
     pathway_name: str | None,
     fmt: str,
@@ -353,7 +365,12 @@ def open_(
     engine = engine_for(db, pathway_name)
     with library_errors():
         created = engine.open_case(
-            case_id, Actor(actor_id, team, roles), at=at, data=data, note=note
+            case_id,
+            Actor(actor_id, team, roles),
+            at=at,
+            data=data,
+            note=note,
+            idempotency_key=idempotency_key,
         )
     click.echo(render_record(to_dict(created), fmt))
 
@@ -367,7 +384,7 @@ def open_(
     "--at",
     callback=parse_at,
     metavar="DATETIME",
-    help="When it happened (ISO 8601; default now). Naive times are UTC.",
+    help=AT_HELP,
 )
 @click.option("--note", help="A note for the audit trail (no personal details).")
 @click.option(
@@ -375,9 +392,7 @@ def open_(
     type=Count(min=1),
     help="Refuse if the case is no longer at this version.",
 )
-@click.option(
-    "--idempotency-key", metavar="KEY", help="Retry-safe key: the same key again changes nothing."
-)
+@click.option("--idempotency-key", metavar="KEY", help=IDEMPOTENCY_HELP)
 @db_option
 @pathway_option
 @format_option("table", "json")

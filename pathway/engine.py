@@ -8,19 +8,21 @@ recorded as a ``refused`` audit event (governance counts refused referrals) and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from . import placements
-from .canonical import new_event_id
+from .canonical import canonical_json, new_event_id
 from .definition import Pathway
 from .errors import (
     ConcurrencyConflict,
+    IdempotencyMismatch,
     InvalidRequest,
     TransitionRefused,
 )
@@ -28,6 +30,7 @@ from .machine import Evaluation
 from .model import Actor, AuditEvent, Case, Decision, Person, ReturnPoint
 from .spec import ACTOR_HOLDER, KEEP_HOLDER
 from .store.base import IdempotencyRecord, NewEvent, Store, StoreTransaction
+from .store.common import read_person
 from .timeutil import Clock, check_instant, format_instant, system_clock, to_utc
 
 _log = logging.getLogger("pathway.plugins")
@@ -44,6 +47,11 @@ class ObserverFailure:
 
 OPEN_TRIGGER = "open"
 """The trigger name of the event that opens a case."""
+
+DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far past the engine's clock a caller's ``at`` may be (clocks of two machines differ a
+little); further is refused, since an event in the future would put every later call "before
+the case's newest event"."""
 
 
 def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -74,18 +82,77 @@ def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
     return normalised
 
 
+def _fingerprint(request: Mapping[str, Any]) -> dict[str, str]:
+    """A digest of each part of a request (SHA-256 of its canonical JSON), kept with its
+    idempotency key: a retry is compared part by part, so a mismatch can say what differs,
+    and the record holds digests rather than the request's data again."""
+    return {
+        part: hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+        for part, value in request.items()
+    }
+
+
+def _request(
+    case_id: str,
+    trigger: str,
+    actor: Actor,
+    at: datetime | None,
+    data: Mapping[str, Any],
+    note: str | None,
+    expected_version: int | None,
+) -> dict[str, Any]:
+    """The parts of a call an idempotency key stands for, in canonical form: ``at`` as UTC text
+    (None, "now", stays None: a retry a moment later is the same request), roles as a set,
+    data as JSON."""
+    return {
+        "case": case_id,
+        "trigger": trigger,
+        "actor id": actor.id,
+        "actor team": actor.team,
+        "actor roles": sorted(set(actor.roles)),
+        "at": format_instant(at) if at is not None else None,
+        "data": dict(data),
+        "note": note,
+        "expected_version": expected_version,
+    }
+
+
+def _describe(span: timedelta) -> str:
+    """A skew as a person reads it: "5 minutes", "2 days", "90 seconds"."""
+    seconds = span.total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} second{'s' if seconds != 1 else ''}"
+
+
 class Engine:
     """Runs one pathway's rules on the cases of one store.
 
     ``clock`` is injected (default: the system clock in UTC) so tests and replays are
     deterministic; an ``at`` given to a call is business time and may be in the past, but never
-    before the case's newest event.
+    before the case's newest event, nor more than ``max_clock_skew`` (default five minutes) past
+    the engine's clock: one event dated in the future (a sending system's clock set to 2099)
+    would put every later call on the case "before its newest event".
     """
 
-    def __init__(self, pathway: Pathway, store: Store, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        pathway: Pathway,
+        store: Store,
+        *,
+        clock: Clock = system_clock,
+        max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+    ) -> None:
+        if not isinstance(max_clock_skew, timedelta) or max_clock_skew < timedelta(0):
+            raise ValueError(
+                f"max_clock_skew must be a timedelta of zero or more, not {max_clock_skew!r}"
+            )
         self.pathway = pathway
         self.store = store
         self._clock = clock
+        self.max_clock_skew = max_clock_skew
         self.observer_failures: list[ObserverFailure] = []
         """Failures of plug-ins observing audit events (the events themselves were committed)."""
 
@@ -118,12 +185,22 @@ class Engine:
                 f"case {case.id} runs on pathway {case.pathway_id}, not {self.pathway.id}"
             )
 
-    def _when(self, at: datetime | None) -> datetime:
+    def _given(self, at: datetime | None) -> datetime | None:
+        """A caller's ``at`` in UTC (None stays None: "now", read later), or InvalidRequest for
+        one that is not a datetime or is more than the allowed skew past the engine's clock."""
         if at is None:
-            return self._now()
+            return None
         if not isinstance(at, datetime):
             raise InvalidRequest("at must be a datetime")
-        return check_instant(at, "at")
+        when = check_instant(at, "at")
+        now = self._now()
+        if when - now > self.max_clock_skew:
+            raise InvalidRequest(
+                f"at {format_instant(when)} is more than {_describe(self.max_clock_skew)} ahead "
+                f"of the clock ({format_instant(now)}): an event in the future would stop every "
+                "later event of the case; check the sending system's clock"
+            )
+        return when
 
     def _event(
         self,
@@ -162,12 +239,9 @@ class Engine:
         )
 
     def _check_time_order(self, tx: StoreTransaction, case: Case, at: datetime) -> None:
-        newest = tx.last_event_at(case.id)
-        if at < newest:
-            raise InvalidRequest(
-                f"case {case.id}: at {format_instant(at)} is before the case's newest event "
-                f"({format_instant(newest)}); events of a case must be in time order"
-            )
+        problem = _time_order_problem(case.id, at, tx.last_event_at(case.id))
+        if problem is not None:
+            raise InvalidRequest(problem)
 
     def _holder(self, case: Case, evaluation: Evaluation, actor: Actor) -> tuple[str, str | None]:
         transition = evaluation.transition
@@ -272,17 +346,23 @@ class Engine:
         *,
         note: str | None = None,
         person: Person | None = None,
+        idempotency_key: str | None = None,
     ) -> Case:
         """Open a new case in the pathway's initial state; the opening is the case's first event.
 
         ``person`` (name, date of birth, NHS number) is stored apart from the audit trail, so it can
-        be erased at the end of retention without breaking the hash chain.
+        be erased at the end of retention without breaking the hash chain. With an
+        ``idempotency_key`` already used for the same request, it returns the case that call
+        opened and writes nothing (see :meth:`fire`).
         """
         if not isinstance(case_id, str) or not case_id.strip():
             raise InvalidRequest("case id must be a non-empty string")
         self._check_actor(actor)
         values = _check_data(data)
-        when = self._when(at)
+        given = self._given(at)
+        request = _request(case_id, OPEN_TRIGGER, actor, given, values, note, None)
+        request["person"] = person is not None
+        when = given if given is not None else self._now()
         initial = self.pathway.states[self.pathway.initial]
         holder = self.pathway.initial_holder or initial.holder or ACTOR_HOLDER
         team = actor.team if holder == ACTOR_HOLDER else holder
@@ -301,12 +381,31 @@ class Engine:
             attributes=values,
         )
         with self.store.transaction() as tx:
+            if idempotency_key is not None:
+                prior = tx.idempotency(idempotency_key)
+                if prior is not None:
+                    self._same_request(prior, request)
+                    stored = read_person(tx.connection, case_id) if person is not None else None
+                    if stored is not None and stored != person:
+                        # Personal details are not in the fingerprint (a digest of them would
+                        # outlive their erasure): compared with the stored ones while they exist.
+                        raise IdempotencyMismatch(
+                            prior.key, prior.case_id, prior.trigger, ("person",)
+                        )
+                    return self._replay(prior, case_id, OPEN_TRIGGER)
             event = tx.open_case(
                 case,
                 self._event(None, case, OPEN_TRIGGER, actor, when, "applied", (), note, values),
             )
             if person is not None:
                 tx.save_person(case_id, person)
+            if idempotency_key is not None:
+                tx.save_idempotency(
+                    IdempotencyRecord(
+                        idempotency_key, case_id, OPEN_TRIGGER, "applied", case, (),
+                        _fingerprint(request),
+                    )
+                )  # fmt: skip
         self._notify(event, case)
         return case
 
@@ -325,18 +424,22 @@ class Engine:
 
         Raises :class:`TransitionRefused` (after recording the refusal) when a guard refuses,
         :class:`ConcurrencyConflict` (writing nothing) when ``expected_version`` is stale, and
-        :class:`CaseNotFound` for an unknown case. With an ``idempotency_key`` already used, it
-        returns (or raises) what the first call did and writes nothing.
+        :class:`CaseNotFound` for an unknown case. With an ``idempotency_key`` already used for
+        the same request (case, trigger, actor id, team and roles, ``at``, data, note and
+        expected version), it returns (or raises) what the first call did and writes nothing;
+        with the key of a different request it raises :class:`IdempotencyMismatch`.
         """
         self._check_actor(actor)
         self._check_trigger(trigger)
         values = _check_data(data)
-        given = self._when(at) if at is not None else None
+        given = self._given(at)
+        request = _request(case_id, trigger, actor, given, values, note, expected_version)
         refusal: TransitionRefused | None = None
         with self.store.transaction() as tx:
             if idempotency_key is not None:
                 prior = tx.idempotency(idempotency_key)
                 if prior is not None:
+                    self._same_request(prior, request)
                     return self._replay(prior, case_id, trigger)
             case = tx.load_case(case_id)
             self._check_case(case)
@@ -360,8 +463,9 @@ class Engine:
                     change = placements.change_for(action, case, values, self.pathway)
                     event = tx.apply_transition(result, case.version, new_event, placement=change)
                 record = IdempotencyRecord(
-                    idempotency_key or "", case_id, trigger, "applied", result, ()
-                )
+                    idempotency_key or "", case_id, trigger, "applied", result, (),
+                    _fingerprint(request),
+                )  # fmt: skip
             else:
                 result = case
                 event = tx.record_refusal(
@@ -380,8 +484,9 @@ class Engine:
                 )
                 refusal = TransitionRefused(case_id, trigger, evaluation.reasons)
                 record = IdempotencyRecord(
-                    idempotency_key or "", case_id, trigger, "refused", None, evaluation.reasons
-                )
+                    idempotency_key or "", case_id, trigger, "refused", None, evaluation.reasons,
+                    _fingerprint(request),
+                )  # fmt: skip
             if idempotency_key is not None:
                 tx.save_idempotency(record)
         self._notify(event, result)
@@ -407,12 +512,26 @@ class Engine:
                     failure.plugin, failure.event_id, failure.error,
                 )  # fmt: skip
 
+    @staticmethod
+    def _same_request(prior: IdempotencyRecord, request: Mapping[str, Any]) -> None:
+        """Refuse a key used again for another request, naming the parts that differ.
+
+        A record from before fingerprints were kept (schema version 5) can only be compared on
+        its case and trigger: such keys keep the old behaviour.
+        """
+        if prior.fingerprint is None:
+            differs = [
+                part
+                for part, first in (("case", prior.case_id), ("trigger", prior.trigger))
+                if request[part] != first
+            ]
+        else:
+            now = _fingerprint(request)
+            differs = [part for part in now if prior.fingerprint.get(part) != now[part]]
+        if differs:
+            raise IdempotencyMismatch(prior.key, prior.case_id, prior.trigger, differs)
+
     def _replay(self, prior: IdempotencyRecord, case_id: str, trigger: str) -> Case:
-        if prior.case_id != case_id or prior.trigger != trigger:
-            raise InvalidRequest(
-                f"idempotency key {prior.key!r} was already used for {prior.trigger} on case "
-                f"{prior.case_id}; use a new key for a different call"
-            )
         if prior.outcome == "refused" or prior.case is None:
             raise TransitionRefused(case_id, trigger, prior.reasons)
         return prior.case
@@ -433,13 +552,51 @@ class Engine:
         actor: Actor,
         at: datetime | None = None,
         data: Mapping[str, Any] | None = None,
+        *,
+        expected_version: int | None = None,
+        note: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Decision:
-        """Would ``trigger`` be allowed now? Evaluates every guard; writes nothing."""
+        """Would :meth:`fire` with these arguments succeed now? Writes nothing.
+
+        It makes the checks ``fire`` makes, in the same order, and gives the same answer:
+        ``allowed`` exactly when ``fire`` would return a case. What ``fire`` raises before it
+        looks at the case (an unknown trigger or team, data that is not JSON, an ``at`` too far
+        ahead of the clock, a key used for another request, an unknown case) ``check`` raises
+        too; what ``fire`` turns down because of the case as it stands (a stale
+        ``expected_version``, an ``at`` before the case's newest event, malformed placement
+        data, a guard) is a reason in the decision. A key already used for this very request
+        gives the decision the first call had. Each read is of the store as it is at that
+        moment: a writer in between can still change the answer.
+        """
         self._check_actor(actor)
         self._check_trigger(trigger)
+        values = _check_data(data)
+        given = self._given(at)
+        if idempotency_key is not None:
+            prior = self.store.idempotency(idempotency_key)
+            if prior is not None:
+                self._same_request(
+                    prior, _request(case_id, trigger, actor, given, values, note, expected_version)
+                )
+                if prior.outcome == "refused" or prior.case is None:
+                    return Decision(trigger=trigger, allowed=False, reasons=prior.reasons)
+                return Decision(trigger=trigger, allowed=True, dest=prior.case.state)
         case = self.store.case(case_id)
         self._check_case(case)
-        return self._check_one(case, trigger, actor, self._when(at), _check_data(data))
+        if expected_version is not None and case.version != expected_version:
+            conflict = ConcurrencyConflict(case_id, expected_version, case.version)
+            return Decision(trigger=trigger, allowed=False, reasons=(str(conflict),))
+        when = given if given is not None else self._now()
+        problem = self._time_problem(case, when)
+        if problem is not None:
+            return Decision(trigger=trigger, allowed=False, reasons=(problem,))
+        return self._check_one(case, trigger, actor, when, values)
+
+    def _time_problem(self, case: Case, at: datetime) -> str | None:
+        """Why ``at`` cannot be a new event of the case (read outside a transaction), or None."""
+        history = self.store.history(case.id)
+        return _time_order_problem(case.id, at, history[-1].occurred_at) if history else None
 
     def _check_one(
         self, case: Case, trigger: str, actor: Actor, at: datetime, values: dict[str, Any]
@@ -461,20 +618,33 @@ class Engine:
         """Every trigger leading out of the case's current state, allowed or not, with reasons.
 
         ``data`` is what the actor would give with the call (guards such as ``data_present`` see it).
+        Each decision is the one :meth:`check` gives for that trigger.
         """
         self._check_actor(actor)
         values = _check_data(data)
+        given = self._given(at)
         case = self.store.case(case_id)
         self._check_case(case)
-        when = self._when(at)
-        return [
-            self._check_one(case, trigger, actor, when, values)
-            for trigger in self.pathway.machine.triggers_from(case.state)
-        ]
+        when = given if given is not None else self._now()
+        triggers = self.pathway.machine.triggers_from(case.state)
+        problem = self._time_problem(case, when)
+        if problem is not None:
+            return [Decision(trigger=t, allowed=False, reasons=(problem,)) for t in triggers]
+        return [self._check_one(case, trigger, actor, when, values) for trigger in triggers]
 
     def history(self, case_id: str) -> list[AuditEvent]:
         """The case's audit events in order (a convenience for ``engine.store.history``)."""
         return self.store.history(case_id)
+
+
+def _time_order_problem(case_id: str, at: datetime, newest: datetime) -> str | None:
+    """Why an event at ``at`` cannot follow the case's newest event, or None if it can."""
+    if at < newest:
+        return (
+            f"case {case_id}: at {format_instant(at)} is before the case's newest event "
+            f"({format_instant(newest)}); events of a case must be in time order"
+        )
+    return None
 
 
 def _leave_interruption(

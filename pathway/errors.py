@@ -109,6 +109,26 @@ class InstantOutOfRange(InvalidRequest, ValueError):
     """
 
 
+class IdempotencyMismatch(InvalidRequest):
+    """An idempotency key came back with a request other than the one it was first used for.
+
+    A key stands for one request: a retry must repeat it exactly (as payment APIs require), or a
+    retry carrying changed data, note, time or actor would be answered with the first call's
+    result and the change silently lost. ``differs`` names the parts that differ.
+    """
+
+    def __init__(self, key: str, case_id: str, trigger: str, differs: Sequence[str]) -> None:
+        self.key = key
+        self.case_id = case_id
+        self.trigger = trigger
+        self.differs: tuple[str, ...] = tuple(differs)
+        super().__init__(
+            f"idempotency key {key!r} was already used for {trigger} on case {case_id} with a "
+            f"different {', '.join(self.differs)}: a retry must repeat the first call exactly; "
+            "use a new key for a new call (nothing was written)"
+        )
+
+
 class StoreError(PathwayError):
     """The case store cannot be opened or is not a care-pathway store of a known version."""
 

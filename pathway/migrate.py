@@ -36,7 +36,7 @@ TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("handoffs", HANDOFF_COLUMNS, "case_id, n"),
     ("placement_periods", PERIOD_COLUMNS, "event_position, case_id, placement_id, start_day"),
     ("people", ("case_id", "name", "date_of_birth", "nhs_number"), "case_id"),
-    ("idempotency", ("key", "case_id", "trigger", "outcome", "result"), "key"),
+    ("idempotency", ("key", "case_id", "trigger", "outcome", "result", "fingerprint"), "key"),
 )
 """Each table a migration copies: its columns, and the order its rows are read in."""
 

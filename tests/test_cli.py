@@ -261,3 +261,27 @@ def test_the_command_line_starts_without_importing_what_only_some_commands_need(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []
+
+
+def test_idempotency_keys_and_a_clock_far_ahead_on_the_command_line(workdir: Path) -> None:
+    """`case open` takes a key; the same call again prints the first result, another call with
+    the key is exit 2 naming what differs; an --at in 2099 is exit 2. Nothing is written."""
+    opened = ["case", "open", "C1", "--actor", "w1", "--team", "hub", "--format", "json"]
+    first = run(*opened, "--idempotency-key", "o1", cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    again = run(*opened, "--idempotency-key", "o1", cwd=workdir)
+    assert (again.returncode, again.stdout) == (0, first.stdout)
+    other = run(*opened, "--set", "route=gp", "--idempotency-key", "o1", cwd=workdir)
+    assert other.returncode == 2
+    assert other.stderr.strip() == (
+        "Error: idempotency key 'o1' was already used for open on case C1 with a different "
+        "data: a retry must repeat the first call exactly; use a new key for a new call "
+        "(nothing was written)"
+    )
+    fired = ["case", "fire", "C1", "book_choice_appointment", "--actor", "w2", "--team", "lets"]
+    future = run(*fired, "--at", "2099-01-01T00:00:00Z", cwd=workdir)
+    assert future.returncode == 2
+    assert future.stderr.startswith("Error: at 2099-01-01T00:00:00.000000+00:00 is more than ")
+    assert "5 minutes ahead of the clock" in future.stderr and "Traceback" not in future.stderr
+    history = run("case", "history", "C1", "--format", "json", cwd=workdir)
+    assert [e["trigger"] for e in json.loads(history.stdout)] == ["open"]

@@ -290,7 +290,7 @@ def test_a_version_1_store_is_upgraded_on_open(tmp_path: Path) -> None:
 
 def test_a_version_2_store_with_cases_keeps_them_after_the_upgrade(tmp_path: Path) -> None:
     """Cases and events written before placements (schema version 2) read back unchanged after
-    the upgrade (versions 3 and 4)."""
+    the upgrade (versions 3 to 6)."""
     path = tmp_path / "v1.db"
     engine = pathway.Engine(small_pathway(tmp_path), pathway.open_store(path))
     engine.open_case("C1", LETS, at=T0)
@@ -300,6 +300,7 @@ def test_a_version_2_store_with_cases_keeps_them_after_the_upgrade(tmp_path: Pat
     with sqlite3.connect(path, isolation_level=None) as raw:  # back to how version 2 left it
         raw.execute("DROP TABLE placement_periods")
         raw.execute("DROP INDEX cases_open_by_team")
+        raw.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and what 6 added
         raw.execute("PRAGMA user_version = 2")
     with pathway.open_store(path) as upgraded:
         assert (upgraded.case("C1"), upgraded.history("C1")) == (case, history)

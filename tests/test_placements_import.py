@@ -28,7 +28,12 @@ GOOD = HEADER + (
 def store(tmp_path: Path) -> tuple[pathway.Engine, pathway.Pathway]:
     """The small pathway with C1 open and C2 opened then closed."""
     compiled = small_pathway(tmp_path)
-    engine = pathway.Engine(compiled, pathway.open_store(tmp_path / "i.db"))
+    # A clock of its own: a test fires in 2027 (an at that far past the system clock is refused).
+    engine = pathway.Engine(
+        compiled,
+        pathway.open_store(tmp_path / "i.db"),
+        clock=lambda: datetime(2030, 1, 1, tzinfo=UTC),
+    )
     engine.open_case("C1", LETS, at=T0)
     engine.open_case("C2", LETS, at=T0)
     engine.fire("C2", "close", LETS, at=T0)

@@ -331,6 +331,19 @@ class Ref:
     events: int
 
 
+def _same_call(call: Mapping[str, Any], first: Mapping[str, Any]) -> bool:
+    """Whether two fire calls (with the same case and trigger) are one request, worked out
+    independently of the engine: the same actor (roles as a set), data (None is no data),
+    expected version and note."""
+    a, b = call["actor"], first["actor"]
+    return (
+        (a.id, a.team, set(a.roles)) == (b.id, b.team, set(b.roles))
+        and (call["data"] or {}) == (first["data"] or {})
+        and call["expected_version"] == first["expected_version"]
+        and call["note"] == first["note"]
+    )
+
+
 class PathwayMachine(RuleBasedStateMachine):
     """Cases of the minimal pathway under random calls; the store must agree with the model."""
 
@@ -350,8 +363,9 @@ class PathwayMachine(RuleBasedStateMachine):
         self.store = pathway.open_store(self.path)
         self.engine = self._engine()
         self.ref: dict[str, Ref] = {}
-        # key -> (case id, trigger, the case the first call returned or the reasons it was refused)
-        self.keys: dict[str, tuple[str, str, pathway.Case | tuple[str, ...]]] = {}
+        # key -> (case id, trigger, the case the first call returned or the reasons it was
+        # refused, the first call's other arguments)
+        self.keys: dict[str, tuple[str, str, pathway.Case | tuple[str, ...], dict[str, Any]]] = {}
         self.counter = 0
         self.changed_since_reopen = False
 
@@ -490,6 +504,7 @@ class PathwayMachine(RuleBasedStateMachine):
         ref = self.ref[case_id]
         expected = self._expected(case_id, version)
         key = self._new_key() if keyed else None
+        first_call = {"actor": actor, "expected_version": expected, "data": data, "note": note}
         before_case = self.store.case(case_id)
         before = self._snapshot()
         decision = self.engine.check(case_id, trigger, actor, data=data)
@@ -520,7 +535,7 @@ class PathwayMachine(RuleBasedStateMachine):
             assert (last.reasons, last.note, dict(last.data)) == (exc.reasons, note, data or {})
             assert self.store.checkpoint().position == before[1].position + 1
             if key is not None:
-                self.keys[key] = (case_id, trigger, exc.reasons)
+                self.keys[key] = (case_id, trigger, exc.reasons, first_call)
             return
         assert expected in (None, ref.version)
         assert decision.allowed and result.state == decision.dest
@@ -538,28 +553,44 @@ class PathwayMachine(RuleBasedStateMachine):
         )
         assert (last.note, dict(last.data), last.occurred_at) == (note, data or {}, self.now[0])
         if key is not None:
-            self.keys[key] = (case_id, trigger, result)
+            self.keys[key] = (case_id, trigger, result, first_call)
 
     @precondition(lambda self: self.keys)
-    @rule(pick=st.integers(0, 10**6), actor=actors, data=payloads, version=version_choices)
+    @rule(
+        pick=st.integers(0, 10**6),
+        actor=actors,
+        data=payloads,
+        version=version_choices,
+        same=st.booleans(),
+    )
     def repeat_idempotency_key(
-        self, pick: int, actor: pathway.Actor, data: Any, version: str
+        self, pick: int, actor: pathway.Actor, data: Any, version: str, same: bool
     ) -> None:
+        """A key again: the very same call replays its first result; any other call with it is
+        an IdempotencyMismatch. Either way nothing is written."""
         key = sorted(self.keys)[pick % len(self.keys)]
-        case_id, trigger, first = self.keys[key]
+        case_id, trigger, first, first_call = self.keys[key]
         before = self._snapshot()
-        call = {
-            "actor": actor,
-            "expected_version": self._expected(case_id, version),
-            "data": data,
-            "idempotency_key": key,
-        }
-        if isinstance(first, pathway.Case):
-            assert self.engine.fire(case_id, trigger, **call) == first
+        call = (
+            dict(first_call)
+            if same
+            else {
+                "actor": actor,
+                "expected_version": self._expected(case_id, version),
+                "data": data,
+                "note": None,
+            }
+        )
+        if _same_call(call, first_call):
+            if isinstance(first, pathway.Case):
+                assert self.engine.fire(case_id, trigger, idempotency_key=key, **call) == first
+            else:
+                with pytest.raises(pathway.TransitionRefused) as info:
+                    self.engine.fire(case_id, trigger, idempotency_key=key, **call)
+                assert info.value.reasons == first
         else:
-            with pytest.raises(pathway.TransitionRefused) as info:
-                self.engine.fire(case_id, trigger, **call)
-            assert info.value.reasons == first
+            with pytest.raises(pathway.IdempotencyMismatch, match="already used"):
+                self.engine.fire(case_id, trigger, idempotency_key=key, **call)
         assert self._snapshot() == before  # a repeated key adds nothing
 
     @rule(
@@ -589,7 +620,7 @@ class PathwayMachine(RuleBasedStateMachine):
                 self.engine.fire(case_id, trigger, actor, at=newest - back, idempotency_key=key)
         elif self.keys:  # an idempotency key already used for another case or trigger
             key = sorted(self.keys)[pick % len(self.keys)]
-            first_case, first_trigger, _ = self.keys[key]
+            first_case, first_trigger, _, _ = self.keys[key]
             if (case_id, trigger) == (first_case, first_trigger):
                 trigger = next(t for t in TRIGGERS if t != first_trigger)
             with pytest.raises(pathway.InvalidRequest):
@@ -688,4 +719,5 @@ def test_fire_returns_the_case_it_stores_and_replays_for_any_accepted_data(
             assert store.checkpoint() == head
             return
         assert first == store.case("C1")
-        assert engine.fire("C1", "book_choice_appointment", lets, idempotency_key="k") == first
+        again = engine.fire("C1", "book_choice_appointment", lets, data=data, idempotency_key="k")
+        assert again == first

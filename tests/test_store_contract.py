@@ -43,6 +43,8 @@ from pathway.validation import load_schema
 
 LOOP_YAML = (Path(__file__).resolve().parent / "data" / "loop.yaml").read_text()
 ACTOR = pathway.Actor("checker", "ta")
+CRASH_ACTOR = pathway.Actor("crash-worker", "ta")
+"""The crash worker's actor: a retry of its calls must repeat them exactly, actor included."""
 
 
 # --- one process ---------------------------------------------------------------------------------
@@ -589,9 +591,12 @@ def test_stale_expected_version_from_another_engine_is_refused_and_writes_nothin
 def test_same_idempotency_key_from_several_processes_applies_once(
     tmp_path: Path, loop_path: Path, store_path: str
 ) -> None:
-    """Four processes sending one call with one key at once: one applied event, one result."""
+    """Four processes sending one call with one key at once: one applied event, one result.
+
+    The same call: one worker's request retried from four processes (a key sent with another
+    actor would be a different request, refused as an IdempotencyMismatch)."""
     _open_cases(store_path, loop_path, ("c1",))
-    argvs = [[str(store_path), str(loop_path), f"w{n}", "c1", "key-1"] for n in range(4)]
+    argvs = [[str(store_path), str(loop_path), "w1", "c1", "key-1"] for _ in range(4)]
     results = [json.loads(out.strip()) for out in _run_together(tmp_path, SAME_KEY_WORKER, argvs)]
     assert all(r == results[0] for r in results)
     assert (results[0]["state"], results[0]["version"]) == ("b", 2)
@@ -822,7 +827,7 @@ def _crash_rounds(setup: tuple[str, Path, Path], rounds: int, seed: int) -> dict
             for n in range(committed + 2):
                 case_id, trigger, key = _call(n, cases, tag)
                 head = store.checkpoint()
-                result = engine.fire(case_id, trigger, ACTOR, idempotency_key=key)
+                result = engine.fire(case_id, trigger, CRASH_ACTOR, idempotency_key=key)
                 assert result.version == 2 + n // len(cases)
                 assert result.state == ("b" if trigger == "go" else "a")
                 if n < committed:

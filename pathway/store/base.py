@@ -20,7 +20,7 @@ from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 from .placementrows import PlacementChange
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @attrs.frozen
@@ -53,7 +53,13 @@ class NewEvent:
 
 @attrs.frozen
 class IdempotencyRecord:
-    """What a call with an idempotency key did, so a retry returns the same result."""
+    """What a call with an idempotency key did, so a retry returns the same result.
+
+    ``fingerprint`` holds a digest of each part of the request (see ``Engine``): a retry is
+    compared with it part by part, so a key reused for another request is refused, naming what
+    differs. Records written before schema version 6 have none (``None``): only their case and
+    trigger can be compared.
+    """
 
     key: str
     case_id: str
@@ -61,6 +67,7 @@ class IdempotencyRecord:
     outcome: Outcome
     case: Case | None
     reasons: tuple[str, ...]
+    fingerprint: Mapping[str, str] | None = None
 
 
 class StoreTransaction(Protocol):
@@ -112,6 +119,7 @@ class Store(Protocol):
     def events(self) -> Iterator[AuditEvent]: ...
     def stream(self, query: str) -> Iterator[tuple[Any, ...]]: ...
     def person(self, case_id: str) -> Person | None: ...
+    def idempotency(self, key: str) -> IdempotencyRecord | None: ...
     def erase_person(self, case_id: str) -> bool: ...
     def verify(self, against: Checkpoint | None = None) -> VerifyResult: ...
     def checkpoint(self) -> Checkpoint: ...

@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 import attrs
 
 from ..audit import Checkpoint, VerifyResult, verify_links
-from ..canonical import GENESIS_HASH
+from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
 from ..flow import FlowState
 from ..model import AuditEvent, Case, Person
@@ -278,24 +278,24 @@ class SqlTransaction:
         )
 
     def idempotency(self, key: str) -> IdempotencyRecord | None:
-        row = self._conn.execute(
-            "SELECT key, case_id, trigger, outcome, result FROM idempotency WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        result = json.loads(row[4])
-        case = from_dict(Case, result["case"]) if result.get("case") else None
-        return IdempotencyRecord(row[0], row[1], row[2], row[3], case, tuple(result["reasons"]))
+        return read_idempotency(self._conn, key)
 
     def save_idempotency(self, record: IdempotencyRecord) -> None:
         result = {
             "case": to_dict(record.case) if record.case is not None else None,
             "reasons": list(record.reasons),
         }
-        self._conn.execute(
-            "INSERT INTO idempotency (key, case_id, trigger, outcome, result) VALUES (?, ?, ?, ?, ?)",
-            (record.key, record.case_id, record.trigger, record.outcome, json.dumps(result)),
+        fingerprint = (
+            canonical_json(dict(record.fingerprint)) if record.fingerprint is not None else None
         )
+        self._conn.execute(
+            "INSERT INTO idempotency (key, case_id, trigger, outcome, result, fingerprint) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record.key, record.case_id, record.trigger, record.outcome, json.dumps(result),
+                fingerprint,
+            ),
+        )  # fmt: skip
 
 
 # --- reads shared by the SQL stores ----------------------------------------------------------
@@ -317,6 +317,22 @@ def read_history(conn: Any, case_id: str) -> list[AuditEvent]:
     ):
         raise CaseNotFound(case_id)
     return events
+
+
+def read_idempotency(conn: Any, key: str) -> IdempotencyRecord | None:
+    """The record of the call first made with ``key``, or None if the key is unused."""
+    row = conn.execute(
+        "SELECT key, case_id, trigger, outcome, result, fingerprint FROM idempotency WHERE key = ?",
+        (key,),
+    ).fetchone()
+    if row is None:
+        return None
+    result = json.loads(row[4])
+    case = from_dict(Case, result["case"]) if result.get("case") else None
+    fingerprint = json.loads(row[5]) if row[5] is not None else None
+    return IdempotencyRecord(
+        row[0], row[1], row[2], row[3], case, tuple(result["reasons"]), fingerprint
+    )
 
 
 def read_person(conn: Any, case_id: str) -> Person | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..audit import Checkpoint, VerifyResult
 from ..errors import StoreError
 from ..model import AuditEvent, Case, Person
-from .base import SCHEMA_VERSION, case_from_row, event_from_row
+from .base import SCHEMA_VERSION, IdempotencyRecord, case_from_row, event_from_row
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -39,6 +39,7 @@ from .common import (
     read_case,
     read_checkpoint,
     read_history,
+    read_idempotency,
     read_meta,
     read_person,
     verify_chain,
@@ -218,12 +219,20 @@ urgent-needs reason of a placement made before an eligibility decision, the NHS 
 healthcare checklist outcome the case had, and whether the person was entitled to section 117
 aftercare when the period was recorded."""
 
+_SCHEMA_V6 = """
+ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;
+"""
+"""Each idempotency key's request fingerprint (a digest of each part of the first request), so a
+key reused for a different request is refused. Keys recorded before have none (NULL) and keep
+comparing their case and trigger only."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
     3: _SCHEMA_V3,
     4: _SCHEMA_V4,
     5: _SCHEMA_V5,
+    6: _SCHEMA_V6,
 }
 """Schema version -> the SQL that brings a store from the version before to it."""
 
@@ -404,6 +413,11 @@ class SqliteStore:
 
     def person(self, case_id: str) -> Person | None:
         return read_person(self._conn, case_id)
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record of the call first made with ``key`` (None if unused), read outside any
+        write transaction (``Engine.check`` asks what a retry would get)."""
+        return read_idempotency(self._conn, key)
 
     def erase_person(self, case_id: str) -> bool:
         """Erase a case's personal details (end of retention); the audit chain is unaffected."""

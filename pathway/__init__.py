@@ -24,7 +24,10 @@ from .errors import (
     MissingExtra,
     PathwayError,
     Problem,
+    StoreBusy,
     StoreError,
+    StoreReadOnly,
+    StoreUnusable,
     TransitionRefused,
 )
 from .guards import (
@@ -66,7 +69,10 @@ __all__ = [
     "Person",
     "Problem",
     "Store",
+    "StoreBusy",
     "StoreError",
+    "StoreReadOnly",
+    "StoreUnusable",
     "TransitionRefused",
     "VerifyResult",
     "__version__",

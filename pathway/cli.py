@@ -872,7 +872,10 @@ def import_(
     Required columns: case_id, occurred_at (ISO 8601, with or without an offset, T or space,
     fractions of seconds), state, team (empty: unallocated from that event). Optional:
     organisation, actor, trigger; any other column is kept as data. Rows may come in any order.
-    One bad row rejects the file, naming its line and field, and nothing is written.
+    One bad row rejects the file, naming its line and field, and nothing is written; so does a
+    file that is not UTF-8, a NUL character or an instant outside years 1 to 9999. The file is
+    read, checked and sorted before the store's write lock is taken: other users' transitions
+    wait only for the final write.
 
     \b
     A process-mining export (XES as CSV), for example:

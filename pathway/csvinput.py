@@ -49,6 +49,8 @@ def undecodable(source: Path | str, name: str) -> DefinitionError:
     """The problem of a file that is not UTF-8: the line and column of its first bad byte."""
     with open(source, "rb") as raw:
         for number, line in enumerate(raw, start=1):
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # the BOM is no column of the file
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as exc:

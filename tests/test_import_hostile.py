@@ -75,6 +75,10 @@ EVENT_FILES = {
         b"case_id,occurred_at,\xe9tat,state,team\n",
         r"bad\.csv:1: column 21: byte 0xe9 is not UTF-8",  # case_id,occurred_at, is 20
     ),
+    "latin-1 after a BOM": (
+        b"\xef\xbb\xbfcase_id,occurred_at,\xe9tat,state,team\n",
+        r"bad\.csv:1: column 21: byte 0xe9 is not UTF-8",  # the BOM is not counted
+    ),
     "far future with offset": (
         EVENTS_HEADER + b"C2,9999-12-31T23:59:59-23:59,referred,hub\n",
         r"bad\.csv:2: occurred_at: '9999-12-31T23:59:59-23:59' is outside the instants",

@@ -25,7 +25,10 @@ from .errors import (
     MissingExtra,
     PathwayError,
     Problem,
+    StoreBusy,
     StoreError,
+    StoreReadOnly,
+    StoreUnusable,
     TransitionRefused,
 )
 from .guards import (
@@ -68,7 +71,10 @@ __all__ = [
     "Person",
     "Problem",
     "Store",
+    "StoreBusy",
     "StoreError",
+    "StoreReadOnly",
+    "StoreUnusable",
     "TransitionRefused",
     "VerifyResult",
     "__version__",

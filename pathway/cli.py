@@ -3,13 +3,16 @@
 Each command parses its options, makes one library call and renders the result. Exit codes:
 0 done; 1 a decision the user asked about went against them (a refused transition, a failed
 verification, a definition with problems); 2 bad input (unknown names, unreadable files, bad
-options), with one clear message on stderr and nothing written; 3 a concurrency conflict.
+options), with one clear message on stderr and nothing written; 3 a concurrency conflict; 4 the
+store was busy (another process held its write lock for the whole busy wait: try again); 5 the
+store could not be written or read (read-only, disk full, I/O error, lost server).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,6 +34,8 @@ from .errors import (
     DefinitionError,
     InvalidRequest,
     PathwayError,
+    StoreBusy,
+    StoreUnusable,
     TransitionRefused,
 )
 from .model import Actor, Decision
@@ -55,6 +60,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_DECISION = 1
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
+EXIT_STORE_BUSY = 4
+EXIT_STORE_FAILED = 5
 
 
 def parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -126,8 +133,25 @@ def library_errors() -> Iterator[None]:
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except StoreBusy as exc:
+        fail(str(exc), EXIT_STORE_BUSY)
+    except StoreUnusable as exc:
+        fail(str(exc), EXIT_STORE_FAILED)
     except PathwayError as exc:
         fail(str(exc))
+    except sqlite3.Error as exc:  # a report's own SQL on the store's connection
+        store_failed(exc)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("psycopg"):
+            raise
+        store_failed(exc)
+
+
+def store_failed(exc: Exception) -> None:
+    """A database error that reached the CLI without becoming a StoreError: one line, exit 4/5."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    busy = any(word in text for word in ("locked", "busy", "lock timeout"))
+    fail(f"the store failed: {text}", EXIT_STORE_BUSY if busy else EXIT_STORE_FAILED)
 
 
 def db_option(f: F) -> F:
@@ -251,7 +275,9 @@ def cli() -> None:
 
     \b
     Exit codes: 0 done; 1 refused / verification failed / definition has problems;
-    2 bad input (nothing was written); 3 concurrency conflict (re-read and retry).
+    2 bad input (nothing was written); 3 concurrency conflict (re-read and retry);
+    4 store busy (retry; the wait is $PATHWAY_BUSY_TIMEOUT seconds, default 30);
+    5 store cannot be written or read (read-only, disk full, I/O error, lost server).
     """
 
 
@@ -904,7 +930,10 @@ def import_(
     Required columns: case_id, occurred_at (ISO 8601, with or without an offset, T or space,
     fractions of seconds), state, team (empty: unallocated from that event). Optional:
     organisation, actor, trigger; any other column is kept as data. Rows may come in any order.
-    One bad row rejects the file, naming its line and field, and nothing is written.
+    One bad row rejects the file, naming its line and field, and nothing is written; so does a
+    file that is not UTF-8, a NUL character or an instant outside years 1 to 9999. The file is
+    read, checked and sorted before the store's write lock is taken: other users' transitions
+    wait only for the final write.
 
     \b
     A process-mining export (XES as CSV), for example:
@@ -937,8 +966,7 @@ def import_(
         mapping[column] = field
     existed = store_exists(db)
     try:
-        with library_errors():
-            store = open_store(db)
+        with library_errors(), open_store(db) as store:  # closed on a refusal too
             reference = pathway_name or store.get_meta("pathway")
             compiled = load_pathway(reference) if reference else None
 
@@ -954,7 +982,6 @@ def import_(
                 progress=progress,
             )
             location = store.location
-            store.close()
     except SystemExit:
         if not existed:
             remove_store(db)  # the store this import created: nothing is left behind
@@ -970,8 +997,7 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
 
     if not store_exists(db):
         fail(f"{url_display(db)}: no such store: placements go onto cases already in a store")
-    with library_errors():
-        store = open_store(db, create=False)
+    with library_errors(), open_store(db, create=False) as store:  # closed on a refusal too
         reference = pathway_name or store.get_meta("pathway")
         compiled = load_pathway(reference) if reference else None
 
@@ -980,7 +1006,6 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
 
         result = import_placements(store, file, pathway=compiled, progress=progress)
         location = store.location
-        store.close()
     click.echo(
         f"Imported {result.rows:,} placement periods ({result.placements:,} placements of "
         f"{result.cases:,} cases) from {file} into {location}; chain positions "

@@ -130,7 +130,30 @@ class IdempotencyMismatch(InvalidRequest):
 
 
 class StoreError(PathwayError):
-    """The case store cannot be opened or is not a care-pathway store of a known version."""
+    """The case store cannot be opened or used, or is not a care-pathway store of a known version.
+
+    Every failure of the database under a store is raised as one of these (never as the driver's
+    own exception), with a one-line message naming the store. The subclasses say what the caller
+    can do about it: :class:`StoreBusy` (try again later), :class:`StoreReadOnly` and
+    :class:`StoreUnusable` (someone must fix the file, folder, disk or server).
+    """
+
+
+class StoreBusy(StoreError):
+    """Another process held the store's write lock for longer than the busy wait.
+
+    Nothing was written; the same call may succeed a moment later. The wait is the ``busy_timeout``
+    argument of :func:`pathway.open_store` (or ``$PATHWAY_BUSY_TIMEOUT``, default 30 seconds).
+    """
+
+
+class StoreUnusable(StoreError):
+    """The store could not be read or written as asked: an I/O error, a full disk, a lost server
+    connection, or a store object used from a thread other than the one that opened it."""
+
+
+class StoreReadOnly(StoreUnusable):
+    """The store cannot be written: the file, its folder or the database role is read-only."""
 
 
 class MissingExtra(PathwayError):

@@ -11,8 +11,16 @@ optional; any other column is kept as the event's data. ``mapping`` renames colu
 (``{"case:concept:name": "case_id"}``). Rows may come in any order; a case's rows are ordered by
 time, ties by their order in the file. A row whose state is final in the pathway, or is one of
 ``final_states``, closes the case. One bad row rejects the whole file, naming its line and
-field, and nothing is written. The file's name (not its folder), events and cases are added to
-the store's list of imported logs (meta ``import_sources``), which names the data on the dashboard.
+field, and nothing is written; so does a file that is not UTF-8, a NUL character (which
+PostgreSQL cannot store, so a SQLite store holding one could not be migrated), or an instant
+outside years 1 to 9999. The file's name (not its folder), events and cases are added to the
+store's list of imported logs (meta ``import_sources``), which names the data on the dashboard.
+
+On SQLite the file is read, checked and sorted into a temporary table before the store's write
+lock is taken, and the lock is held only for the final write (checking again, under the lock,
+that no case of the file has been opened meanwhile): a transition fired during a long import waits
+for that write, not for the whole import. On PostgreSQL the staging is inside the import's
+transaction, which locks nothing other writers need until the final write moves the chain head.
 """
 
 from __future__ import annotations
@@ -29,15 +37,24 @@ import attrs
 
 from .audit import hash_text, imported_payload_template
 from .canonical import new_event_ids
+from .csvinput import NUL, instant, nul_problems, undecodable
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
 from .reports.coverage import IMPORT_SOURCES_KEY, ImportSource, add_import_source
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
 from .store.common import META_UPSERT, read_meta
-from .store.dialect import analyze, bulk_insert, real_type, stream, temp_table, text_type
+from .store.dialect import (
+    analyze,
+    bulk_insert,
+    real_type,
+    stream,
+    temp_table,
+    text_type,
+)
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
-from .timeutil import format_instant, parse_instant
+from .store.sqlite import SqliteStore
+from .timeutil import format_instant
 
 REQUIRED = ("case_id", "occurred_at", "state", "team")
 STAGED_COLUMNS = (
@@ -89,6 +106,7 @@ def _header(reader: Any, source: str, mapping: Mapping[str, str]) -> list[str]:
         for column in mapping
         if column not in header
     ]
+    problems.extend(nul_problems(header, header, source, 1))
     renamed = [mapping.get(name, name) for name in header]
     seen: set[str] = set()
     for name in renamed:
@@ -122,6 +140,16 @@ def _stage(
         f"at_text {text}, state {text}, team {text}, organisation {text}, actor {text}, "
         f"trigger {text}, data {text})"
     )
+    count = _check_rows(conn, reader, source, columns, progress)
+    # Sorted here, not under the write lock: the load reads the rows in this index's order.
+    conn.execute("CREATE INDEX import_rows_order ON import_rows (case_id, at, line)")
+    _refuse_known_cases(conn, source)
+    return count
+
+
+def _check_rows(
+    conn: Any, reader: Any, source: str, columns: list[str], progress: Progress | None
+) -> int:
     index = {name: columns.index(name) for name in KNOWN if name in columns}
     extra = [(i, name) for i, name in enumerate(columns) if name not in KNOWN]
     width = len(columns)
@@ -140,6 +168,8 @@ def _stage(
                 problems.append(
                     Problem(source, "", f"has {len(row)} fields, the header has {width}", line)
                 )
+            elif any(NUL in value for value in row):
+                problems.extend(nul_problems(row, columns, source, line))
             else:
                 case_id = row[i_case].strip()
                 state = row[i_state].strip()
@@ -148,7 +178,7 @@ def _stage(
                 if not state:
                     problems.append(Problem(source, "state", "empty state", line))
                 try:
-                    when = parse_instant(row[i_at])
+                    when = instant(row[i_at])
                 except ValueError as exc:
                     problems.append(Problem(source, "occurred_at", str(exc), line))
                     when = None
@@ -179,6 +209,11 @@ def _stage(
         bulk_insert(conn, "import_rows", STAGED_COLUMNS, batch)
     if count == 0:
         raise DefinitionError([Problem(source, "", "the file has a header but no rows", 1)])
+    return count
+
+
+def _refuse_known_cases(conn: Any, source: str) -> None:
+    """An import adds new cases only: refuse the file if the store has any of its cases."""
     clash = conn.execute(
         "SELECT r.line, r.case_id FROM import_rows AS r JOIN cases AS c ON c.id = r.case_id "
         "ORDER BY r.line LIMIT 1"
@@ -194,7 +229,6 @@ def _stage(
                 )
             ]
         )
-    return count
 
 
 class _JsonTexts(dict[str | None, str]):
@@ -298,18 +332,55 @@ def import_events(
         )
     except OSError as exc:
         raise DefinitionError([Problem(name, "", f"cannot read file: {exc}")]) from None
-    with handle:
-        reader = csv.reader(handle)
-        columns = _header(reader, name, dict(mapping or {}))
-        with store.transaction() as tx:
-            conn = tx.connection
+    try:
+        with handle:
+            reader = csv.reader(handle)
+            columns = _header(reader, name, dict(mapping or {}))
+            if isinstance(store, SqliteStore):
+                return _import_staged_apart(store, reader, name, columns, pathway, finals, progress)
+            with store.transaction() as tx:
+                rows = _stage(tx.connection, reader, name, columns, progress)
+                return _write(tx, name, rows, pathway, finals)
+    except UnicodeDecodeError:
+        raise undecodable(source, name) from None
+
+
+def _import_staged_apart(
+    store: SqliteStore,
+    reader: Any,
+    name: str,
+    columns: list[str],
+    pathway: Pathway | None,
+    finals: set[str],
+    progress: Progress | None,
+) -> ImportResult:
+    """SQLite: stage the file outside the write lock, then take the lock for the final write.
+
+    The staging transaction is deferred and writes only the connection's temporary table, so it
+    takes no write lock on the store: other processes fire transitions meanwhile."""
+    conn = store.connection
+    try:
+        with store.staging():
             rows = _stage(conn, reader, name, columns, progress)
-            result = _load(conn, tx.chain_head(), name, rows, pathway, finals)
-            _record_source(conn, Path(name).name or name, result)
-            if result.last_position >= result.first_position:
-                tx.set_chain_head(result.last_position, result.last_hash)
-            conn.execute(f"DROP TABLE {temp_table(conn, 'import_rows')}")
-            analyze(conn, ("cases", "events", "closed_episodes", "handoffs"))
+        with store.transaction() as tx:
+            _refuse_known_cases(tx.connection, name)  # again: a case may have been opened since
+            return _write(tx, name, rows, pathway, finals)
+    finally:
+        if not conn.in_transaction:
+            conn.execute("DROP TABLE IF EXISTS temp.import_rows")
+
+
+def _write(
+    tx: Any, name: str, rows: int, pathway: Pathway | None, finals: set[str]
+) -> ImportResult:
+    """The final write of an import, under the store's write lock."""
+    conn = tx.connection
+    result = _load(conn, tx.chain_head(), name, rows, pathway, finals)
+    _record_source(conn, Path(name).name or name, result)
+    if result.last_position >= result.first_position:
+        tx.set_chain_head(result.last_position, result.last_hash)
+    conn.execute(f"DROP TABLE {temp_table(conn, 'import_rows')}")
+    analyze(conn, ("cases", "events", "closed_episodes", "handoffs"))
     return result
 
 

@@ -36,6 +36,7 @@ import attrs
 
 from . import placements as pl
 from .canonical import new_event_id
+from .csvinput import NUL, nul_problems, undecodable
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .store.base import NewEvent, Store
@@ -112,7 +113,7 @@ def _header(reader: Iterator[list[str]], source: str) -> list[str]:
         ) from None
     except csv.Error as exc:
         raise DefinitionError([Problem(source, "", f"not valid CSV: {exc}", 1)]) from None
-    problems = []
+    problems = nul_problems(header, header, source, 1)
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         problems.append(
@@ -255,6 +256,8 @@ def _read(
                         source, "", f"has {len(raw)} fields, the header has {len(header)}", line
                     )
                 )
+            elif any(NUL in value for value in raw):
+                problems.extend(nul_problems(raw, header, source, line))
             else:
                 row, found = _parse_row(dict(zip(header, raw, strict=True)), line, source, pathway)
                 problems.extend(found)
@@ -358,10 +361,13 @@ def import_placements(
         )
     except OSError as exc:
         raise DefinitionError([Problem(name, "", f"cannot read file: {exc}")]) from None
-    with handle:
-        reader = csv.reader(handle)
-        header = _header(reader, name)
-        rows = _read(reader, name, header, pathway, progress)
+    try:
+        with handle:
+            reader = csv.reader(handle)
+            header = _header(reader, name)
+            rows = _read(reader, name, header, pathway, progress)
+    except UnicodeDecodeError:
+        raise undecodable(source, name) from None
     rows.sort(key=lambda r: (r.case_id, r.placement_id, r.start))
     with store.transaction() as tx:
         _check_store(store, rows, name)

@@ -14,7 +14,11 @@ Generated from each command's `--help` by `python tools/gen_cli_docs.py`; the he
 source of truth. `--db` defaults to `$PATHWAY_DB`, else `./pathway.db`.
 
 Exit codes: 0 done; 1 a refused transition, a failed verification or a definition with
-problems; 2 bad input (one message on stderr, nothing written); 3 a concurrency conflict.
+problems; 2 bad input (one message on stderr, nothing written); 3 a concurrency conflict; 4 the
+store was busy: another process held its write lock for the whole busy wait (nothing written; try
+again; the wait is `$PATHWAY_BUSY_TIMEOUT` seconds, default 30, from 0 to 3600); 5 the store
+could not be written or read: read-only file, folder or role, full disk, I/O error, lost server
+(nothing written). Every store failure is one line on stderr, never a traceback.
 
 Files pathway reads (definitions, sample cases, activity plans, unit costs, checkpoints) may be
 at most 2 MB and may not use YAML aliases; set `$PATHWAY_MAX_FILE_BYTES` to allow larger files

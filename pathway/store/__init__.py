@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +16,37 @@ if TYPE_CHECKING:
     from .postgres import PostgresStore
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+BUSY_TIMEOUT_ENV = "PATHWAY_BUSY_TIMEOUT"
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for another process's write lock before giving up (``StoreBusy``):
+long enough to queue behind other fires and the final write of an import, short enough that a
+stuck process is reported rather than waited on for ever."""
+MAX_BUSY_TIMEOUT_S = 3600.0
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
+def _busy_timeout(value: float | str | None = None) -> float:
+    """The busy wait in seconds: ``value`` if given, else ``$PATHWAY_BUSY_TIMEOUT``, else 30.
+
+    A number of seconds from 0 (do not wait) to 3600; anything else is a ``StoreError`` naming
+    where it came from.
+    """
+    where = "busy_timeout"
+    if value is None:
+        value = os.environ.get(BUSY_TIMEOUT_ENV, "").strip() or None
+        where = f"${BUSY_TIMEOUT_ENV}"
+    if value is None:
+        return DEFAULT_BUSY_TIMEOUT_S
+    if isinstance(value, str):
+        text = value.strip()
+        seconds = float(text) if _SECONDS.fullmatch(text) else math.nan
+    else:
+        seconds = float(value)
+    if not 0 <= seconds <= MAX_BUSY_TIMEOUT_S:  # also refuses NaN
+        raise StoreError(
+            f"{where}: {value!r} is not a number of seconds from 0 to {MAX_BUSY_TIMEOUT_S:g}"
+        )
+    return seconds
 
 
 def is_server_location(location: str | Path) -> bool:
@@ -20,13 +54,20 @@ def is_server_location(location: str | Path) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
 
 
-def open_store(location: str | Path, *, create: bool = True) -> SqliteStore | PostgresStore:
+def open_store(
+    location: str | Path, *, create: bool = True, busy_timeout: float | None = None
+) -> SqliteStore | PostgresStore:
     """Open (creating if needed, unless ``create=False``) the case store at ``location``.
 
     ``location`` is a SQLite file path (``":memory:"`` for a throw-away store), or a
     ``postgresql://user@host:port/database?schema=NAME`` URL (docs/postgres.md; needs the
     ``postgres`` extra: ``pip install 'care-pathway[postgres]'``).
+
+    ``busy_timeout`` is how many seconds a write waits for another process's lock before it
+    fails with ``StoreBusy`` (default ``$PATHWAY_BUSY_TIMEOUT``, else 30). Every failure of the
+    database underneath is a ``StoreError``.
     """
+    wait = _busy_timeout(busy_timeout)
     text = str(location)
     if is_server_location(text):
         try:
@@ -36,8 +77,8 @@ def open_store(location: str | Path, *, create: bool = True) -> SqliteStore | Po
                 f"{text.split('@')[-1]}: PostgreSQL stores need psycopg 3 "
                 f"(pip install 'care-pathway[postgres]'): {exc}"
             ) from None
-        return PostgresStore(text, create=create)
-    return SqliteStore(location, create=create)
+        return PostgresStore(text, create=create, busy_timeout=wait)
+    return SqliteStore(location, create=create, busy_timeout=wait)
 
 
 def url_display(location: str | Path) -> str:
@@ -82,6 +123,8 @@ def remove_store(location: str | Path) -> None:
 
 
 __all__ = [
+    "BUSY_TIMEOUT_ENV",
+    "DEFAULT_BUSY_TIMEOUT_S",
     "SqliteStore",
     "Store",
     "StoreTransaction",

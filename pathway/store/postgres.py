@@ -42,7 +42,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..audit import Checkpoint, VerifyResult
 from ..canonical import GENESIS_HASH
-from ..errors import StoreError
+from ..errors import StoreBusy, StoreError, StoreReadOnly, StoreUnusable
 from ..model import AuditEvent, Case, Person
 from . import url_display
 from .base import (
@@ -75,6 +75,8 @@ from .common import (
 from .pgconn import PgConnection, configure
 
 DEFAULT_SCHEMA = "pathway"
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+"""As ``pathway.store.DEFAULT_BUSY_TIMEOUT_S`` (not imported: that module imports this one)."""
 DEFAULT_POOL_MAX = 10
 CONNECT_TIMEOUT_S = 10
 SCHEMA_VERSION_KEY = "schema_version"
@@ -466,10 +468,14 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, location: str, *, create: bool = True) -> None:
+    def __init__(
+        self, location: str, *, create: bool = True, busy_timeout: float | None = None
+    ) -> None:
         self._where = parse_location(location)
         self.location = self._where.display
         self.schema = self._where.schema
+        self.busy_timeout = DEFAULT_BUSY_TIMEOUT_S if busy_timeout is None else busy_timeout
+        """Seconds a statement waits for a lock another session holds (``lock_timeout``)."""
         self._kwargs: dict[str, Any] = {"autocommit": True, **self._session_options()}
         self._pinned: PgConnection | None = None
         try:
@@ -502,7 +508,12 @@ class PostgresStore:
 
     def _session_options(self) -> dict[str, Any]:
         given = psycopg.conninfo.conninfo_to_dict(self._where.conninfo)
-        options = f"{given.get('options') or ''} -c search_path={self._where.schema}".strip()
+        # lock_timeout 0 would mean "wait for ever": a busy wait of 0 waits 1 ms instead.
+        lock_ms = max(1, round(self.busy_timeout * 1000))
+        options = (
+            f"{given.get('options') or ''} -c search_path={self._where.schema} "
+            f"-c lock_timeout={lock_ms}"
+        ).strip()
         extra: dict[str, Any] = {"options": options}
         if "connect_timeout" not in given:
             extra["connect_timeout"] = CONNECT_TIMEOUT_S
@@ -598,8 +609,20 @@ class PostgresStore:
             raise self._error(exc) from None
 
     def _error(self, exc: psycopg.Error) -> StoreError:
+        """The ``StoreError`` a psycopg error means, in one line a person can act on."""
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            return StoreBusy(
+                f"{self.location}: the store is busy: another session held a lock this write "
+                f"needs for longer than the busy wait ({self.busy_timeout:g} s); nothing was "
+                "written, try again (the wait is set by $PATHWAY_BUSY_TIMEOUT)"
+            )
+        if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+            return StoreReadOnly(
+                f"{self.location}: the store is read-only (the server or the role allows no "
+                f"writes: {_first_line(exc)}); nothing was written"
+            )
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(
+            return StoreUnusable(
                 f"{self.location}: lost the connection to PostgreSQL: {_first_line(exc)}"
             )
         return StoreError(f"{self.location}: the database refused the write: {_first_line(exc)}")

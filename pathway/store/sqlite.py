@@ -9,13 +9,17 @@ Guarantees (see docs/architecture.md in the repository for why each setting is w
 * Optimistic concurrency: ``UPDATE cases ... WHERE id = ? AND version = ?`` and the row count is
   checked; ``UNIQUE(case_id, seq)`` on events is the backstop.
 
-A store object wraps one connection and is meant for one thread; open one per thread or process.
+A store object wraps one connection and is for the thread that opened it (another thread's call
+is a ``StoreUnusable`` saying so); open one per thread or process. Every ``sqlite3`` error is
+raised as a ``StoreError``: ``StoreBusy`` when the write lock stayed taken for the whole busy wait,
+``StoreReadOnly`` when the file or its folder cannot be written, ``StoreUnusable`` otherwise.
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..audit import Checkpoint, VerifyResult
-from ..errors import StoreError
+from ..errors import StoreBusy, StoreError, StoreReadOnly, StoreUnusable
 from ..model import AuditEvent, Case, Person
 from .base import SCHEMA_VERSION, IdempotencyRecord, case_from_row, event_from_row
 
@@ -46,6 +50,7 @@ from .common import (
 )
 
 BUSY_TIMEOUT_MS = 30_000
+"""The default busy wait (``pathway.store.DEFAULT_BUSY_TIMEOUT_S``), in milliseconds."""
 APPLICATION_ID = 0x43505457  # "CPTW": marks the file as a care-pathway store
 
 _SCHEMA_V1 = (
@@ -251,14 +256,17 @@ class SqliteTransaction(SqlTransaction):
 class SqliteStore:
     """A case store in one SQLite file (created, and migrated to the current schema, on open)."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, create: bool = True, busy_timeout: float | None = None
+    ) -> None:
         self.location = str(path)
+        self.busy_timeout = BUSY_TIMEOUT_MS / 1000 if busy_timeout is None else busy_timeout
+        """Seconds a write waits for another process's write lock before ``StoreBusy``."""
+        self._thread = threading.get_ident()
         if not create and self.location != ":memory:" and not Path(path).exists():
             raise StoreError(f"{self.location}: no such store (run `pathway init` to create one)")
         try:
-            conn = sqlite3.connect(
-                self.location, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-            )
+            conn = sqlite3.connect(self.location, isolation_level=None, timeout=self.busy_timeout)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.location}: cannot open as a SQLite database: {exc}") from None
         self._conn = conn
@@ -269,7 +277,10 @@ class SqliteStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{self.location}: not a usable SQLite database: {exc}") from None
+            error = self._error(exc)
+            if type(error) is StoreUnusable:  # not busy, not read-only: the file itself
+                error = StoreError(f"{self.location}: not a usable SQLite database: {exc}")
+            raise error from None
         except StoreError:
             conn.close()
             raise
@@ -292,8 +303,48 @@ class SqliteStore:
             )
         raise StoreError(f"{self.location}: not a care-pathway store ({what})")
 
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        """The ``StoreError`` a ``sqlite3`` error means, in one line a person can act on."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, sqlite3.ProgrammingError) and "thread" in text:
+            return StoreUnusable(
+                f"{self.location}: this store was opened in another thread, and a SQLite store "
+                "is for the thread that opened it: open one store per thread"
+            )
+        if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
+            primary is None and "locked" in text
+        ):
+            return StoreBusy(
+                f"{self.location}: the store is busy: another process held its write lock for "
+                f"longer than the busy wait ({self.busy_timeout:g} s); nothing was written, try "
+                "again (the wait is set by $PATHWAY_BUSY_TIMEOUT)"
+            )
+        if primary == sqlite3.SQLITE_READONLY or "readonly" in text:
+            return StoreReadOnly(
+                f"{self.location}: the store is read-only ({text}): this process cannot write "
+                "the file or the folder it is in (SQLite also writes -wal and -shm files beside "
+                "it); nothing was written"
+            )
+        if primary == sqlite3.SQLITE_FULL:
+            return StoreUnusable(f"{self.location}: the disk is full; nothing was written")
+        return StoreUnusable(f"{self.location}: the database failed: {text}")
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Raise any ``sqlite3`` error inside as the ``StoreError`` it means."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._thread:
+            raise self._error(sqlite3.ProgrammingError("used from another thread"))
+
     def _configure(self) -> None:
-        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         if self.location != ":memory:":
             self._enable_wal()
         self._conn.execute("PRAGMA synchronous = FULL")
@@ -305,7 +356,7 @@ class SqliteStore:
         Changing the journal mode needs a moment alone with the file, and SQLite reports "database
         is locked" at once rather than using the busy timeout, so wait and retry (bounded).
         """
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        deadline = time.monotonic() + self.busy_timeout
         delay = 0.005
         while True:
             try:
@@ -374,16 +425,43 @@ class SqliteStore:
             self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     @contextmanager
+    def staging(self) -> Iterator[sqlite3.Connection]:
+        """A deferred transaction for work in temporary tables (an import's staging): it reads
+        the store as it stood when it began and, writing only ``temp`` tables, takes no write
+        lock, so other processes keep writing meanwhile."""
+        with self._begin("BEGIN") as conn:
+            yield conn
+
+    @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
+        with self._begin("BEGIN IMMEDIATE") as conn:
+            yield conn
+
+    @contextmanager
+    def _begin(self, begin: str) -> Iterator[sqlite3.Connection]:
+        self._check_thread()
         if self._conn.in_transaction:
             raise StoreError("a store transaction is already open on this connection")
-        self._conn.execute("BEGIN IMMEDIATE")
+        with self._guarded():
+            self._conn.execute(begin)
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the original error says what went wrong; SQLite rolls back on close
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc) from None
             raise
-        self._conn.execute("COMMIT")
+        with self._guarded():
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteTransaction]:
@@ -394,25 +472,29 @@ class SqliteStore:
     # --- reads --------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case:
-        return read_case(self._conn, case_id)
+        with self._guarded():
+            return read_case(self.connection, case_id)
 
     def cases(self) -> Iterator[Case]:
-        for row in self._conn.execute(CASE_SELECT + " ORDER BY id"):
+        for row in self.stream(CASE_SELECT + " ORDER BY id"):
             yield case_from_row(row)
 
     def history(self, case_id: str) -> list[AuditEvent]:
-        return read_history(self._conn, case_id)
+        with self._guarded():
+            return read_history(self.connection, case_id)
 
     def events(self) -> Iterator[AuditEvent]:
-        for row in self._conn.execute(EVENT_SELECT + " ORDER BY position"):
+        for row in self.stream(EVENT_SELECT + " ORDER BY position"):
             yield event_from_row(row)
 
     def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
         """The rows of a read-only query (no parameters), one at a time."""
-        yield from self._conn.execute(query)
+        with self._guarded():
+            yield from self.connection.execute(query)
 
     def person(self, case_id: str) -> Person | None:
-        return read_person(self._conn, case_id)
+        with self._guarded():
+            return read_person(self.connection, case_id)
 
     def idempotency(self, key: str) -> IdempotencyRecord | None:
         """The record of the call first made with ``key`` (None if unused), read outside any
@@ -430,14 +512,17 @@ class SqliteStore:
 
     def checkpoint(self) -> Checkpoint:
         """The current head of the chain (position 0 and the genesis hash when empty)."""
-        return read_checkpoint(self._conn)
+        with self._guarded():
+            return read_checkpoint(self.connection)
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` ("ok" when the file is sound)."""
-        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+        with self._guarded():
+            return str(self.connection.execute("PRAGMA integrity_check").fetchone()[0])
 
     def get_meta(self, key: str) -> str | None:
-        return read_meta(self._conn, key)
+        with self._guarded():
+            return read_meta(self.connection, key)
 
     def set_meta(self, key: str, value: str) -> None:
         with self._immediate() as conn:
@@ -445,11 +530,15 @@ class SqliteStore:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The store's connection, for reports and bulk imports (which run their own SQL)."""
+        """The store's connection, for reports and bulk imports (which run their own SQL).
+
+        Only for the thread that opened the store (``StoreUnusable`` from any other)."""
+        self._check_thread()
         return self._conn
 
     def close(self) -> None:
-        self._conn.close()
+        with self._guarded():
+            self._conn.close()
 
     def __enter__(self) -> SqliteStore:
         return self

@@ -160,15 +160,21 @@ def test_a_hostile_placements_file_is_one_problem_exit_2_and_writes_nothing(
 def test_the_edges_of_the_instants_a_store_holds_still_import(
     loaded: tuple[Any, str], tmp_path: Path
 ) -> None:
-    """Years 1 and 9999 themselves are kept: only instants beyond them in UTC are refused."""
+    """The first and last instants the library accepts (1900-01-01T00:00:00Z up to, not
+    including, 3000-01-01T00:00:00Z in UTC: pathway.timeutil) import; one outside is refused
+    with its line."""
     _, location = loaded
     edge = tmp_path / "edge.csv"
     edge.write_bytes(
         EVENTS_HEADER
-        + b"E1,0001-01-01T00:00:00Z,referred,hub\n"
-        + b"E2,9999-12-31T23:59:59+00:00,referred,hub\n"
+        + b"E1,1900-01-01T00:00:00Z,referred,hub\n"
+        + b"E2,2999-12-31T23:59:59.999999+00:00,referred,hub\n"
     )
     done = invoke("import", str(edge), "--db", location)
     assert done.exit_code == 0, done.output
     done = invoke("case", "show", "E2", "--db", location)
-    assert "9999-12-31" in done.output
+    assert "2999-12-31" in done.output
+    beyond = tmp_path / "beyond.csv"
+    beyond.write_bytes(EVENTS_HEADER + b"E3,1899-12-31T23:59:59Z,referred,hub\n")
+    done = invoke("import", str(beyond), "--db", location)
+    assert done.exit_code == 2 and "beyond.csv:2: occurred_at:" in done.output, done.output

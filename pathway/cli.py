@@ -16,7 +16,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -231,6 +231,8 @@ def parse_data(data_json: str | None, settings: tuple[str, ...]) -> dict[str, An
             loaded = json.loads(data_json)
         except json.JSONDecodeError as exc:
             fail(f"--data is not valid JSON: {exc}")
+        except (ValueError, RecursionError) as exc:  # a number over 4,300 digits; deep nesting
+            fail(f"--data cannot be read: {_json_limit(exc)}")
         if not isinstance(loaded, dict):
             fail('--data must be a JSON object, e.g. \'{"field": "value"}\'')
         data.update(loaded)
@@ -242,7 +244,16 @@ def parse_data(data_json: str | None, settings: tuple[str, ...]) -> dict[str, An
             data[field] = json.loads(raw)
         except json.JSONDecodeError:
             data[field] = raw
+        except (ValueError, RecursionError) as exc:  # JSON, but past what Python reads
+            fail(f"--set {field}: the value cannot be read: {_json_limit(exc)}")
     return data
+
+
+def _json_limit(exc: Exception) -> str:
+    """Why JSON that parses could not be read: a huge integer or nesting too deep."""
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    return "a number too long (over 4,300 digits)"
 
 
 def engine_for(db: str, pathway_name: str | None) -> Engine:
@@ -389,7 +400,7 @@ def open_(
     """Open case CASE_ID in the pathway's initial state."""
     data = parse_data(data_json, settings)
     engine = engine_for(db, pathway_name)
-    with library_errors():
+    with library_errors(), closing(engine.store):  # closed on a refusal or bad input too
         created = engine.open_case(
             case_id,
             Actor(actor_id, team, roles),
@@ -441,7 +452,7 @@ def fire(
     """Fire TRIGGER on case CASE_ID. A refusal is recorded and its reasons printed (exit 1)."""
     data = parse_data(data_json, settings)
     engine = engine_for(db, pathway_name)
-    with library_errors():
+    with library_errors(), closing(engine.store):  # closed on a refusal or bad input too
         moved = engine.fire(
             case_id,
             trigger,
@@ -513,7 +524,7 @@ def triggers(
 ) -> None:
     """What this actor may fire on CASE_ID now, and why the rest are refused."""
     engine = engine_for(db, pathway_name)
-    with library_errors():
+    with library_errors(), closing(engine.store):  # closed on a refusal or bad input too
         decisions = engine.available(case_id, Actor(actor_id, team, roles), at=at)
     if fmt == "json":
         click.echo(json.dumps([to_dict(d) for d in decisions], indent=2))
@@ -1113,8 +1124,8 @@ def report(
     notice on stderr says so and gives the --as-of to use; JSON on stdout stays valid.
     """
     totals: dict[str, int] = {}  # the full length of a list read cut to --top
-    with library_errors():
-        store = open_store(db, create=False)
+    # The store is closed however the command ends (an unknown report or team included).
+    with library_errors(), closing(open_store(db, create=False)) as store:
         scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
         conn = store.connection
         reference = pathway_name or store.get_meta("pathway")
@@ -1137,7 +1148,6 @@ def report(
             # Streamed: the JSON lists every case in scope, so memory stays flat on big stores.
             reports.write_handoffs_json(conn, scope, sys.stdout, compiled)
             click.echo("")
-            store.close()
             return
         elif name == "handoffs":
             # Table, CSV and markdown show the top rows only: read only those cases.
@@ -1161,7 +1171,6 @@ def report(
                 conn, scope, reports.load_plan(plan_file) if plan_file else None, compiled
             )
         data = result.to_json()
-        store.close()
     if fmt == "json":
         # Compact: reports can list every case, and an indented dump is several times slower
         # (pipe through `python -m json.tool` to read it).
@@ -1356,7 +1365,8 @@ def dashboard(
         if not dashboard_available():
             raise MissingExtra("the dashboard", "dashboard")
         target = check_output(out)
-        store = open_store(db, create=False)
+    # The store is closed however the command ends (a bad unit costs file included).
+    with library_errors(), closing(open_store(db, create=False)) as store:
         scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
         reference = pathway_name or store.get_meta(PATHWAY_META_KEY)
         compiled = load_pathway(reference) if reference else None
@@ -1366,7 +1376,6 @@ def dashboard(
             unit_costs=costs,
         )  # fmt: skip
         written = write_dashboard(data, target, definitions_url=definitions_url)
-        store.close()
     audit = data.audit
     trail = {
         None: "not verified by this run",

@@ -30,12 +30,29 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
+        """``file:line: pointer: message`` on one line, whatever the file's values hold."""
         place = self.source
         if self.line is not None:
             place += f":{self.line}"
         if self.pointer:
-            return f"{place}: {self.pointer}: {self.message}"
-        return f"{place}: {self.message}"
+            return one_line(f"{place}: {self.pointer}: {self.message}")
+        return one_line(f"{place}: {self.message}")
+
+
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""The characters :meth:`str.splitlines` breaks a line at."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break written as its escape (``\\x0b``).
+
+    A problem quotes what a file holds (a header's column names, a value): a line break among
+    them would split the one line that names the place, and a reader (or a script reading
+    stderr) would take the rest for another problem.
+    """
+    if not any(ch in text for ch in LINE_BREAKS):
+        return text
+    return "".join(repr(ch)[1:-1] if ch in LINE_BREAKS else ch for ch in text)
 
 
 class DefinitionError(PathwayError):

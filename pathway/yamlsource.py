@@ -210,6 +210,13 @@ def parse_document(text: str, name: str) -> SourceDocument:
         line = mark.line + 1 if mark is not None else None
         what = " ".join(str(part) for part in (exc.context, exc.problem) if part)
         raise DefinitionError([Problem(name, "", f"not valid YAML: {what}", line)]) from None
+    except yaml.reader.ReaderError as exc:
+        # A control character: PyYAML's own text spans two lines and names "<unicode string>",
+        # not the file, so the problem is given here with the line it is on.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        what = f"character U+{exc.character:04X} at column {column} is not allowed in YAML"
+        raise DefinitionError([Problem(name, "", f"not valid YAML: {what}", line)]) from None
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML marks nearly every error
         raise DefinitionError([Problem(name, "", f"not valid YAML: {exc}")]) from None
     finally:

@@ -8,14 +8,15 @@ the engine decides, the store makes each decision durable in one transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from json.encoder import encode_basestring as _quote
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ..audit import ChainLink, Checkpoint, VerifyResult, hash_text, payload_json
+from ..audit import _PAYLOAD_TEMPLATE, ChainLink, Checkpoint, VerifyResult, _text, hash_text
 from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 from .placementrows import PlacementChange
@@ -247,19 +248,20 @@ def event_row(event: AuditEvent, digest: str) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def row_payload_json(row: tuple[Any, ...]) -> str:
-    """The canonical JSON an events-table row's hash covers (see ``audit.payload_json``)."""
-    (position, event_id, case_id, seq, occurred, recorded, trigger, from_state, to_state,
-     from_team, to_team, from_org, to_org, actor_id, actor_team, roles, outcome, pid, pver,
-     reasons, note, data, imported, closes, prev_hash, _digest) = row  # fmt: skip
-    return payload_json(
-        event_id=event_id, case_id=case_id, seq=seq, position=position, occurred_at=occurred,
-        recorded_at=recorded, trigger=trigger, from_state=from_state, to_state=to_state,
-        from_team=from_team, to_team=to_team, from_organisation=from_org,
-        to_organisation=to_org, actor_id=actor_id, actor_team=actor_team,
-        actor_roles_json=roles, outcome=outcome, pathway_id=pid, pathway_version=pver,
-        reasons_json=reasons, note=note, data_json=data, imported=bool(imported),
-        closes=bool(closes), prev_hash=prev_hash,
+def row_payload_json(row: Sequence[Any]) -> str:
+    """The canonical JSON an events-table row's hash covers (see ``audit.payload_json``).
+
+    The same text as ``payload_json`` called with the row's columns by name (``tests/test_audit``
+    holds them equal), formatted straight from the row: ``audit verify`` calls it on every
+    event, and the 25 keyword arguments cost a third of its time.
+    """
+    return _PAYLOAD_TEMPLATE % (
+        _quote(row[13]), row[15], _quote(row[14]), _quote(row[2]),
+        "true" if row[23] else "false", row[21], _quote(row[1]), _text(row[11]), _text(row[7]),
+        _text(row[9]), "true" if row[22] else "false", _text(row[20]), _quote(row[4]),
+        _quote(row[16]), _quote(row[17]), _quote(row[18]), int(row[0]), _quote(row[24]),
+        row[19], _quote(row[5]), int(row[3]), _text(row[12]), _text(row[8]), _text(row[10]),
+        _quote(row[6]),
     )  # fmt: skip
 
 

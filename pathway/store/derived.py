@@ -22,11 +22,13 @@ name an applied event of its own case.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from ..flow import EpisodeRow, FlowState, HandoffRow
 from ..timeutil import parse_instant
-from .dialect import stream
+from .dialect import instant_us, is_postgres, stream
 from .flowrows import FLOW_COLUMNS, flow_values
 
 MAX_PROBLEMS = 10
@@ -50,30 +52,34 @@ class _Found(Exception):
 
 
 class _Merge:
-    """One table's rows in case order, taken case by case beside the events."""
+    """One table's rows in case order, taken case by case beside the events (grouped by case in
+    C, by ``itertools.groupby``: this runs for every derived row of the store)."""
 
     def __init__(self, rows: Iterable[Sequence[Any]], table: str, report: Callable[[str], None]):
-        self._rows: Iterator[Sequence[Any]] = iter(rows)
+        self._groups = groupby(rows, itemgetter(0))
         self._table = table
         self._report = report
-        self._next: Sequence[Any] | None = next(self._rows, None)
+        self._case: str | None = None
+        self._rows: Iterator[Sequence[Any]] = iter(())
+        self._advance()
+
+    def _advance(self) -> None:
+        self._case, self._rows = next(self._groups, (None, iter(())))
 
     def take(self, case_id: str | None) -> list[Sequence[Any]]:
         """The rows of ``case_id``; rows of cases before it (which have no events) are problems.
         ``None``: the end of the events, every remaining row is one."""
-        while self._next is not None and (case_id is None or self._next[0] < case_id):
-            self._orphan(self._next[0])
-        taken: list[Sequence[Any]] = []
-        while self._next is not None and self._next[0] == case_id:
-            taken.append(self._next)
-            self._next = next(self._rows, None)
+        while self._case is not None and (case_id is None or self._case < case_id):
+            self._orphan(self._case)
+        if self._case is None or self._case != case_id:
+            return []
+        taken = list(self._rows)
+        self._advance()
         return taken
 
     def _orphan(self, case_id: str) -> None:
-        count = 0
-        while self._next is not None and self._next[0] == case_id:
-            count += 1
-            self._next = next(self._rows, None)
+        count = sum(1 for _row in self._rows)
+        self._advance()
         what = "its case row is" if self._table == "cases" else f"{count} {self._table} row(s) are"
         self._report(
             f"case {case_id} has no events: {what} in the store without the audit trail behind them"
@@ -82,8 +88,8 @@ class _Merge:
 
 def _queries(conn: Any) -> tuple[str, str, str, str, str]:
     events = (
-        "SELECT case_id, seq, position, occurred_at, outcome, to_state, to_team, "
-        "to_organisation, closes FROM events ORDER BY case_id, seq"
+        f"SELECT case_id, seq, position, occurred_at, {_micros(conn)}, outcome, to_state, "
+        "to_team, to_organisation, closes FROM events ORDER BY case_id, seq"
     )
     cases = f"SELECT id, {', '.join(CASE_FIELDS)} FROM cases ORDER BY id"
     episodes = (
@@ -95,6 +101,19 @@ def _queries(conn: Any) -> tuple[str, str, str, str, str]:
         "ORDER BY case_id, event_position"
     )
     return events, cases, episodes, handoffs, periods
+
+
+def _micros(conn: Any) -> str:
+    """The microseconds since 1970 of each event's ``occurred_at``, computed by SQLite (a third of
+    the Python's cost), for the fixed-width UTC text the store writes; NULL for any other text,
+    and always on PostgreSQL (whose cast would raise an error on a malformed one), where
+    :class:`_Seconds` computes them."""
+    if is_postgres(conn):
+        return "NULL"
+    return (
+        "CASE WHEN length(occurred_at) = 32 AND substr(occurred_at, 20, 1) = '.' "
+        f"AND substr(occurred_at, 27) = '+00:00' THEN {instant_us(conn, 'occurred_at')} END"
+    )
 
 
 class _Seconds(dict[str, int]):
@@ -125,14 +144,14 @@ def _show(value: Any) -> str:
 def _episode_values(episode: EpisodeRow) -> tuple[Any, ...]:
     assert episode.end is not None
     return (
-        episode.n, episode.team, episode.organisation, episode.start, episode.end,
+        episode.case_id, episode.n, episode.team, episode.organisation, episode.start, episode.end,
         episode.end - episode.start,
     )  # fmt: skip
 
 
 def _handoff_values(handoff: HandoffRow) -> tuple[Any, ...]:
     return (
-        handoff.n, handoff.at, handoff.from_team, handoff.to_team, handoff.from_organisation,
+        handoff.case_id, handoff.n, handoff.at, handoff.from_team, handoff.to_team, handoff.from_organisation,
         handoff.to_organisation, int(handoff.crossing), int(handoff.ping_pong),
     )  # fmt: skip
 
@@ -144,14 +163,17 @@ def _compare_rows(
     stored: list[Sequence[Any]],
     expected: list[tuple[Any, ...]],
 ) -> str | None:
-    """The first difference between a case's stored rows of ``table`` and the rebuilt ones."""
+    """The first difference between a case's stored rows of ``table`` and the rebuilt ones
+    (each a tuple of the row's columns, the case's id first)."""
+    if stored == expected:  # the rows as read (tuples) are what the events give
+        return None
     count = (
         f"{len(stored)} {table} row(s) stored, its events give {len(expected)}"
         if len(stored) != len(expected)
         else ""
     )
     for index, (row, want) in enumerate(zip(stored, expected, strict=False)):
-        have = tuple(row[1:])
+        have, want = tuple(row[1:]), want[1:]
         if have != want:
             diffs = ", ".join(
                 f"{f} {_show(h)} (events give {_show(w)})"
@@ -184,32 +206,48 @@ class _Case:
         self.closed_at: str | None = None
         self.problem: str | None = None
 
-    def add(
-        self, seq: int, position: int, at_text: str, at: float, outcome: str, to_state: str,
-        to_team: str | None, to_org: str | None, closes: Any,
-    ) -> None:  # fmt: skip
-        self.last_seq += 1
-        if seq != self.last_seq and self.problem is None:
-            self.problem = (
-                f"case {self.case_id}: event seq {seq} where {self.last_seq} was due "
-                "(events of the case missing)"
-            )
-        if self.last_seq == 1:
-            self.first_at = at_text
-        self.last_at = at_text
-        if outcome != "applied":
-            return
-        self.applied += 1
-        self.positions.add(position)
-        self.state = to_state
-        self.team = to_team or ""
-        self.organisation = to_org if to_org is not None else "unknown"
-        self.closed_at = at_text if closes else None
-        closed, _opened, handoff = self.flow.step(at, to_team, to_org, bool(closes))
-        if closed is not None:
-            self.episodes.append(_episode_values(closed))
-        if handoff is not None:
-            self.handoffs.append(_handoff_values(handoff))
+    def fold(self, rows: Iterable[Sequence[Any]], seconds: _Seconds) -> None:
+        """Fold the case's events (rows of the events query, in ``seq`` order), with local
+        variables: this loop runs once for every event of the store."""
+        step = self.flow.step
+        positions, episodes, handoffs = self.positions, self.episodes, self.handoffs
+        due = applied = 0
+        at_text = ""
+        for (
+            _cid,
+            seq,
+            position,
+            at_text,
+            micros,
+            outcome,
+            to_state,
+            to_team,
+            to_org,
+            closes,
+        ) in rows:
+            due += 1
+            if due == 1:
+                self.first_at = at_text
+            if seq != due and self.problem is None:
+                self.problem = (
+                    f"case {self.case_id}: event seq {seq} where {due} was due "
+                    "(events of the case missing)"
+                )
+            if outcome != "applied":
+                continue
+            applied += 1
+            positions.add(position)
+            self.state = to_state
+            self.team = to_team or ""
+            self.organisation = to_org if to_org is not None else "unknown"
+            self.closed_at = at_text if closes else None
+            at = micros / 1_000_000 if micros is not None else seconds.of(at_text)
+            closed, _opened, handoff = step(at, to_team, to_org, bool(closes))
+            if closed is not None:
+                episodes.append(_episode_values(closed))
+            if handoff is not None:
+                handoffs.append(_handoff_values(handoff))
+        self.last_seq, self.last_at, self.applied = due, at_text, applied
 
     def expected_row(self) -> tuple[Any, ...]:
         return (
@@ -257,7 +295,6 @@ def check_derived(conn: Any, limit: int = MAX_PROBLEMS) -> tuple[int, list[str]]
         episode_rows = _Merge(rows(episodes), "closed_episodes", report)
         handoff_rows = _Merge(rows(handoffs), "handoffs", report)
         period_rows = _Merge(rows(periods), "placement_periods", report)
-        built: _Case | None = None
 
         def finish(case: _Case) -> None:
             if case.problem is not None:
@@ -286,16 +323,10 @@ def check_derived(conn: Any, limit: int = MAX_PROBLEMS) -> tuple[int, list[str]]
                     )
 
         seconds = _Seconds()
-        for case_id, seq, position, at_text, outcome, state, team, org, closes in rows(events):
-            if built is None or case_id != built.case_id:
-                if built is not None:
-                    finish(built)
-                counted += 1
-                built = _Case(case_id)
-            built.add(
-                seq, position, at_text, seconds.of(at_text), outcome, state, team, org, closes
-            )
-        if built is not None:
+        for case_id, case_events in groupby(rows(events), itemgetter(0)):
+            counted += 1
+            built = _Case(case_id)
+            built.fold(case_events, seconds)
             finish(built)
         for merge in (case_rows, episode_rows, handoff_rows, period_rows):
             merge.take(None)

@@ -308,6 +308,10 @@ def test_triggers_history_and_case_pages(service: Service) -> None:
         contact = http.get("/cases", params={"state": "contact", "team": "hub"}).json()["cases"]
         assert [c["id"] for c in contact] == ["P1", "P2", "P3", "P4"] and referral == []
         assert http.get("/cases", params={"status": "closed"}).json()["cases"] == []
+        # P0 changed at 09:20 (its offer); the others were last touched when opened, at 09:00.
+        since = http.get("/cases", params={"changed_since": "2026-03-02T09:15:00Z"}).json()
+        assert [c["id"] for c in since["cases"]] == ["P0"]
+        assert len(http.get("/cases", params={"changed_since": T0}).json()["cases"]) == 5
         _problem(http.get("/cases", params={"status": "shut"}), 400, "bad-request")
 
 
@@ -362,7 +366,20 @@ def test_the_openapi_document_validates_and_uses_the_project_schemas(service: Se
         document = http.get("/openapi.json").json()
     validate(document)
     schemas = document["components"]["schemas"]
-    assert {"Case", "AuditEvent", "Problem"} <= set(schemas)
+    assert {"Case", "AuditEvent", "Problem", "ReportHandoffs", "ReportFunding"} <= set(schemas)
+    # The project's own schemas, as shipped (the funding report's $defs hoisted beside it).
+    import json as json_module
+
+    from pathway.packaged import data_folder
+
+    shipped = json_module.loads(
+        data_folder("schemas").joinpath("case.schema.json").read_text(encoding="utf-8")
+    )
+    assert schemas["Case"]["properties"] == shipped["properties"]
+    assert "ReportFunding_pounds" in schemas
+    history = document["paths"]["/cases/{case_id}/history"]["get"]["responses"]["200"]
+    items = history["content"]["application/json"]["schema"]["properties"]["events"]["items"]
+    assert items == {"$ref": "#/components/schemas/AuditEvent"}
     created = document["paths"]["/cases"]["post"]["responses"]["201"]
     assert created["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Case"}
 
@@ -406,3 +423,6 @@ def test_a_client_written_only_from_the_openapi_document_runs_a_case(service: Se
             etag = moved.headers["etag"]
         final = http.get("/cases/G1", headers=auth).json()
     assert (final["state"], final["team"], final["version"]) == ("choice_appointment", "lets", 4)
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator(document["components"]["schemas"]["Case"]).validate(final)

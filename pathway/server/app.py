@@ -30,6 +30,7 @@ from ..engine import Engine
 from ..errors import InvalidRequest, MissingExtra, PathwayError
 from ..model import Person
 from ..packaged import data_folder
+from ..reports import REPORTS
 from ..serialize import to_dict
 from ..store.base import SCHEMA_VERSION
 from ..timeutil import format_instant, parse_instant
@@ -205,6 +206,29 @@ def _ref(name: str) -> dict[str, Any]:
 
 def _json(name: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _page(item: str, key: str, cursor: str) -> dict[str, Any]:
+    """A page of ``item`` under ``key``, with the cursor of the next page (null on the last)."""
+    return {
+        "description": "One page; pass next_after as after for the next (null: the last page)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": [key, "next_after"],
+                    "properties": {
+                        key: {"type": "array", "items": _ref(item)},
+                        "next_after": {"type": [cursor, "null"]},
+                    },
+                }
+            }
+        },
+    }
+
+
+def _report_component(name: str) -> str:
+    return "Report" + name.capitalize()
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -412,7 +436,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get(
         "/cases/{case_id}/history", tags=["cases"],
         summary="The case's audit events in order, a page at a time",
-        responses=_problems(400, 401, 404),
+        responses={200: _page("AuditEvent", "events", "integer"), **_problems(400, 401, 404)},
     )  # fmt: skip
     def history(
         case_id: Annotated[str, Path(max_length=200)],
@@ -434,7 +458,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get(
         "/cases", tags=["cases"], summary="Cases, filtered, a page at a time (ordered by id)",
-        responses=_problems(400, 401),
+        responses={200: _page("Case", "cases", "string"), **_problems(400, 401)},
     )  # fmt: skip
     def list_cases(
         who: Caller,
@@ -484,6 +508,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         components = document.setdefault("components", {}).setdefault("schemas", {})
         _component("Case", _load_schema("case"), components)
         _component("AuditEvent", _load_schema("audit_event"), components)
+        for name in REPORTS:
+            _component(_report_component(name), _load_schema(f"report_{name}"), components)
         components["Problem"] = PROBLEM_SCHEMA
         document.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"}
@@ -568,7 +594,15 @@ def _reports_routes(app: FastAPI, pool: EnginePool) -> None:
     @app.get(
         "/reports/{name}", tags=["reports"],
         summary="A governance report's JSON (the same as pathway report NAME --format json)",
-        responses=_problems(400, 401, 404),
+        responses={
+            200: {
+                "description": "The report (a plug-in's report has the shape its plug-in documents)",
+                "content": {"application/json": {"schema": {"anyOf": [
+                    *(_ref(_report_component(n)) for n in REPORTS), {"type": "object"},
+                ]}}},
+            },
+            **_problems(400, 401, 404),
+        },
     )  # fmt: skip
     def report(
         name: Annotated[str, Path(max_length=100)],

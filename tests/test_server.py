@@ -426,3 +426,30 @@ def test_a_client_written_only_from_the_openapi_document_runs_a_case(service: Se
     from jsonschema import Draft202012Validator
 
     Draft202012Validator(document["components"]["schemas"]["Case"]).validate(final)
+
+
+def test_a_store_held_by_another_writer_is_503_with_retry_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds SQLite's write lock past the busy wait: 503 store-busy, Retry-After,
+    nothing written; once it lets go, the same request succeeds."""
+    import sqlite3
+
+    monkeypatch.setenv("PATHWAY_BUSY_TIMEOUT", "0.2")
+    location = str(tmp_path / "busy.db")
+    tokens = _tokens(location)
+    with running(ServerSettings(db=location)) as base:
+        service = Service(base, location, tokens)
+        _open(service, "B1")
+        holder = sqlite3.connect(location, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            busy = _fire(service, "B1", "self_refer", "hub", "2026-03-02T09:10:00Z")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        _problem(busy, 503, "store-busy")
+        assert busy.headers["retry-after"] == "1"
+        assert len(service.events("B1")) == 1
+        done = _fire(service, "B1", "self_refer", "hub", "2026-03-02T09:10:00Z")
+        assert done.status_code == 200

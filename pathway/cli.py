@@ -1417,3 +1417,14 @@ def _all_commands() -> dict[str, click.Command]:
 
     walk(cli, "")
     return found
+
+
+def _add_server_commands() -> None:
+    """``serve`` and ``token`` live in :mod:`pathway.cli_server` (imported after ``cli`` exists)."""
+    from .cli_server import serve, token
+
+    cli.add_command(serve)
+    cli.add_command(token)
+
+
+_add_server_commands()

@@ -70,7 +70,6 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("DROP TABLE placement_periods")  # and what version 3 added
         conn.execute("DROP INDEX cases_open_by_team")  # and version 4
         conn.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and version 6
-        conn.execute("DROP TABLE api_tokens")  # and the HTTP service's tokens
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
     conn = store.connection

@@ -273,7 +273,7 @@ key reused for a different request is refused. Keys recorded before have none (N
 comparing their case and trigger only."""
 
 _SCHEMA_V7 = """
-CREATE TABLE api_tokens (
+CREATE TABLE IF NOT EXISTS api_tokens (
     id TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
     worker TEXT NOT NULL,

@@ -39,6 +39,7 @@ def dialect(conn: Any) -> str:
 
 
 def is_postgres(conn: Any) -> bool:
+    """True if ``conn`` is a PostgreSQL store's connection (False for SQLite)."""
     return dialect(conn) == POSTGRESQL
 
 

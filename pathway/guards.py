@@ -885,4 +885,5 @@ BUILTIN_GUARDS = GuardRegistry(
         ),
     ]
 )
+"""The built-in guards every pathway may use (a plug-in's guards are added to a copy)."""
 """The guards every pathway can use."""

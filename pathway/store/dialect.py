@@ -231,7 +231,7 @@ def json_array_length(conn: Any, column: str, key: str) -> str:
 
 
 def inline_cte(conn: Any) -> str:
-    """``NOT MATERIALIZED `` for a CTE PostgreSQL should fold into the query (so correlated
+    """The words ``NOT MATERIALIZED`` (and a space) for a CTE PostgreSQL should fold into the query (so correlated
     sub-queries on it use the table's indexes), empty on SQLite, which folds such CTEs itself."""
     return "NOT MATERIALIZED " if is_postgres(conn) else ""
 

@@ -218,3 +218,27 @@ def test_cli_option_and_environment(tmp_path: Path) -> None:
     assert "--naive-time" in bad.stderr and "unknown time zone 'Mars/Olympus'" in bad.stderr
     history = run("case", "history", "C1", "--format", "json", cwd=tmp_path, env={})
     assert history.stdout.count('"trigger"') == 1  # the refused fire wrote nothing
+
+
+def test_cli_import_and_report_follow_the_policy(tmp_path: Path) -> None:
+    """``pathway import`` refuses naive rows under refuse (exit 2, the line named, nothing
+    written) and reads them as London time under local; ``--as-of`` follows the same policy."""
+    assert run("init", "--pathway", str(MINIMAL), cwd=tmp_path, env={}).returncode == 0
+    log = tmp_path / "log.csv"
+    log.write_text(CSV, encoding="utf-8")
+    refused = run("import", str(log), cwd=tmp_path, env={"PATHWAY_NAIVE_TIME": "refuse"})
+    assert refused.returncode == 2
+    assert "log.csv:2" in refused.stderr and "has no UTC offset" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    unknown = run("case", "history", "C1", cwd=tmp_path, env={})
+    assert unknown.returncode != 0 and "C1" in unknown.stderr  # the refused import wrote nothing
+    imported = run("--naive-time", "local:Europe/London", "import", str(log), cwd=tmp_path, env={})
+    assert imported.returncode == 0, imported.stderr
+    history = run("case", "history", "C1", "--format", "json", cwd=tmp_path, env={})
+    assert history.stdout.count('"occurred_at": "2026-10-24T23:30:00.000000+00:00"') == 1
+    report = run(
+        "--naive-time", "local:Europe/London", "report", "handoffs", "--as-of", "2026-10-25 01:30",
+        "--format", "json", cwd=tmp_path, env={},
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert '"as_of": "2026-10-25T00:30:00.000000+00:00"' in report.stdout

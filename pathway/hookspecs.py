@@ -17,7 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from .guards import GuardSpec
     from .model import AuditEvent, Case
-    from .plugins import ReportSpec
+    from .reports.registry import ReportSpec
 
 PROJECT = "care_pathway"
 hookspec = pluggy.HookspecMarker(PROJECT)

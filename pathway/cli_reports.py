@@ -22,6 +22,7 @@ import click
 
 from .cli import (
     Count,
+    cli,
     fail,
     library_errors,
     parse_at,
@@ -345,3 +346,4 @@ def report() -> None:
 
 for _spec in BUILTIN_REPORTS.values():
     report.add_command(build_report_command(_spec))
+cli.add_command(report)

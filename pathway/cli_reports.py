@@ -259,6 +259,19 @@ GENERIC_HELP = (
 )
 
 
+def options_after_name(args: list[str]) -> list[str]:
+    """``args`` with the options before the first name moved after it (every report option but
+    --help takes a value: ``--opt VALUE`` or ``--opt=VALUE``). Unchanged without a name."""
+    index = 0
+    while index < len(args) and args[index].startswith("-"):
+        if args[index] in ("-h", "--help", "--"):
+            return args
+        index += 1 if "=" in args[index] else 2
+    if index >= len(args) or index == 0:
+        return args
+    return [args[index], *args[:index], *args[index + 1 :]]
+
+
 class ReportGroup(click.Group):
     """The built-in reports' subcommands, and plug-in reports found when asked for.
 
@@ -267,6 +280,11 @@ class ReportGroup(click.Group):
     ``--plugin``), so a report of a plug-in named by a definition file works without installing
     it; an unknown name is reported with the reports there are.
     """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Options before the report's name go to the report: ``pathway report --db x handoffs``
+        still means ``pathway report handoffs --db x``, as when NAME was an argument."""
+        return super().parse_args(ctx, options_after_name(args))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         from .plugins import installed_reports

@@ -44,7 +44,8 @@ def pathway_guards() -> Iterable[GuardSpec]:  # type: ignore[empty-body]
 
 @hookspec
 def pathway_reports() -> Iterable[ReportSpec]:  # type: ignore[empty-body]
-    """Reports this plug-in adds: ``pathway report NAME`` runs them like the built-in ones."""
+    """Reports this plug-in adds, each a :class:`pathway.reports.ReportSpec` (with options of its
+    own if it declares them): ``pathway report NAME`` runs them like the built-in ones."""
 
 
 @hookspec

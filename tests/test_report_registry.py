@@ -232,3 +232,32 @@ def test_as_of_default_is_now(played: tuple[Path, datetime]) -> None:
     assert done.exit_code == 0, done.output
     as_of = datetime.fromisoformat(json.loads(done.stdout.splitlines()[-1])["as_of"])
     assert before <= as_of <= datetime.now(UTC)
+
+
+def test_options_before_the_report_name_still_work(played: tuple[Path, datetime]) -> None:
+    """`pathway report --db x s75 ...` was valid when NAME was an argument, and still is."""
+    location, latest = played
+    as_of = latest.isoformat()
+    runner = CliRunner()
+    after = runner.invoke(
+        cli, ["report", "s75", "--db", str(location), "--as-of", as_of, "--threshold", "1",
+              "--format", "json"],
+    )  # fmt: skip
+    before = runner.invoke(
+        cli, ["report", "--db", str(location), f"--as-of={as_of}", "--threshold", "1", "s75",
+              "--format", "json"],
+    )  # fmt: skip
+    assert after.exit_code == before.exit_code == 0, before.output
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    assert json.loads(after.stdout)["threshold"] == 1
+
+
+def test_options_after_name_moves_only_leading_options() -> None:
+    from pathway.cli_reports import options_after_name
+
+    assert options_after_name(["--db", "x", "--top=3", "s75", "--format", "csv"]) == [
+        "s75", "--db", "x", "--top=3", "--format", "csv",
+    ]  # fmt: skip
+    assert options_after_name(["s75", "--db", "x"]) == ["s75", "--db", "x"]
+    assert options_after_name(["--help"]) == ["--help"]
+    assert options_after_name(["--db", "x"]) == ["--db", "x"]

@@ -9,7 +9,7 @@ declaring a report costs nothing at start-up.
 
 Adding a built-in report (docs/reports.md, "How to add a report"): write the module with the
 function and its record, add a ``report_<name>.schema.json`` and one :class:`ReportSpec` to
-:data:`BUILTIN_REPORTS` below.
+``_BUILTIN`` below.
 """
 
 from __future__ import annotations

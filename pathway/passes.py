@@ -85,10 +85,6 @@ class PassRules:
     interim: frozenset[str] = attrs.field(init=False)
     """States whose holder is not the team responsible for the case: those aside in an
     interruption, and offer states (held by the sender while the receiver decides)."""
-    interrupt_triggers: frozenset[str] = attrs.field(init=False)
-    """The triggers of ``interrupt: true`` transitions (from any state)."""
-    return_triggers: frozenset[str] = attrs.field(init=False)
-    """The triggers of ``return`` transitions (from any state)."""
     _kinds: dict[tuple[str, str | None, str | None], StepKind] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
     )
@@ -97,14 +93,6 @@ class PassRules:
     @interim.default
     def _interim(self) -> frozenset[str]:
         return self.aside | frozenset(self.offer_to)
-
-    @interrupt_triggers.default
-    def _interrupt_triggers(self) -> frozenset[str]:
-        return frozenset(trigger for trigger, _ in self.interrupts)
-
-    @return_triggers.default
-    def _return_triggers(self) -> frozenset[str]:
-        return frozenset(trigger for trigger, _ in self.returns)
 
     @classmethod
     def from_pathway(cls, pathway: Pathway) -> PassRules:
@@ -118,20 +106,6 @@ class PassRules:
                 for source in t.sources
             ),
             aside=pathway.interruption_states,
-        )
-
-    def plain(
-        self, trigger: str, from_state: str | None, to_state: str | None, closes: bool
-    ) -> bool:
-        """Whether an event can matter to a fold only by the team it leaves the case with: it
-        does not close the case, names a trigger, and neither enters, leaves nor interrupts an
-        offer (see :meth:`PassFold.inert`). The handoffs report's SQL computes the same test."""
-        return not (
-            closes
-            or trigger == IMPORT_TRIGGER
-            or to_state in self.offer_to
-            or from_state in self.offer_to
-            or trigger in self.interrupt_triggers
         )
 
     def kind(self, trigger: str, from_state: str | None, to_state: str | None) -> StepKind:
@@ -226,23 +200,6 @@ class PassFold:
     def passes(self) -> int:
         """Declined offers plus reversed transfers."""
         return self.offers_declined + self.ping_pongs
-
-    @property
-    def base(self) -> str | None:
-        """The team responsible for the case now (None: not yet allocated, or closed)."""
-        return self._base
-
-    @property
-    def offer_pending(self) -> bool:
-        """Whether the case waits in an offer state now."""
-        return self._offer_since is not None
-
-    def inert(self, to_team: str | None) -> bool:
-        """Whether an event that is *plain* (see :func:`plain_event`) and leaves the case with
-        ``to_team`` would change nothing in this fold: no offer is pending, and the event names
-        no team or the responsible one. The report skips such events without a call to
-        :meth:`step` (the figures are the same: a test holds them equal)."""
-        return self._offer_since is None and (to_team is None or to_team == self._base)
 
     @property
     def offer_pending_since(self) -> float | None:

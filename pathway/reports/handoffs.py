@@ -26,8 +26,7 @@ ping-pongs count every change of holder.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from json.encoder import encode_basestring
 from typing import Any, TextIO
@@ -36,7 +35,6 @@ import attrs
 
 from ..definition import Pathway
 from ..flow import TEAM_SEPARATOR
-from ..importer import IMPORT_TRIGGER
 from ..passes import PassFold, PassRules, Window
 from ..store.dialect import (
     bulk_insert,
@@ -215,12 +213,6 @@ class _PassTotals:
             counts[0] += offered
             counts[1] += declined
 
-    def settle(self, ping_pongs: int) -> None:
-        """Take the ping-pongs of every case in scope, those not folded included (they have no
-        declined offers: their passes are their ping-pongs)."""
-        self.passes += ping_pongs - self.ping_pongs
-        self.ping_pongs = ping_pongs
-
     @property
     def by_offer(self) -> tuple[OfferCount, ...]:
         """The offers by pair, most offered first."""
@@ -242,124 +234,9 @@ _PASS_BATCH = 5000
 """Cases folded per insert into ``report_passes`` (memory stays flat however many there are)."""
 
 
-def _in(conn: Any, params: dict[str, Any], prefix: str, names: Iterable[str]) -> str:
-    """``(:prefix0, :prefix1, ...)`` with the names as parameters, for ``column IN ...``; a list
-    that matches nothing when there are no names."""
-    marks = []
-    for n, name in enumerate(sorted(names)):
-        params[f"{prefix}{n}"] = name
-        marks.append(f":{prefix}{n}")
-    return f"({', '.join(marks)})" if marks else f"(CAST(NULL AS {text_type(conn)}))"
-
-
-def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters ``sql`` names (PostgreSQL's driver refuses any other)."""
-    named = set(re.findall(r":([A-Za-z_][A-Za-z0-9_]*)", sql))
-    return {k: v for k, v in params.items() if k in named}
-
-
-def _positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
-    """``sql`` with each ``:name`` made a ``?`` and the values in their order (a streamed read
-    takes positional parameters only)."""
-    values: list[Any] = []
-
-    def mark(match: re.Match[str]) -> str:
-        values.append(params[match.group(1)])
-        return "?"
-
-    return re.sub(r":([A-Za-z_][A-Za-z0-9_]*)", mark, sql), values
-
-
-@attrs.frozen
-class _PassSql:
-    """The per-event tests of the passed-around fold as SQL conditions on ``events AS e``."""
-
-    params: dict[str, Any]
-    marked: str
-    """The event may make the case's figures differ from its handoffs' (see
-    :func:`_fold_passes`): it enters or leaves an offer's or an interruption's state, or has an
-    interruption's or a return's trigger."""
-    plain: str
-    """:meth:`PassRules.plain`: the event can matter to a fold only by the team it names."""
-    untold: str
-    """The event counts in ``untold``: imported without a trigger, not an opening, inside the
-    window and (with a team) concerning the team, as :class:`PassFold` counts it."""
-
-
-def _pass_sql(conn: Any, rules: PassRules, window: Window, team: str | None) -> _PassSql:
-    params: dict[str, Any] = {"p_imported": IMPORT_TRIGGER, "p_start": window.start}
-    offers = _in(conn, params, "p_o", rules.offer_to)
-    interim = _in(conn, params, "p_s", rules.interim)
-    triggers = _in(conn, params, "p_t", rules.interrupt_triggers | rules.return_triggers)
-    interrupts = _in(conn, params, "p_i", rules.interrupt_triggers)
-    marked = f"(e.to_state IN {interim} OR e.from_state IN {interim} OR e.trigger IN {triggers})"
-    plain = (
-        f"(e.closes = 0 AND e.trigger <> :p_imported AND e.to_state NOT IN {offers}"
-        f" AND (e.from_state IS NULL OR e.from_state NOT IN {offers})"
-        f" AND e.trigger NOT IN {interrupts})"
-    )
-    inside = "e.occurred_at >= :p_start"
-    if window.end is not None:
-        params["p_end"] = window.end
-        inside += " AND e.occurred_at <= :p_end"
-    if team is not None:
-        params["p_team"] = team
-        inside += " AND (e.from_team = :p_team OR e.to_team = :p_team)"
-    untold = f"(e.trigger = :p_imported AND e.from_state IS NOT NULL AND {inside})"
-    return _PassSql(params, marked, plain, untold)
-
-
-def _mark_cases(conn: Any, sql: _PassSql, join: str, as_of: str) -> str:
-    """Select into the temporary table ``report_marks`` every case in scope with an event that
-    is ``marked``, closes the case before a later event (a re-referral starts a new sequence of
-    transfers) or is ``untold``: ``fold`` 1 when its events must be folded, and its ``untold``
-    events. Returns the table's name."""
-    table = temp_table(conn, "report_marks")
-    conn.execute(f"DROP TABLE IF EXISTS {table}")
-    conn.execute(
-        f"CREATE TEMP TABLE report_marks (case_id {text_type(conn)} PRIMARY KEY, "
-        "fold INTEGER NOT NULL, untold INTEGER NOT NULL)"
-    )
-    # One pass over the events in scope, in the database. Whether a closing event has a later
-    # one, the case row's last sequence number tells.
-    # The few rows that can matter, gathered first (a plain scan of the table), then grouped.
-    insert = f"""
-        WITH m AS MATERIALIZED (
-            SELECT e.case_id,
-                   CASE WHEN {sql.marked} THEN 1 ELSE 0 END AS marked,
-                   CASE WHEN e.closes = 1 THEN e.seq END AS close_seq,
-                   CASE WHEN {sql.untold} THEN 1 ELSE 0 END AS untold
-              FROM events AS e {join}
-             WHERE e.outcome = 'applied' AND e.occurred_at <= :p_as_of
-               AND ({sql.marked} OR e.closes = 1 OR {sql.untold})
-        )
-        INSERT INTO {table} (case_id, fold, untold)
-        SELECT m.case_id,
-               CASE WHEN MAX(m.marked) = 1 OR MIN(m.close_seq) < MAX(c.last_seq) THEN 1 ELSE 0 END,
-               SUM(m.untold)
-          FROM m JOIN cases AS c ON c.id = m.case_id
-         GROUP BY m.case_id
-    """
-    conn.execute(insert, _used(insert, {**sql.params, "p_as_of": as_of}))
-    if is_postgres(conn):
-        conn.execute("ANALYZE report_marks")
-    return table
-
-
-def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, join: str) -> _PassTotals:
-    """The passed-around figures of the cases in scope (``join`` narrows ``events AS e`` to
-    them) into the temporary table ``report_passes``, one row per case folded; and the totals.
-
-    Most cases need no fold: a case none of whose events enters, leaves or interrupts an offer
-    or an interruption (or returns from one), and that was not re-referred after a closure, has
-    no offers, declines, interruptions or days between teams, and every event of it that names a
-    team leaves that team responsible, so its transfers are its handoffs and its ping-pongs are
-    theirs. One pass in SQL (:func:`_mark_cases`) finds the other cases, and only their events
-    are folded through :class:`~pathway.passes.PassFold`; even of those, an event that can change
-    nothing (:meth:`PassRules.plain` and :meth:`PassFold.inert`) costs no call. The cases not
-    folded take their ping-pongs from the handoffs (``_counted``) and their ``untold`` from the
-    SQL pass.
-    """
+def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, events_sql: str) -> _PassTotals:
+    """Fold every case's applied events (``events_sql``, in case and sequence order) into the
+    temporary table ``report_passes`` (one row per case) and return the totals."""
     table = temp_table(conn, "report_passes")
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(
@@ -373,12 +250,7 @@ def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, join: str) -> _PassT
     window = Window(
         header["since"] or "", scope.as_of_text if until is None else min(until, scope.as_of_text)
     )
-    sql = _pass_sql(conn, rules, window, scope.team)
-    marks = _mark_cases(conn, sql, join, scope.as_of_text)
     totals = _PassTotals()
-    totals.untold = int(
-        conn.execute(f"SELECT COALESCE(SUM(untold), 0) FROM {marks} WHERE fold = 0").fetchone()[0]
-    )
     batch: list[tuple[Any, ...]] = []
 
     def flush(fold: PassFold | None, case_id: str) -> None:
@@ -396,29 +268,16 @@ def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, join: str) -> _PassT
             bulk_insert(conn, table, _PASS_COLUMNS, batch)
             batch.clear()
 
-    # The cases to fold first, then each one's events by the (case_id, seq) index (SQLite's
-    # CROSS JOIN keeps that order; PostgreSQL's planner finds it itself).
-    join_kind = "JOIN" if is_postgres(conn) else "CROSS JOIN"
-    events = f"""
-        SELECT m.case_id, e.occurred_at, e.trigger, e.from_state, e.to_state, e.from_team,
-               e.to_team, e.closes, CASE WHEN {sql.plain} THEN 1 ELSE 0 END
-          FROM {marks} AS m {join_kind} events AS e ON e.case_id = m.case_id
-         WHERE m.fold = 1 AND e.outcome = 'applied' AND e.occurred_at <= :p_as_of
-         ORDER BY m.case_id, e.seq
-    """
     fold: PassFold | None = None
     current = ""
-    read, values = _positional(events, {**sql.params, "p_as_of": scope.as_of_text})
-    for case_id, at, trigger, from_state, to_state, from_team, to_team, closes, plain in stream(
-        conn, read, values
+    for case_id, at, trigger, from_state, to_state, from_team, to_team, closes in stream(
+        conn, events_sql, [scope.as_of_text]
     ):
         if case_id != current:
             flush(fold, current)
             current = case_id
             fold = PassFold(rules, window, scope.team)
         assert fold is not None
-        if plain and fold.inert(to_team):
-            continue
         fold.step(at, trigger, from_state, to_state, from_team, to_team, bool(closes))
     flush(fold, current)
     if batch:
@@ -426,6 +285,14 @@ def _fold_passes(conn: Any, scope: Scope, pathway: Pathway, join: str) -> _PassT
     if is_postgres(conn):
         conn.execute("ANALYZE report_passes")
     return totals
+
+
+_APPLIED = """SELECT e.case_id, e.occurred_at, e.trigger, e.from_state, e.to_state, e.from_team,
+                     e.to_team, e.closes
+                FROM events AS e {join}
+               WHERE e.outcome = 'applied' AND e.occurred_at <= ?
+               ORDER BY e.case_id, e.seq"""
+"""Every applied event up to as-of, in case and sequence order (``join``: narrow the cases)."""
 
 
 @contextmanager
@@ -476,13 +343,9 @@ def _planned(
             )
         totals = None
         if pathway is not None:
-            made += [temp_table(conn, "report_passes"), temp_table(conn, "report_marks")]
+            made.append(temp_table(conn, "report_passes"))
             join = "" if whole else "JOIN report_cases AS r ON r.case_id = e.case_id"
-            totals = _fold_passes(conn, scope, pathway, join)
-            ping = conn.execute(
-                f"SELECT COALESCE(SUM(k.p), 0) FROM ({_counted(plan)}) AS k", plan.params
-            ).fetchone()[0]
-            totals.settle(int(ping))
+            totals = _fold_passes(conn, scope, pathway, _APPLIED.format(join=join))
         yield plan, totals
     finally:
         for table in made:
@@ -507,13 +370,9 @@ def _counted(plan: _Plan) -> str:
         """
     if not plan.passes:
         return counted
-    # A case not folded (see _fold_passes) has no offers, declines, interruptions or days
-    # between teams, and its ping-pongs (its only passes) are its handoffs'.
     return f"""
-        SELECT k.case_id, k.n, COALESCE(q.ping_pongs, k.p) AS p, k.c,
-               COALESCE(q.offers, 0) AS offers, COALESCE(q.declined, 0) AS declined,
-               COALESCE(q.interruptions, 0) AS interruptions, COALESCE(q.passes, k.p) AS passes,
-               COALESCE(q.seconds, 0.0) AS seconds
+        SELECT k.case_id, k.n, COALESCE(q.ping_pongs, 0) AS p, k.c, q.offers, q.declined,
+               q.interruptions, q.passes, q.seconds
           FROM ({counted}) AS k LEFT JOIN report_passes AS q USING (case_id)
     """
 
@@ -601,7 +460,7 @@ def _summary(
             params,
         ).fetchone()
     if passes is not None:
-        ping = passes.ping_pongs  # transfers only, not interruptions
+        ping = passes.ping_pongs
     by_pair = tuple(
         PairCount(*row)
         for row in conn.execute(

@@ -26,6 +26,11 @@ the full run) is written once, then, all in one run:
      days each team held cases (and the unallocated days), in SQL written from the definitions
      (below), results fetched into Python.
 
+   **handoffs_pathway** is the handoffs report of a store that records its pathway (the shipped
+   ``barnet-enablement``, given as ``--pathway`` to the CLI and as the compiled pathway in
+   process): with the passed-around figures (offers, declines, interruptions, passes, days
+   between teams), against the same DuckDB handoffs.
+
    Ratio = time / DuckDB's time. Target <= 3 (aim 2). Before timing, the figures are checked to
    be EQUAL: the matrix and every case's count exactly, days per team within 1e-6 relative, and
    the CLI's JSON equal to the in-process JSON. The run says whether they agree; a benchmark
@@ -104,7 +109,10 @@ SIZES = {
     "full": {"cases": 100_000, "small_cases": 25_000, "import_rounds": 3, "rounds": 5},
     "quick": {"cases": 2_000, "small_cases": 500, "import_rounds": 2, "rounds": 3},
 }
-REPORTS = ("handoffs", "holding")
+REPORTS = ("handoffs", "handoffs_pathway", "holding")
+PATHWAY = "barnet-enablement"
+"""``handoffs_pathway``: the handoffs report of a store that records this pathway (as every store
+made by ``pathway demo`` or ``init --pathway`` does), so with the passed-around figures."""
 
 BASELINE_TABLE = (
     "CREATE TABLE events_raw (case_id TEXT, occurred_at TEXT, state TEXT, team TEXT, "
@@ -334,6 +342,8 @@ def write_report(conn: Any, name: str, scope: Scope, out: Any) -> None:
     """Write one report's JSON to ``out`` exactly as ``pathway report NAME --format json`` does."""
     if name == "handoffs":
         write_handoffs_json(conn, scope, out)  # streams by_case from the database
+    elif name == "handoffs_pathway":
+        write_handoffs_json(conn, scope, out, pathway.load_pathway(PATHWAY))
     else:
         out.write(json.dumps(holding_report(conn, scope).to_json(), ensure_ascii=False))
     out.write("\n")
@@ -349,9 +359,16 @@ def library_report(db: Path, name: str, as_of: datetime, out: Path) -> None:
         store.close()
 
 
+def _command(name: str) -> str:
+    """The report the CLI is asked for."""
+    return "handoffs" if name == "handoffs_pathway" else name
+
+
 def cli_report(db: Path, name: str, as_of: datetime, out: Path) -> float:
     """``python -m pathway report NAME --format json`` in a subprocess; seconds, output to ``out``."""
-    args = [sys.executable, "-m", "pathway", "report", name, "--db", str(db)]
+    args = [sys.executable, "-m", "pathway", "report", _command(name), "--db", str(db)]
+    if name == "handoffs_pathway":
+        args += ["--pathway", PATHWAY]  # as if the store recorded it
     args += ["--format", "json", "--as-of", as_of.isoformat()]
     with out.open("w", encoding="utf-8") as handle:
         start = time.perf_counter()
@@ -511,7 +528,9 @@ def measure_report(
     out = work / f"{name}.json"
 
     def duck() -> Any:
-        return duck_handoffs(con, as_of_us) if name == "handoffs" else duck_holding(con, as_of_us)
+        if name == "holding":
+            return duck_holding(con, as_of_us)
+        return duck_handoffs(con, as_of_us)
 
     # Untimed first calls: warm the caches and check every side gives the same figures.
     lib_out = work / f"{name}-library.json"
@@ -519,7 +538,7 @@ def measure_report(
     data = json.loads(lib_out.read_text(encoding="utf-8"))
     cli_report(db, name, as_of, out)
     duck_answer = duck()
-    if name == "handoffs":
+    if name != "holding":
         agreement = compare_handoffs(handoffs_figures(data), duck_answer)
     else:
         agreement = compare_holding(holding_figures(data), duck_answer)
@@ -673,15 +692,15 @@ def _table(results: dict[str, Any]) -> str:
         "",
     ]
     imp = results["import"]
-    head = f"{'benchmark':<34} {'library':>16} {'baseline':>16} {'ratio':>7}  target"
+    head = f"{'benchmark':<42} {'library':>16} {'baseline':>16} {'ratio':>7}  target"
     lines += [head, "-" * len(head)]
     lines.append(
-        f"{'import (file store)':<34} {imp['rows_per_s']:>10,.0f} row/s "
+        f"{'import (file store)':<42} {imp['rows_per_s']:>10,.0f} row/s "
         f"{imp['baseline_rows_per_s']:>10,.0f} row/s {imp['ratio']:>7.3f}  "
         f">= {IMPORT_TARGET} (aim {IMPORT_AIM}): {_verdict(imp['meets_target'])}"
     )
     lines.append(
-        f"{'  floor: chained events only':<34} {imp['floor_rows_per_s']:>10,.0f} row/s "
+        f"{'  floor: chained events only':<42} {imp['floor_rows_per_s']:>10,.0f} row/s "
         f"{imp['baseline_rows_per_s']:>10,.0f} row/s {imp['floor_ratio']:>7.3f}  "
         f"(info: no import that chains every event gets above this; library / floor "
         f"{imp['library_to_floor']:.2f})"
@@ -690,7 +709,7 @@ def _table(results: dict[str, Any]) -> str:
         rep = results["reports"][name]
         for side, label in (("library", "in process"), ("cli", "CLI subprocess")):
             lines.append(
-                f"{f'report {name}, {label}':<34} {rep[f'{side}_s']:>14.3f} s "
+                f"{f'report {name}, {label}':<42} {rep[f'{side}_s']:>14.3f} s "
                 f"{rep['duckdb_s']:>12.3f} s DB {rep[f'ratio_{side}']:>7.2f}  "
                 f"<= {REPORT_TARGET} (aim {REPORT_AIM}): "
                 f"{_verdict(rep[f'meets_target_{side}'])}"
@@ -698,7 +717,7 @@ def _table(results: dict[str, Any]) -> str:
     lines.append("")
     for name in REPORTS:
         agreement = results["reports"][name]["agreement"]
-        if name == "handoffs":
+        if name != "holding":
             detail = (
                 f"{agreement['cases']:,} cases, {agreement['handoffs']:,} handoffs, "
                 f"{agreement['pairs']} team pairs; differing: {agreement['cases_differing']} "
@@ -726,7 +745,7 @@ def _table(results: dict[str, Any]) -> str:
             entry = mem[name]
             rss, trace = entry["rss"], entry["tracemalloc"]
             lines.append(
-                f"  {name:<9} peak RSS {rss['small']['peak_rise_kib'] / 1024:>7.1f} -> "
+                f"  {name:<16} peak RSS {rss['small']['peak_rise_kib'] / 1024:>7.1f} -> "
                 f"{rss['big']['peak_rise_kib'] / 1024:>7.1f} MiB ({_times(rss['ratio'])}); "
                 f"tracemalloc {trace['small']['peak_rise_kib'] / 1024:>7.1f} -> "
                 f"{trace['big']['peak_rise_kib'] / 1024:>7.1f} MiB ({_times(trace['ratio'])}); "

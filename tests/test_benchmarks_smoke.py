@@ -94,7 +94,7 @@ def test_bench_reports_quick_agrees_with_duckdb(tmp_path: Path) -> None:
     for figure in ("rows_per_s", "baseline_rows_per_s", "ratio", "floor_ratio"):
         assert results["import"][figure] > 0, figure
     assert results["import"]["rows"] == results["log"]["events"]
-    for name in ("handoffs", "holding"):
+    for name in ("handoffs", "handoffs_pathway", "holding"):
         report = results["reports"][name]
         for figure in ("library_s", "cli_s", "duckdb_s", "ratio_library", "ratio_cli"):
             assert isinstance(report[figure], int | float) and report[figure] > 0, (name, figure)
@@ -106,6 +106,11 @@ def test_bench_reports_quick_agrees_with_duckdb(tmp_path: Path) -> None:
                 assert memory[method][size]["peak_rise_kib"] >= 0, (name, method, size)
         assert memory["rss"]["big"]["events"] > memory["rss"]["small"]["events"]
     assert results["reports"]["handoffs"]["agreement"]["cases"] == 60
+    # With the pathway, the handoffs figures are the same (the passed-around ones are added).
+    assert (
+        results["reports"]["handoffs_pathway"]["agreement"]["handoffs"]
+        == (results["reports"]["handoffs"]["agreement"]["handoffs"])
+    )
     # The temporary files are cleaned up.
     assert not list(tmp_path.glob("pathway-bench-reports-*"))
 
@@ -194,6 +199,8 @@ def test_bench_passes_runs_and_cleans_up(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     ratios = [line for line in completed.stdout.splitlines() if line.startswith("ratio with")]
     assert len(ratios) == 2, completed.stdout
+    floors = [line for line in completed.stdout.splitlines() if line.startswith("floor,")]
+    assert len(floors) == 3, completed.stdout
     assert not list(tmp_path.glob("pathway-bench-passes-*"))
 
 

@@ -13,6 +13,7 @@ passed around.
 from __future__ import annotations
 
 from .audit import Checkpoint, VerifyResult
+from .builtin_guards import BUILTIN_GUARDS
 from .definition import Pathway, load_pathway, shipped_definitions
 from .engine import Engine
 from .errors import (
@@ -32,7 +33,6 @@ from .errors import (
     TransitionRefused,
 )
 from .guards import (
-    BUILTIN_GUARDS,
     GuardContext,
     GuardRegistry,
     GuardResult,

@@ -21,6 +21,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .audit import Checkpoint, VerifyResult
+from .builtin_guards import BUILTIN_GUARDS
 from .definition import Pathway, load_pathway, shipped_definitions
 from .engine import Engine
 from .errors import (
@@ -42,7 +43,6 @@ from .errors import (
     TransitionRefused,
 )
 from .guards import (
-    BUILTIN_GUARDS,
     GuardContext,
     GuardRegistry,
     GuardResult,
@@ -81,10 +81,10 @@ if TYPE_CHECKING:
 
 SUBMODULES = frozenset(
     {
-        "audit", "canonical", "dashboard", "definition", "diagram", "engine", "errors", "flow",
-        "guards", "helped", "hookspecs", "importer", "migrate", "model", "passes",
-        "placement_import", "placements", "plugins", "render", "reports", "serialize", "store",
-        "timeutil",
+        "audit", "builtin_guards", "canonical", "dashboard", "definition", "diagram", "engine",
+        "errors", "flow", "funding_guards", "guards", "helped", "hookspecs", "importer", "migrate",
+        "model", "passes", "periods", "placement_import", "placements", "plugins", "render",
+        "reports", "serialize", "store", "timeutil",
     }
 )  # fmt: skip
 """The library's public modules, each reachable as ``pathway.NAME`` (imported when first used)."""

@@ -17,8 +17,9 @@ from typing import Any
 import attrs
 import pluggy
 
+from .builtin_guards import BUILTIN_GUARDS
 from .errors import DefinitionError, Problem
-from .guards import BUILTIN_GUARDS, GuardRegistry
+from .guards import GuardRegistry
 from .machine import CompiledMachine, return_targets
 from .plugins import (
     LoadedPlugin,

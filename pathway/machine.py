@@ -1,21 +1,28 @@
-"""Compile a pathway into one shared ``transitions`` state machine and evaluate triggers on it.
+"""Compile a pathway into one table of candidate transitions and evaluate triggers on it.
 
-One flat :class:`transitions.Machine` per pathway serves every case: cases are never registered
-(``add_model`` costs time and memory per case); instead each evaluation hands the machine a
-throw-away token with a ``state`` attribute. ``transitions`` does the matching of trigger and source
-state and tries the candidate transitions in definition order; every guard of every candidate is
-evaluated (not only up to the first failure) so a refusal can give *every* reason.
+One table per pathway serves every case: for each trigger and source state, the transitions that
+may be taken, in definition order, each with its destination and guards. Evaluating a trigger
+tries its candidates in that order; every guard of a tried candidate is evaluated (not only up to
+the first failure) so that a refusal can give *every* reason, and the first candidate whose guards
+all pass is the transition.
+
+The table is a :class:`transitions.Machine`, built with ``add_transition`` and read back with
+``get_transitions`` (its documented API) once, when the pathway is compiled; ``transitions`` checks
+that every source and destination is a state of the machine. It is used only as that lookup table,
+never to fire: ``Event.trigger`` would move a model between states and run the library's callback
+and logging machinery (INFO lines on every trigger, under a host application that logs at INFO),
+while here the store, not a model, records the move, and a decision must explain every refusal.
+So evaluation reads the compiled candidates and calls the guards itself.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from transitions import EventData, Machine
+from transitions import Machine
 
 from .guards import GuardContext
 from .model import Actor, Case, GuardCheck
@@ -23,9 +30,6 @@ from .spec import Transition
 
 if TYPE_CHECKING:
     from .definition import Pathway
-
-# INFO logging makes every trigger several times slower; the library logs its own decisions.
-logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 @attrs.frozen
@@ -78,31 +82,26 @@ def return_targets(
     }
 
 
-class _Token:
-    """The stand-in model handed to the shared machine for one evaluation."""
+@attrs.frozen
+class Candidate:
+    """One transition a trigger may take from one state: the pathway's transition, where it goes,
+    and, for a ``return``, the state on top of the case's return stack it is taken for."""
 
-    __slots__ = ("case", "chosen", "chosen_dest", "ctx_args", "results", "state")
-
-    def __init__(self, case: Case, ctx_args: Mapping[str, Any]) -> None:
-        self.state = case.state
-        self.case = case
-        self.ctx_args = ctx_args
-        self.results: list[tuple[Transition, list[GuardCheck]]] = []
-        self.chosen: Transition | None = None
-        self.chosen_dest: str | None = None
+    transition: Transition
+    dest: str | None
+    returns_to: str | None = None
 
 
 class CompiledMachine:
-    """The shared state machine of one pathway."""
+    """The shared table of one pathway's transitions, and the evaluation of a trigger on a case."""
 
     def __init__(self, pathway: Pathway) -> None:
         self._pathway = pathway
-        self._machine = Machine(
+        machine = Machine(
             model=None,
             states=list(pathway.states),
             initial=pathway.initial,
             auto_transitions=False,
-            send_event=True,
             ignore_invalid_triggers=False,
         )
         targets = return_targets(
@@ -110,93 +109,84 @@ class CompiledMachine:
             pathway.transitions,
             [name for name, state in pathway.states.items() if state.is_offer],
         )
+        table: dict[tuple[str, str], list[Candidate]] = {}
         for t in pathway.transitions:
             for source in t.sources:
                 if t.returns:
-                    # One machine transition per place the case may return to, chosen by the
-                    # newest return point on the case's stack.
-                    for target in targets.get(source, ()):
-                        self._machine.add_transition(
-                            t.trigger,
-                            source,
-                            target,
-                            conditions=[_returns_to(target), self._guard_condition(t, target)],
-                        )
+                    # One candidate per place the case may return to, chosen by the newest
+                    # return point on the case's stack.
+                    found = [Candidate(t, target, target) for target in targets.get(source, ())]
                 else:
                     # An internal step stays where it is: a transition from the state to itself.
-                    dest = source if t.internal else t.dest
-                    self._machine.add_transition(
-                        t.trigger, source, dest, conditions=[self._guard_condition(t, dest)]
-                    )
+                    found = [Candidate(t, source if t.internal else t.dest)]
+                for candidate in found:
+                    machine.add_transition(t.trigger, source, candidate.dest)
+                    table.setdefault((t.trigger, source), []).append(candidate)
+        for (trigger, source), candidates in table.items():
+            # The machine keeps each trigger's transitions from a source in the order added.
+            built = [m.dest for m in machine.get_transitions(trigger, source)]
+            assert built == [c.dest for c in candidates], (trigger, source, built)
+        self._machine = machine
+        self._table = {key: tuple(found) for key, found in table.items()}
+        self._triggers = frozenset(machine.events)
 
-    def _guard_condition(self, transition: Transition, dest: str | None) -> Any:
-        pathway = self._pathway
-
-        def condition(event: Any) -> bool:
-            token: _Token = event.model
-            ctx = GuardContext(
-                pathway=pathway, case=token.case, transition=transition, **token.ctx_args
-            )
-            checks = []
-            for ref in transition.guards:
-                result = pathway.guards[ref.name].function(ctx, **ref.params)
-                checks.append(GuardCheck(ref.name, result.passed, result.reason))
-            token.results.append((transition, checks))
-            ok = all(c.passed for c in checks)
-            if ok:
-                token.chosen = transition
-                token.chosen_dest = dest
-            return ok
-
-        return condition
+    def candidates(self, trigger: str, state: str) -> tuple[Candidate, ...]:
+        """The transitions ``trigger`` may take from ``state``, in definition order."""
+        return self._table.get((trigger, state), ())
 
     def triggers_from(self, state: str) -> list[str]:
         """Triggers that have a transition from ``state``, in definition order."""
-        return [
-            name
-            for name in self._pathway.triggers
-            if state in self._machine.events[name].transitions
-        ]
+        return [name for name in self._pathway.triggers if (name, state) in self._table]
+
+    def _checks(
+        self, transition: Transition, case: Case, ctx_args: Mapping[str, Any]
+    ) -> list[GuardCheck]:
+        """Every guard of ``transition`` on ``case``, each with its result and reason."""
+        pathway = self._pathway
+        ctx = GuardContext(pathway=pathway, case=case, transition=transition, **ctx_args)
+        checks = []
+        for ref in transition.guards:
+            result = pathway.guards[ref.name].function(ctx, **ref.params)
+            checks.append(GuardCheck(ref.name, result.passed, result.reason))
+        return checks
 
     def evaluate(
         self, case: Case, trigger: str, actor: Actor, at: datetime, data: Mapping[str, Any]
     ) -> Evaluation:
         """Decide whether ``trigger`` may be fired on ``case`` now; changes nothing."""
-        token = _Token(case, {"actor": actor, "at": at, "data": data})
-        event = self._machine.events.get(trigger)
-        if event is None:
+        if trigger not in self._triggers:
             return Evaluation(
                 trigger, False, None, None, (), (f"{trigger} is not a trigger of this pathway",)
             )
-        candidates = event.transitions.get(case.state)
+        candidates = self._table.get((trigger, case.state))
         if not candidates:
             possible = ", ".join(self.triggers_from(case.state)) or "none"
             reason = (
                 f"{trigger} cannot be fired from state {case.state} (possible here: {possible})"
             )
             return Evaluation(trigger, False, None, None, (), (reason,))
-        # The machine's candidates for this trigger and state, in definition order, each with its
-        # conditions; the first whose conditions all hold is the transition. Checking them here,
-        # rather than through Event.trigger, skips moving the throw-away token between states
-        # (the store, not the token, records the move).
-        event_data = EventData(
-            self._machine.get_state(case.state), event, self._machine, token, (), {}
-        )
-        ok = False
+        ctx_args = {"actor": actor, "at": at, "data": data}
+        stack = case.return_stack
+        tried = False
+        checks: list[GuardCheck] = []
         for candidate in candidates:
-            if all(condition.check(event_data) for condition in candidate.conditions):
-                ok = True
-                break
-        checks = tuple(c for _, cs in token.results for c in cs)
-        if ok and token.chosen is not None:
-            return Evaluation(trigger, True, token.chosen, token.chosen_dest, checks, ())
+            if candidate.returns_to is not None and not (
+                stack and stack[-1].state == candidate.returns_to
+            ):
+                continue
+            tried = True
+            found = self._checks(candidate.transition, case, ctx_args)
+            checks.extend(found)
+            if all(c.passed for c in found):
+                return Evaluation(
+                    trigger, True, candidate.transition, candidate.dest, tuple(checks), ()
+                )
         reasons: list[str] = []
-        for _, cs in token.results:
-            for c in cs:
-                if not c.passed and c.reason not in reasons:
-                    reasons.append(c.reason)
-        if not token.results:
-            came_from = case.return_stack[-1].state if case.return_stack else None
+        for c in checks:
+            if not c.passed and c.reason not in reasons:
+                reasons.append(c.reason)
+        if not tried:
+            came_from = stack[-1].state if stack else None
             reasons.append(
                 f"{trigger} returns the case to where it was before it was offered on or interrupted, "
                 + (
@@ -205,13 +195,4 @@ class CompiledMachine:
                     else "but the case was neither offered on nor interrupted"
                 )
             )
-        return Evaluation(trigger, False, None, None, checks, tuple(reasons))
-
-
-def _returns_to(target: str) -> Any:
-    def condition(event: Any) -> bool:
-        token: _Token = event.model
-        stack = token.case.return_stack
-        return bool(stack) and stack[-1].state == target
-
-    return condition
+        return Evaluation(trigger, False, None, None, tuple(checks), tuple(reasons))

@@ -45,8 +45,8 @@ from .canonical import new_event_id
 from .csvinput import NUL, nul_problems, undecodable
 from .definition import Pathway
 from .errors import DefinitionError, Problem
+from .periods import WHOLE_BP, Period, PlacementChange
 from .store.base import NewEvent, Store
-from .store.placementrows import WHOLE_BP, Period, PlacementChange
 
 REQUIRED = (
     "case_id", "placement_id", "care_type", "weekly_cost", "start_date", "end_date",

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import InvalidRequest
-from .store.placementrows import WHOLE_BP, Period, PlacementChange
+from .periods import WHOLE_BP, Period, PlacementChange
+from .timeutil import optional_day
 
 if TYPE_CHECKING:
     from .definition import Pathway
@@ -200,16 +201,6 @@ def parse_day(value: Any, field: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"{field}: {value!r} is not a date such as 2026-01-05") from None
-
-
-def optional_day(value: Any) -> date | None:
-    """A recorded date field, or ``None`` when it is missing or not a date."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        return None
 
 
 def parse_flag(value: Any, field: str) -> bool:

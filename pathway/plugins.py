@@ -20,8 +20,9 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from .builtin_guards import BUILTIN_GUARDS
 from .errors import DefinitionError, Problem
-from .guards import BUILTIN_GUARDS, GuardRegistry
+from .guards import GuardRegistry
 from .reports.registry import ReportOption, ReportSpec
 from .yamlsource import SourceDocument, parse_document, pointer
 

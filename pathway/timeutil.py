@@ -315,3 +315,13 @@ def parse_instant(text: str, naive: NaiveTime | None = None) -> datetime:
         raise InstantOutOfRange(
             f"{text!r} is outside the instants care-pathway accepts ({RANGE_TEXT})"
         ) from None
+
+
+def optional_day(value: object) -> date | None:
+    """A recorded date field, or ``None`` when it is missing or not a date."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None

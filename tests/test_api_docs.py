@@ -30,7 +30,7 @@ def _target(name: str) -> str:
     if inspect.isclass(obj) or inspect.isfunction(obj):
         return f"{obj.__module__}.{obj.__qualname__}"
     return {
-        "BUILTIN_GUARDS": "pathway.guards.BUILTIN_GUARDS",
+        "BUILTIN_GUARDS": "pathway.builtin_guards.BUILTIN_GUARDS",
         "hookimpl": "pathway.hookspecs.hookimpl",
     }[name]
 

@@ -70,7 +70,12 @@ def test_wheel_contains_the_data_files(installed: tuple[Path, dict[str, str]]) -
     for schema in ("pathway", "audit_event", "case", "sample_case"):
         assert f"pathway/schemas/{schema}.schema.json" in names
     assert "pathway/py.typed" in names
-    assert {"pathway/dashboard/dashboard.css", "pathway/dashboard/dashboard.js"} <= set(names)
+    assert {
+        "pathway/dashboard/dashboard.css",
+        "pathway/dashboard/dashboard.js",
+        "pathway/dashboard/templates/page.html",
+        "pathway/dashboard/templates/macros.html",
+    } <= set(names)
     assert any(n.startswith("pathway/definitions/") and n.endswith(".yaml") for n in names)
 
 

@@ -10,6 +10,12 @@ colours are the Okabe-Ito palette and cividis, which colour-blind readers can te
 prints on A4. Every value that comes from data (team names, case ids, stage names) is
 HTML-escaped, including inside the charts, where Plotly would otherwise read a little HTML.
 
+The HTML is Jinja2 templates (``templates/page.html`` and its ``macros.html``) with autoescaping
+on: :func:`page_context` computes every value the page shows and the templates only lay them out,
+so no value can reach the page unescaped by a forgotten call. The only text shown as it is are
+:data:`RAW_VALUES` (the shipped stylesheet and script, Plotly's bundle, the charts' JSON), each
+made safe for its element here. The charts' figures are built in Python, not in templates.
+
 The page is a list of panels, each built from the record by one function of :data:`PANELS`; a
 function returns ``None`` when it has nothing to show, so a panel for data some stores do not
 have (e.g. spend on placements) is one more function in that list.
@@ -17,6 +23,7 @@ have (e.g. spend on placements) is one more function in that list.
 
 from __future__ import annotations
 
+import functools
 import html
 import importlib.util
 import json
@@ -27,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -35,6 +42,9 @@ from .. import __version__
 from ..errors import InvalidRequest, MissingExtra
 from ..timeutil import format_instant, to_utc
 from .data import DashboardData, pounds
+
+if TYPE_CHECKING:
+    import jinja2
 
 DEFINITIONS_URL = "docs/reports.md"
 """Where the page links for the reports' exact definitions (relative: next to the docs folder)."""
@@ -151,8 +161,8 @@ class Panel:
 
 
 def dashboard_available() -> bool:
-    """Whether the ``dashboard`` extra (Plotly) is installed."""
-    return importlib.util.find_spec("plotly") is not None
+    """Whether the ``dashboard`` extra (Plotly and Jinja2) is installed."""
+    return all(importlib.util.find_spec(name) is not None for name in ("plotly", "jinja2"))
 
 
 def _plotly_js() -> str:
@@ -171,11 +181,6 @@ def _asset(name: str) -> str:
 
 
 # --- formatting ---------------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    """HTML-escaped text of a value from data."""
-    return html.escape(str(value), quote=True)
 
 
 def _t(value: Any) -> str:
@@ -1282,142 +1287,138 @@ def panels(data: DashboardData, builders: Sequence[PanelBuilder] = PANELS) -> li
 
 # --- HTML -----------------------------------------------------------------------------------------
 
+RAW_VALUES = ("styles", "script", "plotly_js", "figures_json")
+"""The only values the page shows unescaped (``raw.<name>`` in the template), each made safe for
+its element by the code: the shipped ``dashboard.css`` and ``dashboard.js``, Plotly's bundle with
+any ``</script`` broken (:func:`_plotly_js`), and the charts' figures as JSON with ``<``, ``>`` and
+``&`` escaped (:func:`_json_for_script`). They are :class:`Trusted`; the templates use no
+``|safe``, and every other value they show is autoescaped."""
 
-def _table_html(table: Table) -> str:
-    numeric = table.numeric or tuple(False for _ in table.columns)
-    head = "".join(
-        f'<th scope="col"{" class=num" if num else ""}>{_e(c)}</th>'
-        for c, num in zip(table.columns, numeric, strict=True)
+
+@attrs.frozen
+class Trusted:
+    """Text the code has made safe for its place in the page: the template shows it unescaped.
+
+    Jinja2 (through MarkupSafe) takes any object with ``__html__`` as already safe. This is used
+    instead of ``|safe``/``Markup`` because MarkupSafe copies a ``Markup`` string slowly when the
+    text is not ASCII (Plotly's 4.8 MB bundle: 35 ms a page, more than the rest of the render).
+    """
+
+    text: str
+
+    def __html__(self) -> str:
+        return self.text
+
+
+def _thousands(value: int) -> str:
+    return f"{value:,}"
+
+
+def _json(value: Any) -> str:
+    """A headline figure's value for its ``data-value`` attribute (escaped by the template)."""
+    return json.dumps(value)
+
+
+def _environment() -> jinja2.Environment:
+    """The templates' environment; raises :class:`MissingExtra` without Jinja2."""
+    try:
+        import jinja2  # noqa: F401  (the extra's check; the environment is made once)
+    except ImportError:
+        raise MissingExtra("the dashboard", "dashboard") from None
+    return _make_environment()
+
+
+@functools.cache
+def _make_environment() -> jinja2.Environment:
+    """Autoescaping on for every template, an undefined name an error, the filters they use."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("pathway.dashboard", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    ids = table.columns[0] == "case"  # pseudonymous case ids: never broken across lines
-    body = []
-    for row in table.rows:
-        cells = []
-        for i, (value, num) in enumerate(zip(row, numeric, strict=True)):
-            tag = "th scope=row" if i == 0 else "td"
-            end = "th" if i == 0 else "td"
-            classes = [*(["num"] if num else []), *(["id"] if i == 0 and ids else [])]
-            cls = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<{tag}{cls}>{_e(_cell(value))}</{end}>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    if not body:
-        body.append(f'<tr><td colspan="{len(table.columns)}" class="none">none</td></tr>')
-    return (
-        f'<div class="table-wrap"><table><caption>{_e(table.caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-    )
+    environment.filters.update(cell=_cell, thousands=_thousands, json=_json)
+    return environment
 
 
-def _chart_html(chart: Chart) -> str:
-    return (
-        f'<figure class="chart-block" id="{_e(chart.id)}-block">'
-        f"<figcaption>{_e(chart.title)}</figcaption>"
-        f'<div class="chart" id="{_e(chart.id)}" role="img" '
-        f'aria-label="{_e(chart.description)} The figures are in the table below."></div>'
-        f"{_table_html(chart.table)}</figure>"
-    )
+def page_context(
+    data: DashboardData,
+    *,
+    definitions_url: str = DEFINITIONS_URL,
+    builders: Sequence[PanelBuilder] = PANELS,
+) -> dict[str, Any]:
+    """Every value the page template shows, computed here (the template only lays them out).
 
-
-def _panel_html(panel: Panel, definitions_url: str) -> str:
-    parts = [
-        f'<section class="panel{" wide" if panel.wide else ""}" id="{_e(panel.id)}" '
-        f'aria-labelledby="{_e(panel.id)}-title">',
-        f'<h2 id="{_e(panel.id)}-title">{_e(panel.title)}</h2>',
-        f'<p class="intro">{_e(panel.intro)} '
-        f'<a class="definition" href="{_e(definitions_url)}#{_e(panel.definition)}">'
-        "Definition</a></p>",
-        *(_chart_html(c) for c in panel.charts),
-        *(_table_html(t) for t in panel.tables),
-        "</section>",
-    ]
-    return "\n".join(parts)
-
-
-def _headline_html(data: DashboardData) -> str:
-    cards = []
-    for figure in data.headline():
-        value = "null" if figure.value is None else json.dumps(figure.value)
-        unit = f' <span class="unit">{_e(figure.unit)}</span>' if figure.unit else ""
-        cards.append(
-            f'<div class="card" id="card-{_e(figure.key)}">'
-            f'<h3 class="label">{_e(figure.label)}</h3>'
-            f'<p class="figure"><span class="value" data-figure="{_e(figure.key)}" '
-            f'data-value="{_e(value)}">{_e(figure.text)}</span>{unit}</p>'
-            f'<p class="note">{_e(figure.note)}</p></div>'
-        )
-    return (
-        '<section class="headline" id="headline" aria-labelledby="headline-title">'
-        '<h2 id="headline-title">At a glance</h2>'
-        f'<div class="cards">{"".join(cards)}</div></section>'
-    )
-
-
-def _footer_html(data: DashboardData, definitions_url: str) -> str:
+    ``raw`` holds :data:`RAW_VALUES`, the only values shown unescaped (as :class:`Trusted`);
+    everything else is plain text, numbers and the :class:`Panel` and headline records, which the
+    templates escape as they interpolate.
+    Raises :class:`MissingExtra` without Plotly.
+    """
+    script = _plotly_js()
+    built = panels(data, builders)
+    figures = {c.id: c.figure for p in built for c in p.charts}
     audit = data.audit
-    if audit.verified is None:
-        status = '<span data-figure="verified" data-value="null">not verified by this run</span>'
-    elif audit.verified:
-        status = (
-            '<span data-figure="verified" data-value="true">verified</span>: the whole chain of '
-            f"{audit.events_checked or 0:,} events recomputed, and the case rows, closed episodes "
-            f"and handoffs of its {audit.cases_checked or 0:,} cases rebuilt from them and found "
-            "equal, when this page was made (placement periods: each tied to an applied event "
-            "of its case)"
-        )
-    else:
-        status = (
-            '<span data-figure="verified" data-value="false">VERIFICATION FAILED</span>: '
-            f"{_e(audit.problem or '')}"
-        )
-    pathway = (
-        f"{_e(data.pathway_title)} ({_e(data.pathway_id)}, version {_e(data.pathway_version)})"
-        if data.pathway_id
-        else "none recorded in the store"
-    )
-    rows = [
-        ("As of", f'<time datetime="{_e(format_instant(data.scope.as_of))}" data-figure="as_of">'
-         f"{_e(_instant(data.scope.as_of))}</time>"),
-        ("Period", _e(_period(data))),
-        ("Team", _e(data.scope.team or "all teams")),
-        ("Cases in scope", f'<span data-figure="cases" data-value="{data.handoffs.cases}">'
-         f"{data.handoffs.cases:,}</span>"),
-        ("Audit events", f'<span data-figure="events" data-value="{data.handoffs.events}">'
-         f"{data.handoffs.events:,}</span> (applied and refused, of the cases in scope, in the period)"),
-        ("Audit chain head", f'position <span data-figure="head_position" '
-         f'data-value="{audit.head.position}">{audit.head.position:,}</span>, hash '
-         f'<code data-figure="head_hash">{_e(audit.head.hash)}</code>'),
-        ("Audit chain", status),
-        ("Pathway", pathway),
-        *((("Organisations", "; ".join(f"{_e(data.organisation_label(o.id))}: {_e(o.name)}"
-                                         for o in data.organisations)),) if data.organisations else ()),
-        ("Definitions", f'<a href="{_e(definitions_url)}#{ANCHORS["common"]}">docs/reports.md</a> '
-         "in the care-pathway documentation: every figure is defined exactly there"),
-        ("Made", f"{_e(_instant(data.generated_at))} by care-pathway {_e(__version__)}"),
-    ]  # fmt: skip
-    items = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
-    return (
-        '<footer id="provenance"><h2>Where these figures come from</h2>'
-        f"<dl>{items}</dl>"
-        "<p>Case ids are pseudonymous, as stored; the names of people are never shown. Keep the "
-        "chain head above: a later <code>pathway audit verify --against</code> with it shows "
-        "whether the trail these figures rest on is still intact.</p></footer>"
-    )
-
-
-def _stale_html(data: DashboardData) -> str:
-    """The notice that the data ends long before as-of, with the option to use; or nothing."""
+    period = _period(data)
+    team = data.scope.team or "all teams"
     stale = data.stale
-    if stale is None:
-        return ""
-    option = stale.as_of_option
-    return (
-        '<div class="notice" role="note" id="stale-notice">'
-        "<strong>The data ends long before as-of.</strong> "
-        f"{_e(stale.message())} To see the data as it stood at its newest event, make the "
-        'page again with <code data-figure="suggested_as_of" '
-        f'data-value="{_e(stale.newest_event)}">pathway dashboard {_e(option)} '
-        "--out FILE.html</code>.</div>"
-    )
+    return {
+        "version": __version__,
+        "title": f"Performance dashboard: {data.data_title()}",
+        "data_title": data.data_title(),
+        "scope_line": f"As of {_instant(data.scope.as_of)}. Period: {period}. Team: {team}.",
+        "period": period,
+        "team": team,
+        "print_width": PRINT_WIDTH_PX,
+        "definitions_url": definitions_url,
+        "audit": {
+            "verified": audit.verified,
+            "problem": audit.problem or "",
+            "events_checked": audit.events_checked or 0,
+            "cases_checked": audit.cases_checked or 0,
+            "head_position": audit.head.position,
+            "head_hash": audit.head.hash,
+        },
+        "stale": None
+        if stale is None
+        else {
+            "message": stale.message(),
+            "newest_event": stale.newest_event,
+            "option": stale.as_of_option,
+        },
+        "headline": data.headline(),
+        "panels": built,
+        "footer": {
+            "as_of_iso": format_instant(data.scope.as_of),
+            "as_of": _instant(data.scope.as_of),
+            "cases": data.handoffs.cases,
+            "events": data.handoffs.events,
+            "pathway": {
+                "title": data.pathway_title,
+                "id": data.pathway_id,
+                "version": data.pathway_version,
+            }
+            if data.pathway_id
+            else None,
+            "organisations": [(data.organisation_label(o.id), o.name) for o in data.organisations],
+            "common_anchor": ANCHORS["common"],
+            "made": _instant(data.generated_at),
+        },
+        "raw": {
+            "styles": Trusted(_asset("dashboard.css")),
+            "script": Trusted(_asset("dashboard.js")),
+            "plotly_js": Trusted(script),
+            "figures_json": Trusted(_json_for_script(figures)),
+        },
+    }
+
+
+def render_page(context: dict[str, Any]) -> str:
+    """The page template rendered with ``context`` (as :func:`page_context` makes it)."""
+    return _environment().get_template("page.html").render(context)
 
 
 def render_dashboard(
@@ -1429,58 +1430,7 @@ def render_dashboard(
     """The dashboard page as HTML text. Raises :class:`MissingExtra` without the extra, and
     :class:`InvalidRequest` for a ``definitions_url`` that is not http(s) or a relative path."""
     check_definitions_url(definitions_url)
-    script = _plotly_js()
-    built = panels(data, builders)
-    figures = {c.id: c.figure for p in built for c in p.charts}
-    title = f"Performance dashboard: {data.data_title()}"
-    scope_line = (
-        f"As of {_instant(data.scope.as_of)}. Period: {_period(data)}. "
-        f"Team: {data.scope.team or 'all teams'}."
-    )
-    alert = ""
-    if data.audit.verified is False:
-        alert = (
-            '<div class="alert" role="alert"><strong>The audit trail did not verify.</strong> '
-            f"{_e(data.audit.problem or '')} These figures rest on a trail that has been altered "
-            "or damaged; do not rely on them until it is explained.</div>"
-        )
-    notice = _stale_html(data)
-    body = "\n".join(_panel_html(p, definitions_url) for p in built)
-    return f"""<!doctype html>
-<html lang="en-GB">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="care-pathway {_e(__version__)}">
-<title>{_e(title)}</title>
-<style>
-{_asset("dashboard.css")}
-</style>
-</head>
-<body data-print-width="{PRINT_WIDTH_PX}">
-<header>
-<h1>Performance dashboard</h1>
-<p class="pathway" id="data-title">{_e(data.data_title())}</p>
-<p class="scope">{_e(scope_line)}</p>
-</header>
-<main>
-{alert}
-{notice}
-{_headline_html(data)}
-<div class="panels">
-{body}
-</div>
-</main>
-{_footer_html(data, definitions_url)}
-<script type="application/json" id="dashboard-figures">{_json_for_script(figures)}</script>
-<script>{script}</script>
-<script>
-{_asset("dashboard.js")}
-</script>
-</body>
-</html>
-"""
+    return render_page(page_context(data, definitions_url=definitions_url, builders=builders))
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from typing import Any
 import attrs
 
 from ..errors import DefinitionError, Problem, StoreError
+from ..periods import WHOLE_BP
 from ..placements import CARE_TYPES, FUNDERS, format_pence, parse_pence, round_half_up
-from ..store.placementrows import WHOLE_BP
 from ..timeutil import format_instant
 from ..validation import validate_document
 from ..yamlsource import parse_document, pointer, read_document

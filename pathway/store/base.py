@@ -18,8 +18,8 @@ import attrs
 
 from ..audit import _PAYLOAD_TEMPLATE, ChainLink, Checkpoint, VerifyResult, _text, hash_text
 from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
+from ..periods import PlacementChange
 from ..timeutil import format_instant, parse_instant
-from .placementrows import PlacementChange
 
 SCHEMA_VERSION = 7
 

@@ -25,6 +25,7 @@ from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
 from ..flow import FlowState
 from ..model import AuditEvent, Case, Person
+from ..periods import PlacementChange
 from ..serialize import from_dict, to_dict
 from ..timeutil import format_instant, parse_instant
 from . import flowrows, placementrows
@@ -43,7 +44,6 @@ from .base import (
 from .derived import check_derived
 from .dialect import begin_snapshot, stream
 from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values
-from .placementrows import PlacementChange
 
 
 class Cursor(Protocol):

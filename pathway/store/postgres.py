@@ -285,8 +285,8 @@ def _schema_derived_rows_by_case() -> str:
     ``n`` order, so the indexes grow at their ends for imports and cost one small insert for a
     fire."""
     return """
-CREATE INDEX closed_episodes_by_case ON closed_episodes (case_id, n);
-CREATE INDEX handoffs_by_case ON handoffs (case_id, n);
+CREATE INDEX IF NOT EXISTS closed_episodes_by_case ON closed_episodes (case_id, n);
+CREATE INDEX IF NOT EXISTS handoffs_by_case ON handoffs (case_id, n);
 """
 
 

@@ -95,9 +95,10 @@ def run_one(log: Path, work: Path, code: Path | None) -> dict[str, Any]:
         [python, "-m", "pathway", "init", "--db", str(db), "--pathway", str(MINIMAL)],
         check=True, capture_output=True, env=env,
     )  # fmt: skip
+    fired = (work / "fires.txt").open("w+")  # a file, not a pipe: a full pipe would stop it
     fire = subprocess.Popen(
         [python, "-c", FIRE, str(db), str(MINIMAL)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=fired, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
         time.sleep(1.0)  # firing before the import starts
@@ -111,7 +112,10 @@ def run_one(log: Path, work: Path, code: Path | None) -> dict[str, Any]:
         time.sleep(1.0)  # fires queued behind the import's last write complete
     finally:
         fire.terminate()
-    fire_out, fire_err = fire.communicate(timeout=60)
+    _out, fire_err = fire.communicate(timeout=60)
+    fired.seek(0)
+    fire_out = fired.read()
+    fired.close()
     if done.returncode != 0:
         raise SystemExit(f"the import failed: {done.stderr}")
     if fire.returncode not in (0, -15) or "Traceback" in fire_err:

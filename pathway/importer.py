@@ -16,11 +16,16 @@ PostgreSQL cannot store, so a SQLite store holding one could not be migrated), o
 outside years 1 to 9999. The file's name (not its folder), events and cases are added to the
 store's list of imported logs (meta ``import_sources``), which names the data on the dashboard.
 
-On SQLite the file is read, checked and sorted into a temporary table before the store's write
-lock is taken, and the lock is held only for the final write (checking again, under the lock,
-that no case of the file has been opened meanwhile): a transition fired during a long import waits
-for that write, not for the whole import. On PostgreSQL the staging is inside the import's
-transaction, which locks nothing other writers need until the final write moves the chain head.
+On SQLite everything is built before the store's write lock is taken: the file is read,
+checked and sorted into a temporary table, then each case is folded and every event hashed into
+the chain after the store's newest event, into temporary tables of events, case rows, closed
+episodes and handoffs. The lock is held only for the final write, one ``INSERT ... SELECT`` per
+table (checking again, under the lock, that no case of the file has been opened meanwhile): a
+transition fired during a long import waits seconds for that copy, not for the whole import. If
+other writers appended events meanwhile, the staged events are chained again after them, outside
+the lock (a bounded number of times, then under it). On PostgreSQL the staging is inside the
+import's transaction, which locks nothing other writers need until the final write moves the
+chain head.
 """
 
 from __future__ import annotations
@@ -377,12 +382,14 @@ def _import_staged_apart(
     such rounds (writers keep appending) the last one is done under the lock, so an import
     cannot be starved."""
     conn = store.connection
+    cache = conn.execute("PRAGMA main.cache_size").fetchone()[0]
     try:
         with store.staging():
             rows = _stage(conn, reader, name, columns, progress)
             _create_staged_tables(conn)
             head = _newest(conn)
             result = _load(conn, head, name, rows, pathway, finals, staged=True)
+        conn.execute(f"PRAGMA main.cache_size = -{FINAL_WRITE_CACHE_KIB}")
         attempt = 1
         while True:
             with store.transaction() as tx:
@@ -398,9 +405,15 @@ def _import_staged_apart(
             attempt += 1
     finally:
         if not conn.in_transaction:
+            conn.execute(f"PRAGMA main.cache_size = {cache}")
             for table in ("import_rows", *_STAGED_NAMES):
                 conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
+
+FINAL_WRITE_CACHE_KIB = 262_144
+"""The page cache (KiB) of the store's connection during an import's final write: the indexes
+the copied rows go into (a few of them in random order) stay in memory instead of being read
+and spilled again, which for a large import is most of the time the lock is held."""
 
 RECHAIN_ATTEMPTS = 3
 """Times an import chains its staged events again outside the write lock, because other writers

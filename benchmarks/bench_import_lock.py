@@ -6,7 +6,7 @@ runs ``pathway import LOG --final-state closed --db STORE`` (a subprocess) on a 
 beside it two other processes, started before the import and stopped after it:
 
 * a **fire** process: the library's ``Engine.open_case`` on a new case every 0.1 s (busy wait
-  120 s, so a fire waits out the import instead of failing); it records when each fire started
+  3,600 s, the most allowed, so a fire waits out the import's write instead of failing); it records when each fire started
   and how long it took;
 * the import itself runs the CLI in a process whose ``SqliteStore._immediate`` (every
   ``BEGIN IMMEDIATE`` ... ``COMMIT`` of the store) is wrapped to report how long each one held
@@ -46,7 +46,7 @@ FIRE = """
 import sys, time
 from datetime import UTC, datetime, timedelta
 import pathway
-store = pathway.open_store(sys.argv[1], busy_timeout=120)
+store = pathway.open_store(sys.argv[1], busy_timeout=3600)
 engine = pathway.Engine(pathway.load_pathway(sys.argv[2]), store)
 actor = pathway.Actor("w-hub", "hub")
 start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -390,23 +390,23 @@ def _import_staged_apart(
             head = _newest(conn)
             result = _load(conn, head, name, rows, pathway, finals, staged=True)
         conn.execute(f"PRAGMA main.cache_size = -{FINAL_WRITE_CACHE_KIB}")
-        attempt = 1
+        attempt, linked = 1, False
         while True:
             with store.transaction() as tx:
                 _refuse_cases_opened_since(tx.connection, name)
                 now = tx.chain_head()
                 if now != head and attempt >= RECHAIN_ATTEMPTS:
-                    result, head = _rechain(conn, result, head, now), now
+                    result, head, linked = _rechain(conn, result, now), now, True
                 if now == head:
-                    return _write_staged(tx, name, result)
+                    return _write_staged(tx, name, result, linked)
             with store.staging():  # another writer appended meanwhile: chain again, unlocked
                 now = _newest(conn)
-                result, head = _rechain(conn, result, head, now), now
+                result, head, linked = _rechain(conn, result, now), now, True
             attempt += 1
     finally:
         if not conn.in_transaction:
             conn.execute(f"PRAGMA main.cache_size = {cache}")
-            for table in ("import_rows", *_STAGED_NAMES):
+            for table in ("import_rows", "import_links", *_STAGED_NAMES):
                 conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
@@ -465,14 +465,18 @@ def _newest(conn: Any) -> tuple[int, str]:
     return (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
 
 
-def _rechain(
-    conn: Any, result: ImportResult, staged: tuple[int, str], head: tuple[int, str]
-) -> ImportResult:
-    """Chain the staged events again after ``head`` (they were chained after ``staged``): each
-    gets the next position and its hash is recomputed from its row (``row_payload_json``, the
-    text ``audit verify`` checks), a batch of rows at a time."""
-    shift = head[0] - staged[0]
-    prev = head[1]
+def _rechain(conn: Any, result: ImportResult, head: tuple[int, str]) -> ImportResult:
+    """Chain the staged events again after ``head``: each gets the next position after it, and
+    its hash is recomputed from its row with that position and the hash before it
+    (``row_payload_json``, the text ``audit verify`` checks). The staged rows stay as they are;
+    the new (position, prev_hash, hash) of each goes into ``temp.import_links``, narrow rows
+    written afresh each time, which the final write joins in (:func:`_write_staged`)."""
+    conn.execute("DROP TABLE IF EXISTS temp.import_links")
+    conn.execute(
+        "CREATE TEMP TABLE import_links (k INTEGER PRIMARY KEY, position INTEGER, "
+        "prev_hash TEXT, hash TEXT)"
+    )
+    position, prev = head
     last = 0
     columns = ", ".join(EVENT_COLUMNS)
     while True:
@@ -483,31 +487,41 @@ def _rechain(
         ).fetchall()
         if not batch:
             break
-        updates = []
+        links = []
         for rowid, *row in batch:
-            row[0] += shift
-            row[-2] = prev
-            prev = hash_text(prev, row_payload_json(row))
-            updates.append((row[0], row[-2], prev, rowid))
-        conn.executemany(
-            "UPDATE temp.import_events SET position = ?, prev_hash = ?, hash = ? WHERE rowid = ?",
-            updates,
-        )
+            position += 1
+            row[0], row[-2] = position, prev
+            digest = hash_text(prev, row_payload_json(row))
+            links.append((rowid, position, prev, digest))
+            prev = digest
+        conn.executemany("INSERT INTO temp.import_links VALUES (?, ?, ?, ?)", links)
         last = batch[-1][0]
-    return attrs.evolve(
-        result,
-        first_position=result.first_position + shift,
-        last_position=result.last_position + shift,
-        last_hash=prev if result.last_position >= result.first_position else result.last_hash,
-    )
+    if result.last_position < result.first_position:  # no events (cannot happen: no empty file)
+        return result
+    return attrs.evolve(result, first_position=head[0] + 1, last_position=position, last_hash=prev)
 
 
-def _write_staged(tx: Any, name: str, result: ImportResult) -> ImportResult:
+_LINKED_EVENTS = ", ".join(
+    f"l.{column}" if column in ("position", "prev_hash", "hash") else f"e.{column}"
+    for column in EVENT_COLUMNS
+)
+"""The staged events' columns with each one's position and links from ``import_links``."""
+
+
+def _write_staged(tx: Any, name: str, result: ImportResult, linked: bool) -> ImportResult:
     """The final write of a staged import, under the store's write lock: copy each staged table
-    into the store (events in position order), record the source, move the chain head."""
+    into the store (events in position order, with their new links if ``linked``: chained
+    again by :func:`_rechain`), record the source, move the chain head."""
     conn = tx.connection
     for table, staged in _STAGED.items():
         columns = ", ".join(_STAGED_COLUMNS[table])
+        if table == "events" and linked:
+            conn.execute(
+                f"INSERT INTO main.events ({columns}) SELECT {_LINKED_EVENTS} "
+                "FROM temp.import_events AS e JOIN temp.import_links AS l ON l.k = e.rowid "
+                "ORDER BY e.rowid"
+            )
+            continue
         conn.execute(
             f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM {staged} ORDER BY rowid"
         )

@@ -5,7 +5,9 @@ fired during a long import waits seconds, not the whole import. For each log siz
 runs ``pathway import LOG --final-state closed --db STORE`` (a subprocess) on a new store, and
 beside it two other processes, started before the import and stopped after it:
 
-* a **fire** process: the library's ``Engine.open_case`` on a new case every 0.1 s (busy wait
+* a **fire** process: the library's ``Engine.open_case`` on a new case every 0.1 s
+  (``--fire-every``: a steady stream of writers overtakes the import's staging again and again;
+  a slower one lets it chain outside the lock) (busy wait
   3,600 s, the most allowed, so a fire waits out the import's write instead of failing); it records when each fire started
   and how long it took;
 * the import itself runs the CLI in a process whose ``SqliteStore._immediate`` (every
@@ -56,7 +58,7 @@ while True:
     engine.open_case(f"FIRE{n:06d}", actor, at=start + timedelta(seconds=n))
     print(f"{began:.6f} {time.time() - began:.6f}", flush=True)
     n += 1
-    time.sleep(0.1)
+    time.sleep(float(sys.argv[3]))
 """
 
 IMPORT = """
@@ -86,7 +88,7 @@ def _pairs(text: str) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in (line.split() for line in text.splitlines() if line)]
 
 
-def run_one(log: Path, work: Path, code: Path | None) -> dict[str, Any]:
+def run_one(log: Path, work: Path, code: Path | None, every: float = 0.1) -> dict[str, Any]:
     """One import of ``log`` into a new store with the fire process and the probe beside it."""
     db = work / f"store-{time.monotonic_ns()}.db"
     env = _env(code)
@@ -97,7 +99,7 @@ def run_one(log: Path, work: Path, code: Path | None) -> dict[str, Any]:
     )  # fmt: skip
     fired = (work / "fires.txt").open("w+")  # a file, not a pipe: a full pipe would stop it
     fire = subprocess.Popen(
-        [python, "-c", FIRE, str(db), str(MINIMAL)],
+        [python, "-c", FIRE, str(db), str(MINIMAL), str(every)],
         stdout=fired, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
@@ -148,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument("--rounds", type=int, default=1, help="imports of each size")
     parser.add_argument("--code", type=Path, help="run the package found in this folder")
+    parser.add_argument(
+        "--fire-every", type=float, default=0.1, help="seconds between fires (default 0.1)"
+    )
     parser.add_argument("--json", metavar="OUT", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {"code": str(args.code or ROOT), "sizes": []}
@@ -161,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                 check=True, capture_output=True,
             )  # fmt: skip
             for round_ in range(args.rounds):
-                result = run_one(log, work, args.code)
-                result.update(cases=cases, round=round_ + 1, load_average=os.getloadavg()[0])
+                result = run_one(log, work, args.code, args.fire_every)
+                result.update(
+                    cases=cases, round=round_ + 1, fire_every_s=args.fire_every,
+                    load_average=os.getloadavg()[0],
+                )  # fmt: skip
                 figures["sizes"].append(result)
                 print(
                     f"{cases:,} cases: import {result['import_s']:.1f} s; longest lock hold "

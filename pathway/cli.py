@@ -1012,9 +1012,10 @@ def import_(
     fractions of seconds; one without an offset is read by --naive-time, UTC by default), state, team (empty: unallocated from that event). Optional:
     organisation, actor, trigger; any other column is kept as data. Rows may come in any order.
     One bad row rejects the file, naming its line and field, and nothing is written; so does a
-    file that is not UTF-8, a NUL character or an instant outside years 1 to 9999. The file is
-    read, checked and sorted before the store's write lock is taken: other users' transitions
-    wait only for the final write.
+    file that is not UTF-8, a NUL character or an instant outside years 1 to 9999. On SQLite the
+    file is read, checked, sorted, hashed into the audit chain and folded into its derived rows
+    before the store's write lock is taken, which is held only to copy them in: other users'
+    transitions wait seconds for that copy, not for the import.
 
     \b
     A process-mining export (XES as CSV), for example:

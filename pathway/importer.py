@@ -16,11 +16,16 @@ PostgreSQL cannot store, so a SQLite store holding one could not be migrated), o
 outside years 1 to 9999. The file's name (not its folder), events and cases are added to the
 store's list of imported logs (meta ``import_sources``), which names the data on the dashboard.
 
-On SQLite the file is read, checked and sorted into a temporary table before the store's write
-lock is taken, and the lock is held only for the final write (checking again, under the lock,
-that no case of the file has been opened meanwhile): a transition fired during a long import waits
-for that write, not for the whole import. On PostgreSQL the staging is inside the import's
-transaction, which locks nothing other writers need until the final write moves the chain head.
+On SQLite everything is built before the store's write lock is taken: the file is read,
+checked and sorted into a temporary table, then each case is folded and every event hashed into
+the chain after the store's newest event, into temporary tables of events, case rows, closed
+episodes and handoffs. The lock is held only for the final write, one ``INSERT ... SELECT`` per
+table (checking again, under the lock, that no case of the file has been opened meanwhile): a
+transition fired during a long import waits seconds for that copy, not for the whole import. If
+other writers appended events meanwhile, the staged events are chained again after them, outside
+the lock (a bounded number of times, then under it). On PostgreSQL the staging is inside the
+import's transaction, which locks nothing other writers need until the final write moves the
+chain head.
 """
 
 from __future__ import annotations
@@ -37,14 +42,14 @@ import attrs
 
 from . import timeutil
 from .audit import hash_text, imported_payload_template
-from .canonical import new_event_ids
+from .canonical import GENESIS_HASH, new_event_ids
 from .csvinput import NUL, instant, nul_problems, undecodable
 from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
 from .reports.coverage import IMPORT_SOURCES_KEY, ImportSource, add_import_source
-from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
-from .store.common import META_UPSERT, read_meta
+from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps, row_payload_json
+from .store.common import META_UPSERT, NEWEST_EVENT, read_meta
 from .store.dialect import (
     analyze,
     bulk_insert,
@@ -53,7 +58,15 @@ from .store.dialect import (
     temp_table,
     text_type,
 )
-from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
+from .store.flowrows import (
+    EPISODE_COLUMNS,
+    FLOW_COLUMNS,
+    HANDOFF_COLUMNS,
+    episode_row,
+    flow_values,
+    handoff_row,
+    write_bulk,
+)
 from .store.sqlite import SqliteStore
 from .timeutil import NaiveTime, format_instant
 
@@ -294,9 +307,9 @@ class _Chain:
         )  # fmt: skip
         self.prev = digest
 
-    def flush(self, conn: Any) -> None:
+    def flush(self, conn: Any, table: str = "events") -> None:
         if self.rows:
-            bulk_insert(conn, "events", EVENT_COLUMNS, self.rows)
+            bulk_insert(conn, table, EVENT_COLUMNS, self.rows)
             self.rows.clear()
 
 
@@ -374,20 +387,168 @@ def _import_staged_apart(
     finals: set[str],
     progress: Progress | None,
 ) -> ImportResult:
-    """SQLite: stage the file outside the write lock, then take the lock for the final write.
+    """SQLite: build the whole import outside the write lock, then copy it in under the lock.
 
-    The staging transaction is deferred and writes only the connection's temporary table, so it
-    takes no write lock on the store: other processes fire transitions meanwhile."""
+    Reading, checking and sorting the file, folding each case, hashing every event into the
+    chain after the store's newest event and building the case rows, closed episodes and
+    handoffs all happen in a deferred transaction that writes only this connection's temporary
+    tables (:func:`_create_staged_tables`), so it takes no write lock: other processes fire
+    transitions meanwhile. The write lock is then taken for the final write only: one
+    ``INSERT ... SELECT`` per table (:func:`_write_staged`).
+
+    The events were chained after the head the staging saw. If another writer appended events
+    since, the staged events are chained again after the new head (:func:`_rechain`: new
+    positions and hashes, nothing else changes), outside the lock; after ``RECHAIN_ATTEMPTS``
+    such rounds (writers keep appending) the last one is done under the lock, so an import
+    cannot be starved."""
     conn = store.connection
+    cache = conn.execute("PRAGMA main.cache_size").fetchone()[0]
     try:
         with store.staging():
             rows = _stage(conn, reader, name, columns, progress)
-        with store.transaction() as tx:
-            _refuse_known_cases(tx.connection, name)  # again: a case may have been opened since
-            return _write(tx, name, rows, pathway, finals)
+            _create_staged_tables(conn)
+            head = _newest(conn)
+            result = _load(conn, head, name, rows, pathway, finals, staged=True)
+        conn.execute(f"PRAGMA main.cache_size = -{FINAL_WRITE_CACHE_KIB}")
+        attempt, linked = 1, False
+        while True:
+            with store.transaction() as tx:
+                _refuse_cases_opened_since(tx.connection, name)
+                now = tx.chain_head()
+                if now != head and attempt >= RECHAIN_ATTEMPTS:
+                    result, head, linked = _rechain(conn, result, now), now, True
+                if now == head:
+                    return _write_staged(tx, name, result, linked)
+            with store.staging():  # another writer appended meanwhile: chain again, unlocked
+                now = _newest(conn)
+                result, head, linked = _rechain(conn, result, now), now, True
+            attempt += 1
     finally:
         if not conn.in_transaction:
-            conn.execute("DROP TABLE IF EXISTS temp.import_rows")
+            conn.execute(f"PRAGMA main.cache_size = {cache}")
+            for table in ("import_rows", "import_links", *_STAGED_NAMES):
+                conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+FINAL_WRITE_CACHE_KIB = 262_144
+"""The page cache (KiB) of the store's connection during an import's final write: the indexes
+the copied rows go into (a few of them in random order) stay in memory instead of being read
+and spilled again, which for a large import is most of the time the lock is held."""
+
+RECHAIN_ATTEMPTS = 3
+"""Times an import chains its staged events again outside the write lock, because other writers
+appended events while it was being staged, before it does so under the lock."""
+
+_STAGED_NAMES = ("import_events", "import_cases", "import_closed_episodes", "import_handoffs")
+_STAGED = {
+    "events": "temp.import_events",
+    "cases": "temp.import_cases",
+    "closed_episodes": "temp.import_closed_episodes",
+    "handoffs": "temp.import_handoffs",
+}
+"""Each store table an import writes, and the temporary table its rows are staged in."""
+_STAGED_COLUMNS = {
+    "events": EVENT_COLUMNS,
+    "cases": CASE_BULK_COLUMNS,
+    "closed_episodes": EPISODE_COLUMNS,
+    "handoffs": HANDOFF_COLUMNS,
+}
+
+
+def _create_staged_tables(conn: Any) -> None:
+    """Temporary tables with the columns (and types) of the tables an import writes, without
+    their indexes or constraints: the rows are checked when they are copied into the store.
+    Rows are read back in the order they were written (``rowid``): events by position."""
+    for table, staged in _STAGED.items():
+        conn.execute(f"DROP TABLE IF EXISTS {staged}")
+        columns = ", ".join(_STAGED_COLUMNS[table])
+        conn.execute(
+            f"CREATE TEMP TABLE {staged.removeprefix('temp.')} AS "
+            f"SELECT {columns} FROM main.{table} WHERE 0"
+        )
+
+
+def _refuse_cases_opened_since(conn: Any, source: str) -> None:
+    """Under the write lock, refuse the import if a case of the file was opened since it was
+    staged: a look-up of each staged case (one row per case, not per line of the file); the
+    line named is found only when there is a clash."""
+    clash = conn.execute(
+        "SELECT 1 FROM temp.import_cases AS s JOIN main.cases AS c ON c.id = s.id LIMIT 1"
+    ).fetchone()
+    if clash is not None:
+        _refuse_known_cases(conn, source)
+
+
+def _newest(conn: Any) -> tuple[int, str]:
+    """The store's newest event (position, hash), as the connection's transaction sees it."""
+    head = conn.execute(NEWEST_EVENT.replace("FROM events", "FROM main.events")).fetchone()
+    return (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
+
+
+def _rechain(conn: Any, result: ImportResult, head: tuple[int, str]) -> ImportResult:
+    """Chain the staged events again after ``head``: each gets the next position after it, and
+    its hash is recomputed from its row with that position and the hash before it
+    (``row_payload_json``, the text ``audit verify`` checks). The staged rows stay as they are;
+    the new (position, prev_hash, hash) of each goes into ``temp.import_links``, narrow rows
+    written afresh each time, which the final write joins in (:func:`_write_staged`)."""
+    conn.execute("DROP TABLE IF EXISTS temp.import_links")
+    conn.execute(
+        "CREATE TEMP TABLE import_links (k INTEGER PRIMARY KEY, position INTEGER, "
+        "prev_hash TEXT, hash TEXT)"
+    )
+    position, prev = head
+    last = 0
+    columns = ", ".join(EVENT_COLUMNS)
+    while True:
+        batch = conn.execute(
+            f"SELECT rowid, {columns} FROM temp.import_events WHERE rowid > ? "
+            f"ORDER BY rowid LIMIT {BATCH}",
+            (last,),
+        ).fetchall()
+        if not batch:
+            break
+        links = []
+        for rowid, *row in batch:
+            position += 1
+            row[0], row[-2] = position, prev
+            digest = hash_text(prev, row_payload_json(row))
+            links.append((rowid, position, prev, digest))
+            prev = digest
+        conn.executemany("INSERT INTO temp.import_links VALUES (?, ?, ?, ?)", links)
+        last = batch[-1][0]
+    if result.last_position < result.first_position:  # no events (cannot happen: no empty file)
+        return result
+    return attrs.evolve(result, first_position=head[0] + 1, last_position=position, last_hash=prev)
+
+
+_LINKED_EVENTS = ", ".join(
+    f"l.{column}" if column in ("position", "prev_hash", "hash") else f"e.{column}"
+    for column in EVENT_COLUMNS
+)
+"""The staged events' columns with each one's position and links from ``import_links``."""
+
+
+def _write_staged(tx: Any, name: str, result: ImportResult, linked: bool) -> ImportResult:
+    """The final write of a staged import, under the store's write lock: copy each staged table
+    into the store (events in position order, with their new links if ``linked``: chained
+    again by :func:`_rechain`), record the source, move the chain head."""
+    conn = tx.connection
+    for table, staged in _STAGED.items():
+        columns = ", ".join(_STAGED_COLUMNS[table])
+        if table == "events" and linked:
+            conn.execute(
+                f"INSERT INTO main.events ({columns}) SELECT {_LINKED_EVENTS} "
+                "FROM temp.import_events AS e JOIN temp.import_links AS l ON l.k = e.rowid "
+                "ORDER BY e.rowid"
+            )
+            continue
+        conn.execute(
+            f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM {staged} ORDER BY rowid"
+        )
+    _record_source(conn, Path(name).name or name, result)
+    if result.last_position >= result.first_position:
+        tx.set_chain_head(result.last_position, result.last_hash)
+    return result
 
 
 def _write(
@@ -419,7 +580,12 @@ def _load(
     rows: int,
     pathway: Pathway | None,
     finals: set[str],
+    staged: bool = False,
 ) -> ImportResult:
+    """Fold, number and hash the staged rows after the chain's ``head`` and write the events,
+    case rows, closed episodes and handoffs: into the store's tables, or (``staged``) into the
+    temporary tables of :func:`_create_staged_tables`, from which one statement per table copies
+    them under the write lock."""
     pid = pathway.id if pathway is not None else "imported"
     pver = pathway.version if pathway is not None else ""
     chain = _Chain(head, pid, pver)
@@ -449,10 +615,19 @@ def _load(
 
     def flush() -> None:
         """Write what has been built so far, so memory stays the same however long the file."""
-        chain.flush(conn)
-        if case_rows:
-            bulk_insert(conn, "cases", CASE_BULK_COLUMNS, case_rows)
-        write_bulk(conn, episodes, handoffs)
+        if staged:
+            chain.flush(conn, _STAGED["events"])
+            if case_rows:
+                bulk_insert(conn, _STAGED["cases"], CASE_BULK_COLUMNS, case_rows)
+            bulk_insert(
+                conn, _STAGED["closed_episodes"], EPISODE_COLUMNS, map(episode_row, episodes)
+            )
+            bulk_insert(conn, _STAGED["handoffs"], HANDOFF_COLUMNS, map(handoff_row, handoffs))
+        else:
+            chain.flush(conn)
+            if case_rows:
+                bulk_insert(conn, "cases", CASE_BULK_COLUMNS, case_rows)
+            write_bulk(conn, episodes, handoffs)
         case_rows.clear()
         episodes.clear()
         handoffs.clear()

@@ -264,3 +264,27 @@ def test_import_floor_does_the_work_it_is_credited_with(tmp_path: Path) -> None:
         text = f'["{case_id}",{seq},"{at_text}","{state}","{team}","{org}","{actor}","{trigger}"]'
         assert digest == hashlib.sha256((prev + text).encode()).hexdigest()
         prev = digest
+
+
+def test_bench_verify_and_bench_import_lock_still_run(tmp_path: Path) -> None:
+    """``bench_verify.py`` and ``bench_import_lock.py`` at tiny sizes exit 0 and write their
+    figures (they assert nothing about speed: the sizes are far too small to mean anything)."""
+    verify_out, lock_out = tmp_path / "verify.json", tmp_path / "lock.json"
+    for script, args in (
+        ("bench_verify.py", ["--cases", "40", "--rounds", "2", "--json", str(verify_out)]),
+        ("bench_import_lock.py", ["--cases", "40", "--json", str(lock_out)]),
+    ):
+        completed = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    verify = json.loads(verify_out.read_text(encoding="utf-8"))
+    assert len(verify["ratios"]) == 2 and all(r > 0 for r in verify["ratios"])
+    assert all(c > 0 for c in verify["chain_only_cpu_s"] + verify["full_cpu_s"])
+    (size,) = json.loads(lock_out.read_text(encoding="utf-8"))["sizes"]
+    assert size["cases"] == 40 and size["longest_lock_hold_s"] > 0
+    assert "events of 40 cases" in size["imported"]

@@ -70,6 +70,8 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("DROP TABLE placement_periods")  # and what version 3 added
         conn.execute("DROP INDEX cases_open_by_team")  # and version 4
         conn.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and version 6
+        conn.execute("DROP INDEX closed_episodes_by_case")  # and the derived rows by case
+        conn.execute("DROP INDEX handoffs_by_case")
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
     conn = store.connection
@@ -84,6 +86,8 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         "closed_episodes_by_team",
         "handoffs_by_pair",
         "cases_open_by_team",
+        "closed_episodes_by_case",
+        "handoffs_by_case",
     } <= indexes
     after = [
         handoffs_report(conn, scope).to_json(),

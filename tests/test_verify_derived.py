@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 from conftest import Backend
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pathway
 from pathway.importer import import_events
@@ -280,3 +282,60 @@ def test_the_cli_names_the_problem_and_exits_1(tmp_path: Any) -> None:
         "FAILED: case B: its row differs from its events: handoffs 0 (its events give 1)",
     ]
     assert "Traceback" not in done.stderr
+
+
+# --- verify's own fold equals the writers' fold (FlowState.step) ------------------------------
+
+_TEAMS = st.sampled_from([None, "", "hub", "lets", "cmht"])
+_ORGS = st.sampled_from([None, "council", "trust"])
+_EVENTS = st.lists(
+    st.tuples(
+        _TEAMS,
+        _ORGS,
+        st.booleans(),
+        st.sampled_from(["applied", "applied", "refused"]),
+        st.integers(min_value=0, max_value=10**12),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_EVENTS)
+def test_verify_s_fold_gives_what_flowstate_step_gives(events: list[Any]) -> None:
+    """``derived._Case.fold`` (written out over local variables for speed) gives each closed
+    episode, handoff and flow column exactly as folding the same events with
+    ``FlowState.step``, the fold the engine and the importer write with."""
+    from pathway.flow import FlowState
+    from pathway.store.derived import _Case, _episode_values, _handoff_values, _Seconds
+    from pathway.store.flowrows import flow_values
+
+    rows = []
+    at_us = 0
+    for seq, (team, org, closes, outcome, step_us) in enumerate(events, start=1):
+        at_us += step_us
+        rows.append(("K", seq, f"t{seq}", at_us, outcome, f"s{seq}", team, org, int(closes)))
+    built = _Case("K")
+    built.fold(rows, _Seconds())
+
+    flow = FlowState("K")
+    episodes, handoffs = [], []
+    applied = [r for r in rows if r[4] == "applied"]
+    for _cid, _seq, _text, micros, _outcome, _state, team, org, closes in applied:
+        closed, _opened, handoff = flow.step(micros / 1_000_000, team, org, bool(closes))
+        if closed is not None:
+            episodes.append(_episode_values(closed))
+        if handoff is not None:
+            handoffs.append(_handoff_values(handoff))
+    assert built.episodes == episodes
+    assert built.handoffs == handoffs
+    assert built.flow == flow_values(flow)
+    assert built.applied == len(applied) and built.last_seq == len(rows)
+    if applied:
+        last = applied[-1]
+        assert (built.state, built.team, built.closed_at) == (
+            last[5],
+            last[6] or "",
+            last[2] if last[8] else None,
+        )
+        assert built.organisation == (last[7] if last[7] is not None else "unknown")

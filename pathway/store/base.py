@@ -21,7 +21,7 @@ from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..periods import PlacementChange
 from ..timeutil import format_instant, parse_instant
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 @attrs.frozen

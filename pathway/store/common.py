@@ -16,11 +16,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from hashlib import sha256
+from json.encoder import encode_basestring
 from typing import Any, Protocol, cast
 
 import attrs
 
-from ..audit import Checkpoint, VerifyResult, verify_links
+from ..audit import _PAYLOAD_TEMPLATE, Checkpoint, VerifyResult, verify_links
 from ..canonical import GENESIS_HASH, canonical_json
 from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
 from ..flow import FlowState
@@ -39,7 +40,6 @@ from .base import (
     chain_event,
     event_from_row,
     row_links,
-    row_payload_json,
 )
 from .derived import check_derived
 from .dialect import begin_snapshot, stream
@@ -389,6 +389,24 @@ def verify_chain(store: Any, against: Checkpoint | None = None) -> VerifyResult:
     return attrs.evolve(chain, derived=True, cases=cases)
 
 
+class _JsonTexts(dict[Any, str]):
+    """Each value's JSON text, encoded the first time it is asked for and looked up after (in
+    C): most columns of the events repeat their values (states, teams, organisations, actors,
+    triggers, the pathway). ``nullable``: ``None`` is ``null`` (``audit._text``); else it is
+    refused as ``encode_basestring`` refuses it. Bounded: cleared when it grows large."""
+
+    def __init__(self, nullable: bool) -> None:
+        super().__init__()
+        self._nullable = nullable
+
+    def __missing__(self, value: Any) -> str:
+        text = "null" if value is None and self._nullable else encode_basestring(value)
+        if len(self) >= 50_000:
+            self.clear()
+        self[value] = text
+        return text
+
+
 def _chain_holds(rows: Iterable[Sequence[Any]], against: Checkpoint | None) -> VerifyResult | None:
     """The chain's result if every row holds, else ``None`` (then :func:`audit.verify_links`
     reads the rows again to say which event fails, and how).
@@ -397,16 +415,31 @@ def _chain_holds(rows: Iterable[Sequence[Any]], against: Checkpoint | None) -> V
     the hash before it, each hash recomputed from the row's stored text, the checkpoint's head
     present and equal), in one loop over the rows as read: no link object, no call per check.
     It runs over every event of the store, and is most of the time ``audit verify`` takes.
+
+    The hashed text is ``store.base.row_payload_json(row)``, written out here with each
+    repeating column's JSON text looked up (:class:`_JsonTexts`) instead of encoded again
+    (``tests/test_verify_fast_paths.py`` holds the two equal). A row whose text differs in any
+    way fails its hash, and the reference then decides. (The position in the text is
+    ``expected``, which the row's position has just been found equal to.)
     """
     expected, prev = 1, GENESIS_HASH
     checkpoint = against.position if against is not None else 0
+    template = _PAYLOAD_TEMPLATE
+    quote = encode_basestring
+    text, name = _JsonTexts(nullable=True), _JsonTexts(nullable=False)
     for row in rows:
         digest = row[25]
-        if (
-            row[0] != expected
-            or row[24] != prev
-            or sha256((prev + row_payload_json(row)).encode("utf-8")).hexdigest() != digest
-            or (expected == checkpoint and against is not None and digest != against.hash)
+        if row[0] != expected or row[24] != prev:
+            return None
+        payload = template % (
+            name[row[13]], row[15], name[row[14]], quote(row[2]), "true" if row[23] else "false",
+            row[21], quote(row[1]), text[row[11]], text[row[7]], text[row[9]],
+            "true" if row[22] else "false", text[row[20]], quote(row[4]), name[row[16]],
+            name[row[17]], name[row[18]], expected, quote(row[24]), row[19], name[row[5]],
+            int(row[3]), text[row[12]], text[row[8]], text[row[10]], name[row[6]],
+        )  # fmt: skip
+        if sha256((prev + payload).encode("utf-8")).hexdigest() != digest or (
+            expected == checkpoint and against is not None and digest != against.hash
         ):
             return None
         prev = digest

@@ -108,6 +108,9 @@ class Pathway:
     reviews: ReviewRules = attrs.field(factory=ReviewRules)
     governance: Governance = attrs.field(factory=Governance)
     """Helping teams, routes of access and the escalation rule (empty when not defined)."""
+    free_text: frozenset[str] = frozenset()
+    """The data fields that are free text (``free_text:``): kept outside the audit chain with
+    the note, redactable (:mod:`pathway.sealing`)."""
     machine: CompiledMachine = attrs.field(init=False, repr=False)
     interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
     """The states a case can only be in during an interruption (see :func:`interruption_states`)."""
@@ -680,6 +683,7 @@ def build_pathway(
         ),
         reviews=_review_rules(data.get("reviews")),
         governance=governance,
+        free_text=frozenset(data.get("free_text") or ()),
     )
 
 

@@ -7,7 +7,8 @@ same fold as for the engine's own events.
 
 Columns: ``case_id``, ``occurred_at``, ``state`` and ``team`` are required (``team`` may be empty:
 the case was unallocated from that event); ``organisation``, ``actor`` and ``trigger`` are
-optional; any other column is kept as the event's data. ``mapping`` renames columns first
+optional; any other column is refused, naming it, unless ``keep`` names it: then it is kept as
+free text outside the audit chain (redactable; docs/privacy.md), never in the hashed data. ``mapping`` renames columns first
 (``{"case:concept:name": "case_id"}``). Rows may come in any order; a case's rows are ordered by
 time, ties by their order in the file. A row whose state is final in the pathway, or is one of
 ``final_states``, closes the case. One bad row rejects the whole file, naming its line and
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -42,6 +44,7 @@ from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
 from .reports.coverage import IMPORT_SOURCES_KEY, ImportSource, add_import_source
+from .sealing import SealedText, seal
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps
 from .store.common import META_UPSERT, read_meta
 from .store.dialect import (
@@ -53,6 +56,7 @@ from .store.dialect import (
     text_type,
 )
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
+from .store.privacyrows import FREE_TEXT_COLUMNS
 from .store.sqlite import SqliteStore
 from .timeutil import format_instant
 
@@ -87,7 +91,41 @@ class ImportResult:
     """The hash of the last event imported (the new head of the chain)."""
 
 
-def _header(reader: Any, source: str, mapping: Mapping[str, str]) -> list[str]:
+def _undeclared(
+    source: str, header: list[str], columns: list[str], keep: Iterable[str]
+) -> list[Problem]:
+    """Columns the import does not know and ``--keep`` does not name, and ``--keep`` names the
+    header does not have: an event log's extra columns (a ``client_name``, an ``address``) would
+    otherwise put personal data into the audit trail. A kept column is free text, outside the
+    chain and redactable (docs/privacy.md)."""
+    kept = list(keep)
+    problems = [
+        Problem(
+            source,
+            "",
+            f"--keep names column {name!r}, which the header does not have "
+            f"(columns: {', '.join(header)})",
+            1,
+        )
+        for name in kept
+        if name not in columns
+    ]
+    unknown = [name for name in columns if name not in KNOWN and name not in kept]
+    if unknown:
+        problems.append(
+            Problem(
+                source, "", f"column(s) {', '.join(unknown)} are not event-log columns (allowed: "
+                f"{', '.join(KNOWN)}); remove them, or name each with --keep COLUMN to keep it "
+                "as free text outside the audit chain (redactable): nothing personal may enter "
+                "the audit trail", 1,
+            )
+        )  # fmt: skip
+    return problems
+
+
+def _header(
+    reader: Any, source: str, mapping: Mapping[str, str], keep: Iterable[str] = ()
+) -> list[str]:
     try:
         header = next(reader)
     except StopIteration:
@@ -113,6 +151,7 @@ def _header(reader: Any, source: str, mapping: Mapping[str, str]) -> list[str]:
         if name in seen:
             problems.append(Problem(source, "", f"column {name!r} appears twice (after --map)", 1))
         seen.add(name)
+    problems.extend(_undeclared(source, header, renamed, keep))
     missing = [name for name in REQUIRED if name not in renamed]
     if missing:
         problems.append(
@@ -318,9 +357,14 @@ def import_events(
     mapping: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     text: str | None = None,
+    keep: Iterable[str] = (),
 ) -> ImportResult:
-    """Import the CSV event log at ``source`` (or the given ``text``) into ``store``, all or nothing."""
+    """Import the CSV event log at ``source`` (or the given ``text``) into ``store``, all or nothing.
+
+    Columns other than the known ones are refused unless named in ``keep``: each kept column is
+    free text, sealed outside the audit chain (:mod:`pathway.sealing`) and redactable."""
     name = str(source)
+    keep = tuple(keep)
     finals = set(final_states)
     if pathway is not None:
         finals.update(pathway.final_states())
@@ -335,7 +379,7 @@ def import_events(
     try:
         with handle:
             reader = csv.reader(handle)
-            columns = _header(reader, name, dict(mapping or {}))
+            columns = _header(reader, name, dict(mapping or {}), keep)
             if isinstance(store, SqliteStore):
                 return _import_staged_apart(store, reader, name, columns, pathway, finals, progress)
             with store.transaction() as tx:
@@ -406,6 +450,7 @@ def _load(
     episodes: list[EpisodeRow] = []
     handoffs: list[HandoffRow] = []
     case_rows: list[tuple[Any, ...]] = []
+    free_rows: list[tuple[Any, ...]] = []
     cases = closed_cases = 0
     current: str | None = None
     flow = FlowState("")
@@ -430,6 +475,9 @@ def _load(
     def flush() -> None:
         """Write what has been built so far, so memory stays the same however long the file."""
         chain.flush(conn)
+        if free_rows:
+            bulk_insert(conn, "free_text", FREE_TEXT_COLUMNS[:5], free_rows)
+            free_rows.clear()
         if case_rows:
             bulk_insert(conn, "cases", CASE_BULK_COLUMNS, case_rows)
         write_bulk(conn, episodes, handoffs)
@@ -454,10 +502,17 @@ def _load(
         closes = state in finals
         if state != prev_state:
             entered = at_text
+        texts: list[SealedText] = []
+        if data != "{}":  # only kept columns reach the data: each is free text
+            loaded = json.loads(data)
+            _n, chained, texts = seal(None, loaded, list(loaded))
+            data = dumps(chained)
         chain.add(
             case_id, case_json, seq, at_text, trigger or IMPORT_TRIGGER, prev_state, state,
             prev_team, team, prev_org, org, actor, data, closes,
         )  # fmt: skip
+        for t in texts:
+            free_rows.append((chain.position, t.field, case_id, t.value_json, t.salt))
         closed, _opened, handoff = flow.step(at, team, org, closes)
         if closed is not None:
             episodes.append(closed)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -44,7 +44,7 @@ from ..audit import Checkpoint, VerifyResult
 from ..canonical import GENESIS_HASH
 from ..errors import StoreBusy, StoreError, StoreReadOnly, StoreUnusable
 from ..model import AuditEvent, Case, Person
-from . import url_display
+from . import privacyrows, reseal, url_display
 from .base import (
     EVENT_COLUMNS,
     SCHEMA_VERSION,
@@ -272,6 +272,34 @@ ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;
 key reused for a different request is refused. Keys recorded before have none (NULL) and keep
 comparing their case and trigger only."""
 
+# --- schema 7: free text outside the audit chain (issue 21) ----------------------------------
+
+_SCHEMA_V7 = privacyrows.postgres_schema(_T)
+"""As SQLite's version 7: ``free_text`` and the ``redactions`` privacy log."""
+
+
+def _reseal_v7(conn: psycopg.Connection[Any]) -> None:
+    """Move existing notes out of the chain, re-seal it, and move the chain head along."""
+    adapter = PgConnection(conn)
+    moved = reseal.reseal(
+        adapter,
+        disable=("ALTER TABLE events DISABLE TRIGGER events_refuse_update",),
+        enable=("ALTER TABLE events ENABLE TRIGGER events_refuse_update",),
+    )
+    if moved:
+        head = adapter.execute(
+            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        assert head is not None  # texts were moved: there are events
+        adapter.execute(
+            "UPDATE chain_head SET position = ?, hash = ?, prev_hash = NULL WHERE id = 1",
+            (head[0], head[1]),
+        )
+
+
+DATA_MIGRATIONS: dict[int, Callable[[psycopg.Connection[Any]], None]] = {7: _reseal_v7}
+"""Schema version -> a Python step run after that version's SQL, in the same transaction."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -279,6 +307,7 @@ MIGRATIONS: dict[int, str] = {
     4: _SCHEMA_V4,
     5: _SCHEMA_V5,
     6: _SCHEMA_V6,
+    7: _SCHEMA_V7,
 }
 """Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
 
@@ -295,6 +324,8 @@ GRANT SELECT, INSERT ON closed_episodes, handoffs, idempotency TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON people TO {role};
 GRANT SELECT, INSERT, UPDATE ON placement_periods TO {role};
 GRANT SELECT ON case_flow, episodes TO {role};
+GRANT SELECT, INSERT, UPDATE ON free_text TO {role};
+GRANT SELECT, INSERT ON redactions TO {role};
 """
 """What the application role may do: append events, never change or remove one."""
 
@@ -580,6 +611,8 @@ class PostgresStore:
             conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 conn.execute(MIGRATIONS[version])
+                if version in DATA_MIGRATIONS:
+                    DATA_MIGRATIONS[version](conn)
                 conn.execute(META_UPSERT.replace("?", "%s"), (SCHEMA_VERSION_KEY, str(version)))
             if self._where.app_role is not None:
                 self._grant(conn, self._where.app_role)

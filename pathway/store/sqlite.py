@@ -21,7 +21,7 @@ import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..audit import Checkpoint, VerifyResult
 from ..errors import StoreBusy, StoreError, StoreReadOnly, StoreUnusable
 from ..model import AuditEvent, Case, Person
+from . import privacyrows, reseal
 from .base import SCHEMA_VERSION, IdempotencyRecord, case_from_row, event_from_row
 
 if TYPE_CHECKING:
@@ -231,6 +232,28 @@ ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;
 key reused for a different request is refused. Keys recorded before have none (NULL) and keep
 comparing their case and trigger only."""
 
+# --- schema 7: free text outside the audit chain (issue 21) ----------------------------------
+
+_SCHEMA_V7 = privacyrows.sqlite_schema()
+"""The ``free_text`` table (notes and declared free-text fields, with their salts) and the
+``redactions`` privacy log; :func:`_reseal_v7` then moves existing events' free text out."""
+
+_EVENT_TRIGGERS_UP = (
+    """CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused');
+END""",
+)
+
+
+def _reseal_v7(conn: sqlite3.Connection) -> None:
+    """Move existing notes out of the chain and re-seal it (:mod:`pathway.store.reseal`)."""
+    reseal.reseal(conn, disable=("DROP TRIGGER events_refuse_update",), enable=_EVENT_TRIGGERS_UP)
+
+
+DATA_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {7: _reseal_v7}
+"""Schema version -> a Python step run after that version's SQL, in the same transaction."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -238,6 +261,7 @@ MIGRATIONS: dict[int, str] = {
     4: _SCHEMA_V4,
     5: _SCHEMA_V5,
     6: _SCHEMA_V6,
+    7: _SCHEMA_V7,
 }
 """Schema version -> the SQL that brings a store from the version before to it."""
 
@@ -421,6 +445,8 @@ class SqliteStore:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(MIGRATIONS[version]):
                     self._conn.execute(statement)
+                if version in DATA_MIGRATIONS:
+                    DATA_MIGRATIONS[version](self._conn)
                 self._conn.execute(f"PRAGMA user_version = {version}")
             self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 

@@ -1,0 +1,313 @@
+"""Free text outside the audit chain, redaction, retention and subject access (issue 21).
+
+Each test runs on both stores (``store_factory``). The figures are worked by hand from the
+scenario below: the case ``C1`` has 3 notes and 2 free-text data fields (5 texts), ``C2`` one
+note; ``C1`` is closed, ``C2`` is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import attrs
+import jsonschema
+import pytest
+from conftest import CMHT, HUB, LETS, Backend, FakeClock
+
+import pathway
+from pathway.audit import event_hash
+from pathway.migrate import reports_json
+from pathway.privacy import (
+    _redact_many,
+    apply_retention,
+    export_case,
+    redact_case,
+    retention_candidates,
+)
+from pathway.sealing import commit
+from pathway.store.reseal import LEGACY_FREE_TEXT
+from pathway.validation import load_schema
+
+SECRETS = (
+    "Morgan says the friend takes the bank card",
+    "phoned Morgan at her sister's",
+    "Morgan Smith is known to the CMHT",
+    "plan: Morgan to see the debt adviser",
+    "Morgan's sister to be offered a carer's assessment",
+)
+OTHER = "Robin at the library"
+REDACTOR = pathway.Actor("w-dpo", "hub")
+
+
+@pytest.fixture
+def engine(
+    minimal: pathway.Pathway, store_factory: Backend, clock: FakeClock
+) -> Iterator[pathway.Engine]:
+    """The minimal pathway with two declared free-text fields, on a fresh store."""
+    declared = attrs.evolve(minimal, free_text=frozenset({"decline_reason", "enablement_plan"}))
+    location = store_factory.location()
+    store = store_factory.open(location)
+    engine = pathway.Engine(declared, store, clock=clock)
+    engine.location = location  # type: ignore[attr-defined]
+    yield engine
+    store.close()
+
+
+def _scenario(engine: pathway.Engine, clock: FakeClock) -> None:
+    person = pathway.Person(
+        name="Morgan Smith", date_of_birth="1980-02-03", nhs_number="9434765919"
+    )
+    engine.open_case("C1", HUB, note=SECRETS[0], person=person, data={"route": "gp"})
+    clock.advance(hours=1)
+    engine.fire("C1", "book_choice_appointment", LETS, note=SECRETS[1])
+    engine.fire("C1", "refer_to_cmht", LETS)
+    clock.advance(hours=1)
+    engine.fire("C1", "decline_handoff", CMHT, data={"decline_reason": SECRETS[2]})
+    engine.fire(
+        "C1", "start_enablement", LETS, note=SECRETS[4], data={"enablement_plan": SECRETS[3]}
+    )
+    clock.advance(days=2)
+    engine.fire("C1", "complete_enablement", LETS)
+    engine.open_case("C2", HUB, note=OTHER)
+
+
+def _all_rows(store_factory: Backend, location: str) -> str:
+    """Every row of every table of the store, as one text (read outside the library)."""
+    with store_factory.raw(location) as conn:
+        if store_factory.name == "sqlite":
+            names = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+        else:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+                )
+            ]
+        return "\n".join(
+            repr(row) for name in names for row in conn.execute(f"SELECT * FROM {name}").fetchall()
+        )
+
+
+def test_free_text_is_outside_the_chain_and_proven_by_it(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    history = engine.store.history("C1")
+    assert [e.note for e in history] == [SECRETS[0], SECRETS[1], None, None, SECRETS[4], None]
+    assert history[3].data == {"decline_reason": SECRETS[2]}
+    assert history[4].data == {"enablement_plan": SECRETS[3]}
+    assert history[0].data == {"route": "gp"}  # structured: stays in the chain as written
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        events = repr(conn.execute("SELECT * FROM events").fetchall())
+        kept = conn.execute(
+            "SELECT event_position, field, value, salt FROM free_text ORDER BY event_position, field"
+        ).fetchall()
+    assert all(secret not in events for secret in (*SECRETS, OTHER))
+    assert '"route":"gp"' in events
+    assert [(p, f) for p, f, _v, _s in kept] == [
+        (1, "note"), (2, "note"), (4, "data.decline_reason"), (5, "data.enablement_plan"),
+        (5, "note"), (7, "note"),
+    ]  # fmt: skip
+    # Each commitment in the chain is HMAC-SHA256 keyed by the salt over the text's JSON,
+    # recomputed here with the standard library (not the code under test).
+    by_position = {e.position: e for e in history}
+    for position, field, value, salt in kept:
+        if position == 7:
+            continue
+        expected = (
+            "hmac-sha256:"
+            + hmac.new(bytes.fromhex(salt), value.encode(), hashlib.sha256).hexdigest()
+        )
+        assert by_position[position].sealed[field] == expected
+        assert json.loads(value) in SECRETS
+    for event in history:  # the reference hash (text replaced by its commitment) is the stored one
+        assert event_hash(event) == event.hash
+    result = engine.store.verify()
+    assert result.ok, result.problem
+    assert (result.texts, result.redacted, result.redactions) == (6, 0, 0)
+
+
+def test_a_tampered_note_is_caught_before_redaction(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            "UPDATE free_text SET value = '\"Morgan says nothing\"' "
+            "WHERE event_position = 1 AND field = 'note'"
+        )
+    result = engine.store.verify()
+    assert not result.ok
+    assert result.problem == (
+        "the note of the event at position 1 (case C1): its text does not match its commitment "
+        "(altered)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("statement", "ending"),
+    [
+        (
+            "UPDATE free_text SET value = NULL, salt = NULL WHERE event_position = 2",
+            "its text was removed without a recorded redaction (tampered)",
+        ),
+        (
+            "DELETE FROM free_text WHERE event_position = 2",
+            "the chain holds a commitment but its text and redaction record are gone (deleted)",
+        ),
+        (
+            "UPDATE free_text SET salt = '00' WHERE event_position = 2",
+            "its text does not match its commitment (altered)",
+        ),
+    ],
+)
+def test_text_removed_or_reset_outside_a_redaction_is_caught(
+    engine: pathway.Engine,
+    clock: FakeClock,
+    store_factory: Backend,
+    statement: str,
+    ending: str,
+) -> None:
+    _scenario(engine, clock)
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        conn.execute(statement)
+    result = engine.store.verify()
+    assert not result.ok
+    assert result.problem == f"the note of the event at position 2 (case C1): {ending}"
+
+
+def test_redaction_removes_the_text_everywhere_and_the_chain_verifies(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    location = engine.location  # type: ignore[attr-defined]
+    as_of = datetime(2026, 2, 1, tzinfo=UTC)
+    before_reports = reports_json(engine.store.connection, as_of, engine.pathway)
+    before_head = engine.store.checkpoint()
+    assert "Morgan Smith" in _all_rows(store_factory, location)
+
+    done = redact_case(engine.store, "C1", reason="erasure request 2026-114", actor=REDACTOR)
+
+    assert (done.position, done.texts, done.person) == (1, 5, True)
+    everything = _all_rows(store_factory, location)
+    for secret in (*SECRETS, "Morgan Smith", "9434765919"):
+        assert secret not in everything
+    assert OTHER in everything  # another case's note is untouched
+    if store_factory.name == "sqlite":  # VACUUM and the WAL checkpoint leave no copy on disk
+        raw = b"".join(
+            Path(location + suffix).read_bytes()
+            for suffix in ("", "-wal")
+            if Path(location + suffix).exists()
+        )
+        for secret in (*SECRETS, "Morgan Smith"):
+            assert secret.encode() not in raw
+        assert OTHER.encode() in raw
+    result = engine.store.verify(against=before_head)
+    assert result.ok, result.problem
+    assert (result.texts, result.redacted, result.redacted_cases, result.redactions) == (1, 5, 1, 1)
+    assert engine.store.checkpoint() == before_head  # the events chain did not move
+    assert reports_json(engine.store.connection, as_of, engine.pathway) == before_reports
+    history = engine.store.history("C1")
+    assert [e.note for e in history] == [None] * 6
+    assert history[0].data == {"route": "gp"}
+    assert history[3].data == {} and history[3].redacted == ("data.decline_reason",)
+    assert history[4].redacted == ("data.enablement_plan", "note")
+    assert all(event_hash(e) == e.hash for e in history)
+    assert engine.store.person("C1") is None
+    assert "enablement_plan" not in engine.store.case("C1").attributes
+
+
+def test_redaction_is_all_or_nothing(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    with pytest.raises(pathway.CaseNotFound):
+        _redact_many(engine.store, ["C1", "nobody"], "retention", REDACTOR, False)
+    assert engine.store.history("C1")[0].note == SECRETS[0]
+    assert engine.store.person("C1") is not None
+    assert engine.store.verify().redactions == 0
+    with pytest.raises(pathway.InvalidRequest, match="needs a reason"):
+        redact_case(engine.store, "C1", reason="  ", actor=REDACTOR)
+
+
+def test_the_privacy_log_is_append_only_and_chained(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    redact_case(engine.store, "C1", reason="erasure request", actor=REDACTOR)
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        with pytest.raises(store_factory.refused_error):  # type: ignore[attr-defined]
+            conn.execute("UPDATE redactions SET reason = 'nothing'")
+        with pytest.raises(store_factory.refused_error):  # type: ignore[attr-defined]
+            conn.execute("DELETE FROM redactions")
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        if store_factory.name == "sqlite":
+            conn.execute("DROP TRIGGER redactions_no_delete")
+        else:
+            conn.execute("DROP TRIGGER redactions_refuse_delete ON redactions")
+        conn.execute("DELETE FROM redactions")  # a tamperer hiding the redaction
+    result = engine.store.verify()
+    assert not result.ok
+    assert result.problem is not None and result.problem.endswith(
+        "its text was removed without a recorded redaction (tampered)"
+    )
+
+
+def test_retention_dry_run_then_apply(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)  # C1 closed on 2026-01-07 (last event); C2 open
+    assert retention_candidates(engine.store, date(2026, 1, 7)) == []  # not before the 7th
+    found = retention_candidates(engine.store, date(2026, 1, 8))
+    assert [(c.case_id, c.texts, c.person) for c in found] == [("C1", 5, True)]
+    assert engine.store.history("C1")[0].note == SECRETS[0]  # a dry run changes nothing
+    done = apply_retention(engine.store, date(2026, 1, 8), actor=REDACTOR)
+    assert [(d.case_id, d.texts, d.reason) for d in done] == [
+        ("C1", 5, "retention: closed, last event before 2026-01-08")
+    ]
+    assert retention_candidates(engine.store, date(2030, 1, 1)) == []  # C2 is open
+    assert apply_retention(engine.store, date(2026, 1, 8), actor=REDACTOR) == []
+    result = engine.store.verify()
+    assert result.ok and (result.redacted, result.redactions) == (5, 1)
+
+
+def test_subject_access_export_validates_and_holds_everything(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    schema = load_schema("case_export")
+    document = export_case(engine.store, "C1")
+    jsonschema.validate(document, schema)
+    assert document["person"]["name"] == "Morgan Smith"
+    assert [e["note"] for e in document["history"]][:2] == [SECRETS[0], SECRETS[1]]
+    assert document["history"][4]["data"] == {"enablement_plan": SECRETS[3]}
+    assert document["redactions"] == []
+    redact_case(engine.store, "C1", reason="erasure request", actor=REDACTOR)
+    after = json.loads(json.dumps(export_case(engine.store, "C1")))
+    jsonschema.validate(after, schema)
+    assert after["person"] is None
+    assert after["history"][4]["redacted"] == ["data.enablement_plan", "note"]
+    assert [(r["position"], r["texts"], r["person"]) for r in after["redactions"]] == [(1, 5, True)]
+    assert all(secret not in json.dumps(after) for secret in SECRETS)
+
+
+def test_the_shipped_pathway_declares_the_fields_the_migration_moves() -> None:
+    shipped = pathway.load_pathway("barnet-enablement")
+    assert shipped.free_text == frozenset(LEGACY_FREE_TEXT)
+
+
+def test_commitment_is_keyed_by_the_salt() -> None:
+    salt = "00" * 16
+    assert (
+        commit('"a"', salt)
+        == "hmac-sha256:" + hmac.new(bytes(16), b'"a"', hashlib.sha256).hexdigest()
+    )
+    assert commit('"a"', "01" * 16) != commit('"a"', salt)

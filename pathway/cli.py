@@ -945,6 +945,13 @@ def demo(db: str | None, dashboard_path: str) -> None:
     help="Keep this extra column (repeatable) as free text outside the audit chain, redactable; "
     "any other extra column is refused.",
 )
+@click.option(
+    "--drop",
+    "drops",
+    multiple=True,
+    metavar="COLUMN",
+    help="Leave this extra column out (repeatable, or several separated by commas): it is not read.",
+)
 @db_option
 def import_(
     file: Path | None,
@@ -953,6 +960,7 @@ def import_(
     final_states: tuple[str, ...],
     maps: tuple[str, ...],
     keeps: tuple[str, ...],
+    drops: tuple[str, ...],
     db: str,
 ) -> None:
     """Load an event log exported from another case system (CSV), all or nothing.
@@ -960,9 +968,10 @@ def import_(
     Required columns: case_id, occurred_at (ISO 8601, with or without an offset, T or space,
     fractions of seconds), state, team (empty: unallocated from that event). Optional:
     organisation, actor, trigger. Any other column is refused, with its name, unless --keep
-    names it: a kept column is free text, stored outside the hash-chained audit trail with a
-    salted commitment in the chain, and removed by `pathway case redact` (docs/privacy.md); a
-    council export's client_name or address column must not enter an immutable trail.
+    or --drop names it: a kept column is free text, stored outside the hash-chained audit trail
+    with a salted commitment in the chain, and removed by `pathway case redact`; a dropped one
+    is not read. A council export's client_name or address column must not enter an immutable
+    trail (docs/privacy.md).
     Rows may come in any order.
     One bad row rejects the file, naming its line and field, and nothing is written; so does a
     file that is not UTF-8, a NUL character or an instant outside years 1 to 9999. The file is
@@ -987,8 +996,8 @@ def import_(
     if (file is None) == (placements_file is None):
         fail("give an event log FILE or --placements FILE (one of them)")
     if placements_file is not None:
-        if maps or final_states or keeps:
-            fail("--map, --final-state and --keep are for event logs, not --placements")
+        if maps or final_states or keeps or drops:
+            fail("--map, --final-state, --keep and --drop are for event logs, not --placements")
         _import_placements(placements_file, pathway_name, db)
         return
     assert file is not None
@@ -1015,6 +1024,7 @@ def import_(
                 mapping=mapping,
                 progress=progress,
                 keep=keeps,
+                drop=[name for item in drops for name in item.split(",") if name],
             )
             location = store.location
     except SystemExit:

@@ -7,8 +7,9 @@ same fold as for the engine's own events.
 
 Columns: ``case_id``, ``occurred_at``, ``state`` and ``team`` are required (``team`` may be empty:
 the case was unallocated from that event); ``organisation``, ``actor`` and ``trigger`` are
-optional; any other column is refused, naming it, unless ``keep`` names it: then it is kept as
-free text outside the audit chain (redactable; docs/privacy.md), never in the hashed data. ``mapping`` renames columns first
+optional; any other column is refused, naming it, unless ``keep`` names it (then it is kept as
+free text outside the audit chain, redactable, docs/privacy.md: never in the hashed data) or
+``drop`` names it (then it is not read). ``mapping`` renames columns first
 (``{"case:concept:name": "case_id"}``). Rows may come in any order; a case's rows are ordered by
 time, ties by their order in the file. A row whose state is final in the pathway, or is one of
 ``final_states``, closes the case. One bad row rejects the whole file, naming its line and
@@ -29,7 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -91,40 +92,53 @@ class ImportResult:
     """The hash of the last event imported (the new head of the chain)."""
 
 
+DROPPED = "\x00dropped"
+"""What a column named in ``drop`` is renamed to: never a real name (a NUL is refused)."""
+
+
 def _undeclared(
-    source: str, header: list[str], columns: list[str], keep: Iterable[str]
+    source: str, header: list[str], columns: list[str], keep: Sequence[str], drop: Sequence[str]
 ) -> list[Problem]:
-    """Columns the import does not know and ``--keep`` does not name, and ``--keep`` names the
-    header does not have: an event log's extra columns (a ``client_name``, an ``address``) would
-    otherwise put personal data into the audit trail. A kept column is free text, outside the
-    chain and redactable (docs/privacy.md)."""
-    kept = list(keep)
+    """Columns the import does not know and neither ``--keep`` nor ``--drop`` names, and names
+    those options give that the header does not have: an event log's extra columns (a
+    ``client_name``, an ``address``) would otherwise put personal data into the audit trail. A
+    kept column is free text, outside the chain and redactable (docs/privacy.md); a dropped one
+    is not read at all."""
     problems = [
         Problem(
             source,
             "",
-            f"--keep names column {name!r}, which the header does not have "
+            f"{option} names column {name!r}, which the header does not have "
             f"(columns: {', '.join(header)})",
             1,
         )
-        for name in kept
+        for option, names in (("--keep", keep), ("--drop", drop))
+        for name in names
         if name not in columns
     ]
-    unknown = [name for name in columns if name not in KNOWN and name not in kept]
+    unknown = [
+        name
+        for name in columns
+        if name not in KNOWN and name not in keep and name not in drop and NUL not in name
+    ]  # a name with a NUL in it is reported as that
     if unknown:
         problems.append(
             Problem(
                 source, "", f"column(s) {', '.join(unknown)} are not event-log columns (allowed: "
-                f"{', '.join(KNOWN)}); remove them, or name each with --keep COLUMN to keep it "
-                "as free text outside the audit chain (redactable): nothing personal may enter "
-                "the audit trail", 1,
+                f"{', '.join(KNOWN)}); name each with --keep COLUMN to keep it as free text "
+                "outside the audit chain (redactable), or with --drop COLUMN to leave it out: "
+                "nothing personal may enter the audit trail", 1,
             )
         )  # fmt: skip
     return problems
 
 
 def _header(
-    reader: Any, source: str, mapping: Mapping[str, str], keep: Iterable[str] = ()
+    reader: Any,
+    source: str,
+    mapping: Mapping[str, str],
+    keep: Sequence[str] = (),
+    drop: Sequence[str] = (),
 ) -> list[str]:
     try:
         header = next(reader)
@@ -151,7 +165,7 @@ def _header(
         if name in seen:
             problems.append(Problem(source, "", f"column {name!r} appears twice (after --map)", 1))
         seen.add(name)
-    problems.extend(_undeclared(source, header, renamed, keep))
+    problems.extend(_undeclared(source, header, renamed, keep, drop))
     missing = [name for name in REQUIRED if name not in renamed]
     if missing:
         problems.append(
@@ -165,7 +179,7 @@ def _header(
         )
     if problems:
         raise DefinitionError(problems)
-    return renamed
+    return [DROPPED if name in drop else name for name in renamed]
 
 
 def _stage(
@@ -190,7 +204,7 @@ def _check_rows(
     conn: Any, reader: Any, source: str, columns: list[str], progress: Progress | None
 ) -> int:
     index = {name: columns.index(name) for name in KNOWN if name in columns}
-    extra = [(i, name) for i, name in enumerate(columns) if name not in KNOWN]
+    extra = [(i, name) for i, name in enumerate(columns) if name not in KNOWN and name != DROPPED]
     width = len(columns)
     problems: list[Problem] = []
     batch: list[tuple[Any, ...]] = []
@@ -358,13 +372,15 @@ def import_events(
     progress: Progress | None = None,
     text: str | None = None,
     keep: Iterable[str] = (),
+    drop: Iterable[str] = (),
 ) -> ImportResult:
     """Import the CSV event log at ``source`` (or the given ``text``) into ``store``, all or nothing.
 
-    Columns other than the known ones are refused unless named in ``keep``: each kept column is
-    free text, sealed outside the audit chain (:mod:`pathway.sealing`) and redactable."""
+    Columns other than the known ones are refused unless named in ``keep`` (each kept column is
+    free text, sealed outside the audit chain, :mod:`pathway.sealing`, and redactable) or in
+    ``drop`` (not read at all)."""
     name = str(source)
-    keep = tuple(keep)
+    keep, drop = tuple(keep), tuple(drop)
     finals = set(final_states)
     if pathway is not None:
         finals.update(pathway.final_states())
@@ -379,7 +395,7 @@ def import_events(
     try:
         with handle:
             reader = csv.reader(handle)
-            columns = _header(reader, name, dict(mapping or {}), keep)
+            columns = _header(reader, name, dict(mapping or {}), keep, drop)
             if isinstance(store, SqliteStore):
                 return _import_staged_apart(store, reader, name, columns, pathway, finals, progress)
             with store.transaction() as tx:

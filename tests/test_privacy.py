@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from conftest import CMHT, HUB, LETS, Backend, FakeClock
 
 import pathway
 from pathway.audit import event_hash
+from pathway.importer import import_events
 from pathway.migrate import reports_json
 from pathway.privacy import (
     _redact_many,
@@ -311,3 +314,81 @@ def test_commitment_is_keyed_by_the_salt() -> None:
         == "hmac-sha256:" + hmac.new(bytes(16), b'"a"', hashlib.sha256).hexdigest()
     )
     assert commit('"a"', "01" * 16) != commit('"a"', salt)
+
+
+# --- imports keep only what is declared -----------------------------------------------------------
+
+LOG = """case_id,occurred_at,state,team,client_name,address
+A,2026-01-05T09:00:00+00:00,referral,hub,Morgan Smith,1 Elm Road
+A,2026-01-06T09:00:00+00:00,closed,lets,Morgan Smith,
+B,2026-01-05T10:00:00+00:00,referral,hub,Robin Jones,2 Oak Lane
+"""
+
+
+def test_an_undeclared_column_is_refused_with_its_name_and_nothing_written(
+    store_factory: Backend,
+) -> None:
+    location = store_factory.location()
+    with store_factory.open(location) as store:
+        before = _all_rows(store_factory, location)
+        with pytest.raises(pathway.DefinitionError) as caught:
+            import_events(store, "log.csv", text=LOG, keep=["address"])
+        assert [str(p) for p in caught.value.problems] == [
+            "log.csv:1: column(s) client_name are not event-log columns (allowed: case_id, "
+            "occurred_at, state, team, organisation, actor, trigger); name each with --keep "
+            "COLUMN to keep it as free text outside the audit chain (redactable), or with --drop "
+            "COLUMN to leave it out: nothing personal may enter the audit trail"
+        ]
+        assert _all_rows(store_factory, location) == before
+        assert store.checkpoint().position == 0
+
+
+def test_a_kept_column_is_outside_the_chain_and_redactable(store_factory: Backend) -> None:
+    location = store_factory.location()
+    with store_factory.open(location) as store:
+        import_events(
+            store,
+            "log.csv",
+            text=LOG,
+            keep=["client_name"],
+            drop=["address"],
+            final_states=["closed"],
+        )
+        with store_factory.raw(location) as conn:
+            events = repr(conn.execute("SELECT * FROM events").fetchall())
+        assert "Morgan" not in events and "Robin" not in events and "Elm Road" not in events
+        history = store.history("A")
+        assert [e.data for e in history] == [{"client_name": "Morgan Smith"}] * 2
+        assert all(event_hash(e) == e.hash for e in history)
+        result = store.verify()
+        assert result.ok and result.texts == 3, result.problem
+        redact_case(store, "A", reason="erasure request", actor=REDACTOR)
+        everything = _all_rows(store_factory, location)
+        assert "Morgan Smith" not in everything and "Robin Jones" in everything
+        result = store.verify()
+        assert result.ok and (result.texts, result.redacted) == (1, 2), result.problem
+        assert [e.data for e in store.history("A")] == [{}, {}]
+
+
+def test_the_cli_refuses_an_undeclared_column_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "log.csv").write_text(LOG)
+    done = subprocess.run(
+        [sys.executable, "-m", "pathway", "import", "log.csv", "--db", "s.db", "--keep", "address"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "column(s) client_name are not event-log columns" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "s.db").exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "pathway", "import", "log.csv", "--db", "s.db",
+         "--keep", "client_name", "--drop", "address"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    verify = subprocess.run(
+        [sys.executable, "-m", "pathway", "audit", "verify", "--db", "s.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert "free text: 3 held and matching their commitments; 0 redacted" in verify.stdout

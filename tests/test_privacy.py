@@ -392,3 +392,144 @@ def test_the_cli_refuses_an_undeclared_column_exit_2(tmp_path: Path) -> None:
     )  # fmt: skip
     assert verify.returncode == 0, verify.stderr
     assert "free text: 3 held and matching their commitments; 0 redacted" in verify.stdout
+
+
+# --- the migration of a store written before free text was sealed -----------------------------------
+
+
+def _make_legacy(store_factory: Backend, location: str) -> str:
+    """Turn the store at ``location`` into one as schema 6 wrote it: each note and free text in
+    its event's row and hashed as written (the reference hash over the plain event), no
+    ``free_text`` or ``redactions`` table. Returns the legacy head hash."""
+    ph = "?" if store_factory.name == "sqlite" else "%s"
+    with store_factory.open(location, create=False) as store:
+        events = [store.history(case.id) for case in store.cases()]
+    plain = sorted(
+        (attrs.evolve(e, sealed={}) for h in events for e in h), key=lambda e: e.position
+    )
+    with store_factory.raw(location) as conn:
+        store_factory.drop_trigger(conn, "events_refuse_update")  # type: ignore[attr-defined]
+        prev = "0" * 64
+        for event in plain:
+            event = attrs.evolve(event, prev_hash=prev)
+            digest = event_hash(event)
+            conn.execute(
+                f"UPDATE events SET note = {ph}, data = {ph}, prev_hash = {ph}, hash = {ph} "
+                f"WHERE position = {ph}",
+                (event.note, json.dumps(dict(event.data), sort_keys=True, separators=(",", ":"),
+                 ensure_ascii=False), prev, digest, event.position),
+            )  # fmt: skip
+            prev = digest
+        conn.execute("DROP TABLE free_text")
+        conn.execute("DROP TABLE redactions")
+        conn.execute(
+            "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events BEGIN SELECT "
+            "RAISE(ABORT, 'audit events are append-only: UPDATE refused'); END"
+            if store_factory.name == "sqlite"
+            else "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events "
+            "FOR EACH ROW EXECUTE FUNCTION events_refuse_change()"
+        )
+        if store_factory.name == "postgres":
+            conn.execute(f"UPDATE chain_head SET position = {len(plain)}, hash = '{prev}'")
+        store_factory.set_schema_version(conn, 6)  # type: ignore[attr-defined]
+    return prev
+
+
+def test_the_migration_moves_existing_notes_out_and_reseals_the_chain(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    location = engine.location  # type: ignore[attr-defined]
+    notes = [e.note for e in engine.store.history("C1")]
+    engine.store.close()
+    legacy_head = _make_legacy(store_factory, location)
+    with store_factory.raw(location) as conn:
+        assert SECRETS[0] in repr(conn.execute("SELECT note FROM events").fetchall())
+    with store_factory.open(location) as store:  # migrates
+        history = store.history("C1")
+        assert [e.note for e in history] == notes
+        assert history[3].data == {"decline_reason": SECRETS[2]}
+        result = store.verify()
+        assert result.ok, result.problem
+        # "decline_reason" and "enablement_plan" are free text of the shipped pathway too
+        assert result.texts == 6
+        record = json.loads(store.get_meta("free_text_migration") or "{}")
+        assert record["before"] == {"position": 7, "hash": legacy_head}
+        assert record["after"]["hash"] == store.checkpoint().hash != legacy_head
+        assert record["texts_moved"] == 6
+        redact_case(store, "C1", reason="erasure request", actor=REDACTOR)
+        assert store.verify().ok
+    with store_factory.raw(location) as conn:
+        events = repr(conn.execute("SELECT * FROM events").fetchall())
+    assert all(secret not in events for secret in (*SECRETS, OTHER))
+
+
+def test_the_migration_refuses_to_seal_a_chain_that_does_not_verify(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    _scenario(engine, clock)
+    location = engine.location  # type: ignore[attr-defined]
+    engine.store.close()
+    _make_legacy(store_factory, location)
+    with store_factory.raw(location) as conn:
+        store_factory.drop_trigger(conn, "events_refuse_update")  # type: ignore[attr-defined]
+        conn.execute("UPDATE events SET note = 'rewritten' WHERE position = 2")
+    with pytest.raises(pathway.StoreError, match="the chain does not verify as it stands"):
+        store_factory.open(location)
+    with store_factory.raw(location) as conn:  # nothing was migrated
+        assert (
+            conn.execute("SELECT note FROM events WHERE position = 1").fetchone()[0] == SECRETS[0]
+        )
+
+
+# --- the commands ----------------------------------------------------------------------------------
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pathway", *args, "--db", "s.db"],
+        cwd=cwd, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_commands_export_list_and_redact(
+    minimal: pathway.Pathway, clock: FakeClock, tmp_path: Path
+) -> None:
+    declared = attrs.evolve(minimal, free_text=frozenset({"decline_reason", "enablement_plan"}))
+    with pathway.open_store(tmp_path / "s.db") as store:
+        _scenario(pathway.Engine(declared, store, clock=clock), clock)
+    exported = _run("case", "export", "C1", "--out", "c1.json", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads((tmp_path / "c1.json").read_text())
+    jsonschema.validate(document, load_schema("case_export"))
+    assert document["history"][0]["note"] == SECRETS[0]
+    listed = _run("retention", "--closed-before", "2026-01-08", "--format", "csv", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].startswith("C1,")
+    assert "Would redact (dry run; --apply to redact): 1 case(s)" in listed.stderr
+    refused = _run("retention", "--closed-before", "2026-01-08", "--apply", cwd=tmp_path)
+    assert refused.returncode == 2 and "--apply needs --actor and --team" in refused.stderr
+    bad = _run("retention", "--closed-before", "8 Jan", cwd=tmp_path)
+    assert bad.returncode == 2 and "'8 Jan' is not a date (YYYY-MM-DD)" in bad.stderr
+    missing = _run(
+        "case", "redact", "C9", "--reason", "r", "--actor", "a", "--team", "hub", cwd=tmp_path
+    )
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    done = _run(
+        "case", "redact", "C1", "--reason", "erasure request 2026-114", "--actor", "w-dpo",
+        "--team", "hub", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "Redacted case C1: 5 free text(s) removed, personal details removed; privacy log entry 1."
+    )
+    verified = _run("audit", "verify", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    assert (
+        "free text: 1 held and matching their commitments; 5 redacted (of 1 case(s)) by 1 "
+        "recorded redaction(s)" in verified.stdout
+    )
+    assert _run("retention", "--closed-before", "2026-01-08", cwd=tmp_path).stderr.startswith(
+        "Would redact (dry run; --apply to redact): 0 case(s)"
+    )
+    assert SECRETS[0].encode() not in (tmp_path / "s.db").read_bytes()

@@ -283,8 +283,11 @@ def _reseal_v7(conn: psycopg.Connection[Any]) -> None:
     adapter = PgConnection(conn)
     moved = reseal.reseal(
         adapter,
-        disable=("ALTER TABLE events DISABLE TRIGGER events_refuse_update",),
-        enable=("ALTER TABLE events ENABLE TRIGGER events_refuse_update",),
+        disable=("DROP TRIGGER IF EXISTS events_refuse_update ON events",),
+        enable=(
+            "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events "
+            "FOR EACH ROW EXECUTE FUNCTION events_refuse_change()",
+        ),
     )
     if moved:
         head = adapter.execute(

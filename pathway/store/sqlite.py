@@ -248,7 +248,9 @@ END""",
 
 def _reseal_v7(conn: sqlite3.Connection) -> None:
     """Move existing notes out of the chain and re-seal it (:mod:`pathway.store.reseal`)."""
-    reseal.reseal(conn, disable=("DROP TRIGGER events_refuse_update",), enable=_EVENT_TRIGGERS_UP)
+    reseal.reseal(
+        conn, disable=("DROP TRIGGER IF EXISTS events_refuse_update",), enable=_EVENT_TRIGGERS_UP
+    )
 
 
 DATA_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {7: _reseal_v7}

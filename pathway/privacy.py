@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from .canonical import canonical_json
 from .errors import CaseNotFound, InvalidRequest
 from .model import Actor
 from .serialize import to_dict
@@ -37,6 +38,8 @@ from .store.privacyrows import (
 from .timeutil import format_instant
 
 EXPORT_FORMAT = "care-pathway case export 1"
+REDACTED = "redacted"
+"""What an idempotency record's data and note digests become when the case is redacted."""
 MAX_REASON = 500
 
 
@@ -110,9 +113,8 @@ def _redact_many(
                 ).rowcount
             )
             person = bool(conn.execute("DELETE FROM people WHERE case_id = ?", (case_id,)).rowcount)
-            keys = free_text_fields(conn, case_id)
-            if keys:
-                _scrub(conn, case_id, str(row[0]), keys)
+            if texts:
+                _scrub(conn, case_id, str(row[0]), free_text_fields(conn, case_id))
             values = (
                 log_position, case_id, now, actor.id, actor.team, reason, texts, int(person),
                 chain_position, chain_hash, log_hash,
@@ -132,22 +134,33 @@ def _redact_many(
 
 
 def _scrub(conn: Any, case_id: str, attributes: str, keys: list[str]) -> None:
-    """Remove the free-text fields from the case row and its idempotency keys' results."""
-    conn.execute(
-        "UPDATE cases SET attributes = ? WHERE id = ?",
-        (scrub_json_keys(attributes, keys), case_id),
-    )
-    for key, result in conn.execute(
-        "SELECT key, result FROM idempotency WHERE case_id = ?", (case_id,)
+    """Remove the free-text fields from the case row, and from its idempotency keys' stored
+    results and request digests (an unsalted digest of a short text can be confirmed by
+    guessing; a retry of a redacted call is refused as a different request, never re-applied)."""
+    if keys:
+        conn.execute(
+            "UPDATE cases SET attributes = ? WHERE id = ?",
+            (scrub_json_keys(attributes, keys), case_id),
+        )
+    for key, result, fingerprint in conn.execute(
+        "SELECT key, result, fingerprint FROM idempotency WHERE case_id = ?", (case_id,)
     ).fetchall():
         value = json.loads(result)
         stored = value.get("case")
         if isinstance(stored, dict) and isinstance(stored.get("attributes"), dict):
             for name in keys:
                 stored["attributes"].pop(name, None)
-            conn.execute(
-                "UPDATE idempotency SET result = ? WHERE key = ?", (json.dumps(value), key)
-            )
+        digests = json.loads(fingerprint) if fingerprint is not None else None
+        if isinstance(digests, dict):
+            digests.update({part: REDACTED for part in ("data", "note") if part in digests})
+        conn.execute(
+            "UPDATE idempotency SET result = ?, fingerprint = ? WHERE key = ?",
+            (
+                json.dumps(value),
+                canonical_json(digests) if digests is not None else fingerprint,
+                key,
+            ),
+        )
 
 
 def compact(store: Store) -> None:

@@ -228,6 +228,24 @@ def test_redaction_removes_the_text_everywhere_and_the_chain_verifies(
     assert "enablement_plan" not in engine.store.case("C1").attributes
 
 
+def test_redaction_scrubs_idempotency_records_and_a_retry_is_refused(
+    engine: pathway.Engine, clock: FakeClock, store_factory: Backend
+) -> None:
+    engine.open_case("C3", HUB, note=SECRETS[0], idempotency_key="k1")
+    digest = hashlib.sha256(json.dumps(SECRETS[0]).encode()).hexdigest()
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        (fingerprint,) = conn.execute("SELECT fingerprint FROM idempotency").fetchone()
+    assert json.loads(fingerprint)["note"] == digest  # SHA-256 of the note's JSON, guessable
+    redact_case(engine.store, "C3", reason="erasure request", actor=REDACTOR)
+    with store_factory.raw(engine.location) as conn:  # type: ignore[attr-defined]
+        (fingerprint,) = conn.execute("SELECT fingerprint FROM idempotency").fetchone()
+    assert json.loads(fingerprint)["note"] == json.loads(fingerprint)["data"] == "redacted"
+    assert digest not in _all_rows(store_factory, engine.location)  # type: ignore[attr-defined]
+    with pytest.raises(pathway.IdempotencyMismatch):
+        engine.open_case("C3", HUB, note=SECRETS[0], idempotency_key="k1")
+    assert engine.store.verify().ok
+
+
 def test_redaction_is_all_or_nothing(
     engine: pathway.Engine, clock: FakeClock, store_factory: Backend
 ) -> None:

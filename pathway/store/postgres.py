@@ -329,6 +329,7 @@ GRANT SELECT, INSERT, UPDATE ON placement_periods TO {role};
 GRANT SELECT ON case_flow, episodes TO {role};
 GRANT SELECT, INSERT, UPDATE ON free_text TO {role};
 GRANT SELECT, INSERT ON redactions TO {role};
+GRANT UPDATE (result, fingerprint) ON idempotency TO {role};
 """
 """What the application role may do: append events, never change or remove one."""
 

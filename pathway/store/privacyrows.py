@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from hashlib import sha256
 from typing import Any
 
@@ -139,6 +139,31 @@ def read_history_texts(conn: Any, case_id: str, events: list[AuditEvent]) -> lis
             event = attrs.evolve(event, note=note, data=data, sealed=sealed)
         out.append(event)
     return out
+
+
+FREE_TEXT_BY_POSITION = (
+    "SELECT event_position, field, value FROM free_text ORDER BY event_position, field"
+)
+
+
+def with_texts(
+    events: Iterable[AuditEvent], texts: Iterable[tuple[Any, ...]]
+) -> Iterator[AuditEvent]:
+    """Events in position order with their kept texts put back, merging ``texts``
+    (``FREE_TEXT_BY_POSITION`` rows) as both streams go: memory holds one event's texts."""
+    pending = iter(texts)
+    row = next(pending, None)
+    for event in events:
+        while row is not None and int(row[0]) < event.position:
+            row = next(pending, None)
+        kept: list[tuple[str, str | None]] = []
+        while row is not None and int(row[0]) == event.position:
+            kept.append((str(row[1]), row[2]))
+            row = next(pending, None)
+        if kept:
+            note, data, sealed = unseal(event.note, event.data, kept)
+            event = attrs.evolve(event, note=note, data=data, sealed=sealed)
+        yield event
 
 
 def redaction_hash(values: Sequence[Any]) -> str:

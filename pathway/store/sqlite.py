@@ -512,8 +512,11 @@ class SqliteStore:
             return read_history(self.connection, case_id)
 
     def events(self) -> Iterator[AuditEvent]:
-        for row in self.stream(EVENT_SELECT + " ORDER BY position"):
-            yield event_from_row(row)
+        """Every event in chain order, with its free text (as ``history`` gives it)."""
+        rows = self.stream(EVENT_SELECT + " ORDER BY position")
+        yield from privacyrows.with_texts(
+            map(event_from_row, rows), self.stream(privacyrows.FREE_TEXT_BY_POSITION)
+        )
 
     def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
         """The rows of a read-only query (no parameters), one at a time."""

@@ -1471,6 +1471,16 @@ def redact(case_id: str, reason: str, actor_id: str, team: str, db: str) -> None
         f"Redacted case {case_id}: {done.texts} free text(s) removed, personal details "
         f"{'removed' if done.person else 'none held'}; privacy log entry {done.position}."
     )
+    if not done.compacted:
+        click.echo(COMPACT_NOTICE, err=True)
+
+
+COMPACT_NOTICE = (
+    "notice: the redaction is committed, but the store file could not be vacuumed now (another "
+    "process had it open): the removed text may remain in its free pages; run the redaction "
+    "again when the store is quiet (it records an entry that removes nothing, and vacuums; "
+    "docs/privacy.md)"
+)
 
 
 @case.command("export")
@@ -1561,7 +1571,9 @@ def retention(
         found = retention_candidates(store, closed_before)
         if apply_ and found:
             assert actor_id is not None and team is not None
-            apply_retention(store, closed_before, actor=Actor(actor_id, team), reason=reason)
+            done = apply_retention(store, closed_before, actor=Actor(actor_id, team), reason=reason)
+            if done and not done[0].compacted:
+                click.echo(COMPACT_NOTICE, err=True)
     rows = [attrs.asdict(c) for c in found]
     columns = ("case_id", "closed_at", "last_event_at", "texts", "person")
     if rows or fmt != "table":

@@ -16,6 +16,7 @@ removed text is not left in the file's free pages or in the ``-wal`` file.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -55,6 +56,9 @@ class Redaction:
     reason: str
     texts: int
     person: bool
+    compacted: bool = True
+    """SQLite: whether ``VACUUM`` ran after it (``False`` when another connection held the
+    file: the redaction is committed; run :func:`compact` again later)."""
 
 
 @attrs.frozen
@@ -128,8 +132,8 @@ def _redact_many(
             done.append(
                 Redaction(log_position, case_id, now, actor.id, actor.team, reason, texts, person)
             )
-    if vacuum:
-        compact(store)
+    if vacuum and not compact(store):
+        done = [attrs.evolve(d, compacted=False) for d in done]
     return done
 
 
@@ -163,15 +167,21 @@ def _scrub(conn: Any, case_id: str, attributes: str, keys: list[str]) -> None:
         )
 
 
-def compact(store: Store) -> None:
+def compact(store: Store) -> bool:
     """SQLite: rewrite the file without its free pages (``VACUUM``) and empty the write-ahead
     log, so removed text is gone from the bytes on disk. PostgreSQL reclaims dead rows by its
-    own (auto)vacuum; docs/privacy.md says what a database administrator runs."""
+    own (auto)vacuum; docs/privacy.md says what a database administrator runs.
+
+    False when SQLite could not (another connection was reading or writing the file)."""
     if getattr(store, "dialect", "sqlite") != "sqlite" or store.location == ":memory:":
-        return
+        return True
     conn = store.connection
-    conn.execute("VACUUM")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:
+        conn.execute("VACUUM")
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error:
+        return False
+    return not (busy and busy[0])
 
 
 def retention_candidates(store: Store, closed_before: date) -> list[RetentionCandidate]:

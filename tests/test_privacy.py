@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from pathway.migrate import reports_json
 from pathway.privacy import (
     _redact_many,
     apply_retention,
+    compact,
     export_case,
     redact_case,
     retention_candidates,
@@ -550,4 +552,22 @@ def test_the_commands_export_list_and_redact(
     assert _run("retention", "--closed-before", "2026-01-08", cwd=tmp_path).stderr.startswith(
         "Would redact (dry run; --apply to redact): 0 case(s)"
     )
+    assert SECRETS[0].encode() not in (tmp_path / "s.db").read_bytes()
+
+
+def test_a_redaction_commits_even_when_vacuum_cannot_run(
+    minimal: pathway.Pathway, clock: FakeClock, tmp_path: Path
+) -> None:
+    declared = attrs.evolve(minimal, free_text=frozenset({"decline_reason", "enablement_plan"}))
+    with pathway.open_store(tmp_path / "s.db") as store:
+        _scenario(pathway.Engine(declared, store, clock=clock), clock)
+        reader = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM events").fetchone()  # holds a read snapshot
+        done = redact_case(store, "C1", reason="erasure request", actor=REDACTOR)
+        reader.execute("ROLLBACK")
+        reader.close()
+        assert (done.texts, done.compacted) == (5, False)
+        assert store.history("C1")[0].note is None and store.verify().ok
+        assert compact(store)
     assert SECRETS[0].encode() not in (tmp_path / "s.db").read_bytes()

@@ -165,7 +165,6 @@ def _header(
         if name in seen:
             problems.append(Problem(source, "", f"column {name!r} appears twice (after --map)", 1))
         seen.add(name)
-    problems.extend(_undeclared(source, header, renamed, keep, drop))
     missing = [name for name in REQUIRED if name not in renamed]
     if missing:
         problems.append(
@@ -177,6 +176,7 @@ def _header(
                 1,
             )
         )
+    problems.extend(_undeclared(source, header, renamed, keep, drop))
     if problems:
         raise DefinitionError(problems)
     return [DROPPED if name in drop else name for name in renamed]

@@ -301,6 +301,8 @@ def test_a_version_2_store_with_cases_keeps_them_after_the_upgrade(tmp_path: Pat
         raw.execute("DROP TABLE placement_periods")
         raw.execute("DROP INDEX cases_open_by_team")
         raw.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and what 6 added
+        raw.execute("DROP TABLE free_text")  # and what the free-text version added
+        raw.execute("DROP TABLE redactions")
         raw.execute("PRAGMA user_version = 2")
     with pathway.open_store(path) as upgraded:
         assert (upgraded.case("C1"), upgraded.history("C1")) == (case, history)

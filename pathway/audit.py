@@ -20,6 +20,7 @@ import attrs
 
 from .canonical import GENESIS_HASH, canonical_json
 from .model import AuditEvent
+from .sealing import chained_fields
 from .timeutil import format_instant
 
 
@@ -29,7 +30,11 @@ def hash_payload(event: AuditEvent) -> dict[str, Any]:
     The reference definition: an event's hash is ``sha256(prev_hash +
     canonical_json(hash_payload(event)))``. The store, the import and ``verify`` write the same
     text faster with :func:`payload_json`, which tests hold equal to this, byte for byte.
+
+    A sealed free text (``event.sealed``, see :mod:`pathway.sealing`) enters as its commitment,
+    not as its text: the chain proves the text while it exists and survives its redaction.
     """
+    note, data = chained_fields(event.note, event.data, event.sealed)
     return {
         "event_id": event.event_id,
         "case_id": event.case_id,
@@ -51,8 +56,8 @@ def hash_payload(event: AuditEvent) -> dict[str, Any]:
         "pathway_id": event.pathway_id,
         "pathway_version": event.pathway_version,
         "reasons": list(event.reasons),
-        "note": event.note,
-        "data": dict(event.data),
+        "note": note,
+        "data": data,
         "imported": event.imported,
         "closes": event.closes,
         "prev_hash": event.prev_hash,
@@ -168,6 +173,7 @@ def imported_payload_template(*, recorded_at: str, pathway_id: str, pathway_vers
 
 def event_payload_json(event: AuditEvent) -> str:
     """``canonical_json(hash_payload(event))``, fast (see ``payload_json``)."""
+    note, data = chained_fields(event.note, event.data, event.sealed)
     return payload_json(
         event_id=event.event_id, case_id=event.case_id, seq=event.seq, position=event.position,
         occurred_at=format_instant(event.occurred_at),
@@ -178,7 +184,7 @@ def event_payload_json(event: AuditEvent) -> str:
         actor_team=event.actor_team, actor_roles_json=_list(event.actor_roles),
         outcome=event.outcome, pathway_id=event.pathway_id,
         pathway_version=event.pathway_version, reasons_json=_list(event.reasons),
-        note=event.note, data_json=canonical_json(dict(event.data)) if event.data else "{}",
+        note=note, data_json=canonical_json(data) if data else "{}",
         imported=event.imported, closes=event.closes, prev_hash=event.prev_hash,
     )  # fmt: skip
 
@@ -226,7 +232,8 @@ class VerifyResult:
     ``derived`` is whether the case rows and the reports' derived rows were also rebuilt from the
     events and found equal (``False`` when the chain failed first, or when they differ);
     ``cases`` is how many cases the events hold; ``problems`` lists the first problems found
-    (``problem`` is the first of them).
+    (``problem`` is the first of them). ``texts``, ``redacted`` and ``redactions`` say what the
+    free-text check found (:mod:`pathway.sealing`).
     """
 
     ok: bool
@@ -238,6 +245,13 @@ class VerifyResult:
     derived: bool = False
     cases: int = 0
     problems: tuple[str, ...] = ()
+    texts: int = 0
+    """Free texts held outside the chain whose commitments were recomputed and matched."""
+    redacted: int = 0
+    """Free texts removed by a recorded redaction (reported as redacted, not as tampered)."""
+    redacted_cases: int = 0
+    redactions: int = 0
+    """Entries of the privacy log (its own hash chain, checked)."""
 
 
 class ChainLink(NamedTuple):

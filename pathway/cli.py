@@ -620,11 +620,21 @@ def verify(against: str | None, db: str) -> None:
             "(case rows, closed episodes, handoffs) match them; head position "
             f"{result.head.position} hash {result.head.hash}"
         )
+        click.echo(_free_text_summary(result))
         return
     click.echo(f"FAILED: {result.problem}", err=True)
     for more in result.problems[1:]:
         click.echo(f"FAILED: {more}", err=True)
     sys.exit(EXIT_DECISION)
+
+
+def _free_text_summary(result: Any) -> str:
+    """What verify found of the free text kept outside the chain (docs/privacy.md)."""
+    return (
+        f"free text: {result.texts} held and matching their commitments; {result.redacted} "
+        f"redacted (of {result.redacted_cases} case(s)) by {result.redactions} recorded "
+        "redaction(s)"
+    )
 
 
 @audit.command()
@@ -997,6 +1007,21 @@ def demo(db: str | None, dashboard_path: str) -> None:
     metavar="COLUMN=FIELD",
     help="Rename a column first (repeatable), e.g. --map case:concept:name=case_id.",
 )
+@click.option(
+    "--keep",
+    "keeps",
+    multiple=True,
+    metavar="COLUMN",
+    help="Keep this extra column (repeatable) as free text outside the audit chain, redactable; "
+    "any other extra column is refused.",
+)
+@click.option(
+    "--drop",
+    "drops",
+    multiple=True,
+    metavar="COLUMN",
+    help="Leave this extra column out (repeatable, or several separated by commas): it is not read.",
+)
 @db_option
 def import_(
     file: Path | None,
@@ -1004,13 +1029,21 @@ def import_(
     pathway_name: str | None,
     final_states: tuple[str, ...],
     maps: tuple[str, ...],
+    keeps: tuple[str, ...],
+    drops: tuple[str, ...],
     db: str,
 ) -> None:
     """Load an event log exported from another case system (CSV), all or nothing.
 
     Required columns: case_id, occurred_at (ISO 8601, with or without an offset, T or space,
-    fractions of seconds; one without an offset is read by --naive-time, UTC by default), state, team (empty: unallocated from that event). Optional:
-    organisation, actor, trigger; any other column is kept as data. Rows may come in any order.
+    fractions of seconds; one without an offset is read by --naive-time, UTC by default), state,
+    team (empty: unallocated from that event). Optional:
+    organisation, actor, trigger. Any other column is refused, with its name, unless --keep
+    or --drop names it: a kept column is free text, stored outside the hash-chained audit trail
+    with a salted commitment in the chain, and removed by `pathway case redact`; a dropped one
+    is not read. A council export's client_name or address column must not enter an immutable
+    trail (docs/privacy.md).
+    Rows may come in any order.
     One bad row rejects the file, naming its line and field, and nothing is written; so does a
     file that is not UTF-8, a NUL character or an instant outside years 1 to 9999. On SQLite the
     file is read, checked, sorted, hashed into the audit chain and folded into its derived rows
@@ -1037,8 +1070,8 @@ def import_(
     if (file is None) == (placements_file is None):
         fail("give an event log FILE or --placements FILE (one of them)")
     if placements_file is not None:
-        if maps or final_states:
-            fail("--map and --final-state are for event logs, not --placements")
+        if maps or final_states or keeps or drops:
+            fail("--map, --final-state, --keep and --drop are for event logs, not --placements")
         _import_placements(placements_file, pathway_name, db)
         return
     assert file is not None
@@ -1063,6 +1096,8 @@ def import_(
                 final_states=final_states,
                 mapping=mapping,
                 progress=progress,
+                keep=keeps,
+                drop=[name for item in drops for name in item.split(",") if name],
             )
             location = store.location
     except SystemExit:
@@ -1297,6 +1332,158 @@ def dashboard(
     if audit.verified is False:
         click.echo(f"FAILED: the audit chain did not verify: {audit.problem}", err=True)
         sys.exit(EXIT_DECISION)
+
+
+# --- privacy: redaction, retention, subject access (issue 21; docs/privacy.md) -------------------
+
+
+def _redactor_options(f: F) -> F:
+    f = click.option("--team", required=True, help="The team the actor acts for.")(f)
+    f = click.option(
+        "--actor",
+        "actor_id",
+        required=True,
+        metavar="ID",
+        help="Who redacts (a worker id, never a name): recorded in the privacy log.",
+    )(f)
+    return f
+
+
+@case.command()
+@click.argument("case_id")
+@click.option(
+    "--reason",
+    required=True,
+    help="Why (recorded in the privacy log; no personal details), e.g. 'erasure request 2026-114'.",
+)
+@_redactor_options
+@db_option
+def redact(case_id: str, reason: str, actor_id: str, team: str, db: str) -> None:
+    """Remove case CASE_ID's free text and personal details, as one audited act.
+
+    Removes every note and free-text field of the case's events (kept outside the audit chain)
+    and its personal details, and scrubs the same fields from the case row; records who, when
+    and why in the privacy log; all in one transaction. The audit chain still verifies, and
+    `pathway audit verify` counts the texts as redacted. On SQLite the file is then vacuumed so
+    the text is not left in free pages.
+    """
+    from .privacy import redact_case
+
+    with library_errors(), open_store(db, create=False) as store:
+        done = redact_case(store, case_id, reason=reason, actor=Actor(actor_id, team))
+    click.echo(
+        f"Redacted case {case_id}: {done.texts} free text(s) removed, personal details "
+        f"{'removed' if done.person else 'none held'}; privacy log entry {done.position}."
+    )
+    if not done.compacted:
+        click.echo(COMPACT_NOTICE, err=True)
+
+
+COMPACT_NOTICE = (
+    "notice: the redaction is committed, but the store file could not be vacuumed now (another "
+    "process had it open): the removed text may remain in its free pages; run the redaction "
+    "again when the store is quiet (it records an entry that removes nothing, and vacuums; "
+    "docs/privacy.md)"
+)
+
+
+@case.command("export")
+@click.argument("case_id")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write the JSON to FILE (atomically) instead of standard output.",
+)
+@db_option
+def export_(case_id: str, out: Path | None, db: str) -> None:
+    """Everything held about case CASE_ID, as JSON (a subject access request).
+
+    The case, its personal details, its whole history with its free text (or which texts were
+    redacted), its placement periods and its privacy-log entries; against the shipped schema
+    schemas/case_export.schema.json.
+    """
+    from .privacy import export_case
+
+    with library_errors(), open_store(db, create=False) as store:
+        document = export_case(store, case_id)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_atomic(out, text)
+    click.echo(f"Wrote case {case_id} to {out}.", err=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, renamed into place."""
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent or Path("."), delete=False, suffix=".tmp"
+        ) as handle:
+            handle.write(text)
+        Path(handle.name).replace(path)
+    except OSError as exc:
+        fail(f"{path}: cannot write: {exc.strerror or exc}")
+
+
+def _parse_day(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", ctx, param) from None
+
+
+@cli.command()
+@click.option(
+    "--closed-before",
+    required=True,
+    callback=_parse_day,
+    metavar="DATE",
+    help="Closed cases whose last event is before this day (YYYY-MM-DD, UTC).",
+)
+@click.option("--apply", "apply_", is_flag=True, help="Redact them (default: only list them).")
+@click.option("--actor", "actor_id", metavar="ID", help="Who applies it (needed with --apply).")
+@click.option("--team", help="The team the actor acts for (needed with --apply).")
+@click.option("--reason", help="Recorded in the privacy log (default names the date).")
+@db_option
+@format_option("table", "json", "csv")
+def retention(
+    closed_before: Any,
+    apply_: bool,
+    actor_id: str | None,
+    team: str | None,
+    reason: str | None,
+    db: str,
+    fmt: str,
+) -> None:
+    """List closed cases past the retention date that still hold free text or personal
+    details; with --apply, redact them all in one audited transaction.
+
+    Mental-health records are commonly kept 20 years after the last contact (Records
+    Management Code of Practice); the council sets the date. The events stay (structured, in
+    the chain); each case gets a privacy-log entry. See docs/privacy.md.
+    """
+    from .privacy import apply_retention, retention_candidates
+
+    if apply_ and (not actor_id or not team):
+        fail("--apply needs --actor and --team (recorded in the privacy log)")
+    with library_errors(), open_store(db, create=False) as store:
+        found = retention_candidates(store, closed_before)
+        if apply_ and found:
+            assert actor_id is not None and team is not None
+            done = apply_retention(store, closed_before, actor=Actor(actor_id, team), reason=reason)
+            if done and not done[0].compacted:
+                click.echo(COMPACT_NOTICE, err=True)
+    rows = [attrs.asdict(c) for c in found]
+    columns = ("case_id", "closed_at", "last_event_at", "texts", "person")
+    if rows or fmt != "table":
+        click.echo(render_rows(rows, columns, fmt))
+    verb = "Redacted" if apply_ else "Would redact (dry run; --apply to redact)"
+    click.echo(f"{verb}: {len(found)} case(s) closed before {closed_before.isoformat()}.", err=True)
 
 
 # `pathway report` is in its own module (a subcommand per report, built from the report registry);

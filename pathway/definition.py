@@ -131,6 +131,9 @@ class Pathway:
     """When reviews of care and support are owed (the definition's ``reviews``)."""
     governance: Governance = attrs.field(factory=Governance)
     """Helping teams, routes of access and the escalation rule (empty when not defined)."""
+    free_text: frozenset[str] = frozenset()
+    """The data fields that are free text (``free_text:``): kept outside the audit chain with
+    the note, redactable (:mod:`pathway.sealing`)."""
     machine: CompiledMachine = attrs.field(init=False, repr=False)
     """The compiled state machine every case of the pathway runs on."""
     interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
@@ -705,6 +708,7 @@ def build_pathway(
         ),
         reviews=_review_rules(data.get("reviews")),
         governance=governance,
+        free_text=frozenset(data.get("free_text") or ()),
     )
 
 

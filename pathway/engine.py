@@ -255,6 +255,7 @@ class Engine:
             note=note,
             data=dict(data or {}),
             closes=outcome == "applied" and self.pathway.states[after.state].final,
+            free_text=_free_keys(data, self.pathway.free_text),
         )
 
     def _check_time_order(self, tx: StoreTransaction, case: Case, at: datetime) -> None:
@@ -674,3 +675,10 @@ def _leave_interruption(
     while stack and stack[-1].state in inside:
         stack = stack[:-1]
     return stack[:-1]
+
+
+def _free_keys(data: Mapping[str, Any] | None, declared: frozenset[str]) -> tuple[str, ...]:
+    """The fields of ``data`` the pathway declares free text (sealed outside the chain)."""
+    if not data or not declared:
+        return ()
+    return tuple(sorted(key for key in data if key in declared))

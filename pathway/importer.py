@@ -7,7 +7,9 @@ same fold as for the engine's own events.
 
 Columns: ``case_id``, ``occurred_at``, ``state`` and ``team`` are required (``team`` may be empty:
 the case was unallocated from that event); ``organisation``, ``actor`` and ``trigger`` are
-optional; any other column is kept as the event's data. ``mapping`` renames columns first
+optional; any other column is refused, naming it, unless ``keep`` names it (then it is kept as
+free text outside the audit chain, redactable, docs/privacy.md: never in the hashed data) or
+``drop`` names it (then it is not read). ``mapping`` renames columns first
 (``{"case:concept:name": "case_id"}``). Rows may come in any order; a case's rows are ordered by
 time, ties by their order in the file. A row whose state is final in the pathway, or is one of
 ``final_states``, closes the case. One bad row rejects the whole file, naming its line and
@@ -32,7 +34,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -48,6 +51,7 @@ from .definition import Pathway
 from .errors import DefinitionError, Problem
 from .flow import EpisodeRow, FlowState, HandoffRow
 from .reports.coverage import IMPORT_SOURCES_KEY, ImportSource, add_import_source
+from .sealing import SealedText, seal
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, Store, dumps, row_payload_json
 from .store.common import META_UPSERT, NEWEST_EVENT, read_meta
 from .store.dialect import (
@@ -67,6 +71,7 @@ from .store.flowrows import (
     handoff_row,
     write_bulk,
 )
+from .store.privacyrows import FREE_TEXT_COLUMNS
 from .store.sqlite import SqliteStore
 from .timeutil import NaiveTime, format_instant
 
@@ -101,7 +106,54 @@ class ImportResult:
     """The hash of the last event imported (the new head of the chain)."""
 
 
-def _header(reader: Any, source: str, mapping: Mapping[str, str]) -> list[str]:
+DROPPED = "\x00dropped"
+"""What a column named in ``drop`` is renamed to: never a real name (a NUL is refused)."""
+
+
+def _undeclared(
+    source: str, header: list[str], columns: list[str], keep: Sequence[str], drop: Sequence[str]
+) -> list[Problem]:
+    """Columns the import does not know and neither ``--keep`` nor ``--drop`` names, and names
+    those options give that the header does not have: an event log's extra columns (a
+    ``client_name``, an ``address``) would otherwise put personal data into the audit trail. A
+    kept column is free text, outside the chain and redactable (docs/privacy.md); a dropped one
+    is not read at all."""
+    problems = [
+        Problem(
+            source,
+            "",
+            f"{option} names column {name!r}, which the header does not have "
+            f"(columns: {', '.join(header)})",
+            1,
+        )
+        for option, names in (("--keep", keep), ("--drop", drop))
+        for name in names
+        if name not in columns
+    ]
+    unknown = [
+        name
+        for name in columns
+        if name not in KNOWN and name not in keep and name not in drop and NUL not in name
+    ]  # a name with a NUL in it is reported as that
+    if unknown:
+        problems.append(
+            Problem(
+                source, "", f"column(s) {', '.join(unknown)} are not event-log columns (allowed: "
+                f"{', '.join(KNOWN)}); name each with --keep COLUMN to keep it as free text "
+                "outside the audit chain (redactable), or with --drop COLUMN to leave it out: "
+                "nothing personal may enter the audit trail", 1,
+            )
+        )  # fmt: skip
+    return problems
+
+
+def _header(
+    reader: Any,
+    source: str,
+    mapping: Mapping[str, str],
+    keep: Sequence[str] = (),
+    drop: Sequence[str] = (),
+) -> list[str]:
     try:
         header = next(reader)
     except StopIteration:
@@ -138,9 +190,10 @@ def _header(reader: Any, source: str, mapping: Mapping[str, str]) -> list[str]:
                 1,
             )
         )
+    problems.extend(_undeclared(source, header, renamed, keep, drop))
     if problems:
         raise DefinitionError(problems)
-    return renamed
+    return [DROPPED if name in drop else name for name in renamed]
 
 
 def _stage(
@@ -165,7 +218,7 @@ def _check_rows(
     conn: Any, reader: Any, source: str, columns: list[str], progress: Progress | None
 ) -> int:
     index = {name: columns.index(name) for name in KNOWN if name in columns}
-    extra = [(i, name) for i, name in enumerate(columns) if name not in KNOWN]
+    extra = [(i, name) for i, name in enumerate(columns) if name not in KNOWN and name != DROPPED]
     width = len(columns)
     problems: list[Problem] = []
     batch: list[tuple[Any, ...]] = []
@@ -333,15 +386,22 @@ def import_events(
     progress: Progress | None = None,
     text: str | None = None,
     naive_time: NaiveTime | str | None = None,
+    keep: Iterable[str] = (),
+    drop: Iterable[str] = (),
 ) -> ImportResult:
     """Import the CSV event log at ``source`` (or the given ``text``) into ``store``, all or nothing.
 
     ``naive_time`` says how an ``occurred_at`` without a UTC offset is read (``"utc"``,
     ``"local:Europe/London"``, ``"refuse"`` or a :class:`~pathway.timeutil.NaiveTime`; None: the
     policy in force, see :mod:`pathway.timeutil`); a refused one is a problem naming its line.
+    Columns other than the known ones are refused unless named in ``keep`` (each kept column is
+    free text, sealed outside the audit chain, :mod:`pathway.sealing`, and redactable) or in
+    ``drop`` (not read at all).
     """
     with timeutil.naive_time(naive_time):
-        return _import_events(store, source, pathway, final_states, mapping, progress, text)
+        return _import_events(
+            store, source, pathway, final_states, mapping, progress, text, keep, drop
+        )
 
 
 def _import_events(
@@ -352,8 +412,11 @@ def _import_events(
     mapping: Mapping[str, str] | None,
     progress: Progress | None,
     text: str | None,
+    keep: Iterable[str],
+    drop: Iterable[str],
 ) -> ImportResult:
     name = str(source)
+    keep, drop = tuple(keep), tuple(drop)
     finals = set(final_states)
     if pathway is not None:
         finals.update(pathway.final_states())
@@ -368,7 +431,7 @@ def _import_events(
     try:
         with handle:
             reader = csv.reader(handle)
-            columns = _header(reader, name, dict(mapping or {}))
+            columns = _header(reader, name, dict(mapping or {}), keep, drop)
             if isinstance(store, SqliteStore):
                 return _import_staged_apart(store, reader, name, columns, pathway, finals, progress)
             with store.transaction() as tx:
@@ -439,12 +502,16 @@ RECHAIN_ATTEMPTS = 3
 """Times an import chains its staged events again outside the write lock, because other writers
 appended events while it was being staged, before it does so under the lock."""
 
-_STAGED_NAMES = ("import_events", "import_cases", "import_closed_episodes", "import_handoffs")
+_STAGED_NAMES = (
+    "import_events", "import_cases", "import_closed_episodes", "import_handoffs",
+    "import_free_text",
+)  # fmt: skip
 _STAGED = {
     "events": "temp.import_events",
     "cases": "temp.import_cases",
     "closed_episodes": "temp.import_closed_episodes",
     "handoffs": "temp.import_handoffs",
+    "free_text": "temp.import_free_text",
 }
 """Each store table an import writes, and the temporary table its rows are staged in."""
 _STAGED_COLUMNS = {
@@ -452,6 +519,7 @@ _STAGED_COLUMNS = {
     "cases": CASE_BULK_COLUMNS,
     "closed_episodes": EPISODE_COLUMNS,
     "handoffs": HANDOFF_COLUMNS,
+    "free_text": FREE_TEXT_COLUMNS[:5],
 }
 
 
@@ -533,8 +601,20 @@ def _write_staged(tx: Any, name: str, result: ImportResult, linked: bool) -> Imp
     into the store (events in position order, with their new links if ``linked``: chained
     again by :func:`_rechain`), record the source, move the chain head."""
     conn = tx.connection
+    # Kept columns' free text names its event by position: chained again, the staged events
+    # moved by the same amount each (consecutive positions after the new head).
+    staged_first = conn.execute("SELECT min(position) FROM temp.import_events").fetchone()[0]
+    shift = result.first_position - staged_first if staged_first is not None else 0
     for table, staged in _STAGED.items():
         columns = ", ".join(_STAGED_COLUMNS[table])
+        if table == "free_text" and shift:
+            rest = ", ".join(_STAGED_COLUMNS[table][1:])
+            conn.execute(
+                f"INSERT INTO main.free_text ({columns}) SELECT event_position + ?, {rest} "
+                "FROM temp.import_free_text ORDER BY rowid",
+                (shift,),
+            )
+            continue
         if table == "events" and linked:
             conn.execute(
                 f"INSERT INTO main.events ({columns}) SELECT {_LINKED_EVENTS} "
@@ -592,6 +672,7 @@ def _load(
     episodes: list[EpisodeRow] = []
     handoffs: list[HandoffRow] = []
     case_rows: list[tuple[Any, ...]] = []
+    free_rows: list[tuple[Any, ...]] = []
     cases = closed_cases = 0
     current: str | None = None
     flow = FlowState("")
@@ -617,6 +698,8 @@ def _load(
         """Write what has been built so far, so memory stays the same however long the file."""
         if staged:
             chain.flush(conn, _STAGED["events"])
+            if free_rows:
+                bulk_insert(conn, _STAGED["free_text"], FREE_TEXT_COLUMNS[:5], free_rows)
             if case_rows:
                 bulk_insert(conn, _STAGED["cases"], CASE_BULK_COLUMNS, case_rows)
             bulk_insert(
@@ -625,9 +708,12 @@ def _load(
             bulk_insert(conn, _STAGED["handoffs"], HANDOFF_COLUMNS, map(handoff_row, handoffs))
         else:
             chain.flush(conn)
+            if free_rows:
+                bulk_insert(conn, "free_text", FREE_TEXT_COLUMNS[:5], free_rows)
             if case_rows:
                 bulk_insert(conn, "cases", CASE_BULK_COLUMNS, case_rows)
             write_bulk(conn, episodes, handoffs)
+        free_rows.clear()
         case_rows.clear()
         episodes.clear()
         handoffs.clear()
@@ -649,10 +735,17 @@ def _load(
         closes = state in finals
         if state != prev_state:
             entered = at_text
+        texts: list[SealedText] = []
+        if data != "{}":  # only kept columns reach the data: each is free text
+            loaded = json.loads(data)
+            _n, chained, texts = seal(None, loaded, list(loaded))
+            data = dumps(chained)
         chain.add(
             case_id, case_json, seq, at_text, trigger or IMPORT_TRIGGER, prev_state, state,
             prev_team, team, prev_org, org, actor, data, closes,
         )  # fmt: skip
+        for t in texts:
+            free_rows.append((chain.position, t.field, case_id, t.value_json, t.salt))
         closed, _opened, handoff = flow.step(at, team, org, closes)
         if closed is not None:
             episodes.append(closed)

@@ -27,6 +27,7 @@ from .store.common import BOOK_COLUMNS, EVENT_SELECT
 from .store.dialect import analyze, bulk_insert
 from .store.flowrows import EPISODE_COLUMNS, HANDOFF_COLUMNS
 from .store.placementrows import PERIOD_COLUMNS
+from .store.privacyrows import FREE_TEXT_COLUMNS, REDACTION_COLUMNS
 from .timeutil import format_instant
 from .tokens import TOKEN_COLUMNS
 
@@ -39,6 +40,8 @@ TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("people", ("case_id", "name", "date_of_birth", "nhs_number"), "case_id"),
     ("idempotency", ("key", "case_id", "trigger", "outcome", "result", "fingerprint"), "key"),
     ("api_tokens", TOKEN_COLUMNS, "id"),
+    ("free_text", FREE_TEXT_COLUMNS, "event_position, field"),
+    ("redactions", REDACTION_COLUMNS, "position"),
 )
 """Each table a migration copies: its columns, and the order its rows are read in."""
 

@@ -110,6 +110,11 @@ class AuditEvent:
     ``seq`` numbers the case's events (applied and refused) from 1 with no gaps; ``position`` is the
     event's place in the store-wide hash chain, where ``hash`` is
     ``sha256(prev_hash + canonical_json(event without hash))``.
+
+    ``sealed`` holds, by field (``note`` or ``data.NAME``), the commitment the chain holds in
+    place of each free text (:mod:`pathway.sealing`): ``note`` and ``data`` carry the text
+    itself, and a redacted text is absent from them (``note`` is ``None``, the data key gone)
+    while its commitment stays in ``sealed``.
     """
 
     event_id: str
@@ -138,3 +143,15 @@ class AuditEvent:
     closes: bool = False
     prev_hash: str = ""
     hash: str = ""
+    sealed: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def redacted(self) -> tuple[str, ...]:
+        """The sealed fields whose text was redacted (in field order)."""
+        return tuple(
+            sorted(
+                field
+                for field in self.sealed
+                if (self.note is None if field == "note" else field[5:] not in self.data)
+            )
+        )

@@ -29,6 +29,11 @@ RECEIPT_MAP = {
     "org:resource": "actor",
 }
 """Its columns as ``pathway import --map`` takes them (the README's mapping)."""
+RECEIPT_DROP = (
+    "case:channel", "case:deadline", "case:department", "case:enddate", "case:enddate_planned",
+    "case:group", "case:responsible", "case:startdate", "concept:instance", "lifecycle:transition",
+)  # fmt: skip
+"""Its other columns, left out (``--drop``): an import refuses undeclared columns (issue 21)."""
 
 
 def receipt_path() -> Path | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_helpers import RECEIPT, RECEIPT_MAP, at
+from report_helpers import RECEIPT, RECEIPT_DROP, RECEIPT_MAP, at
 from sample_store import play_samples
 
 import pathway
@@ -264,7 +264,7 @@ def receipt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, An
     folder = tmp_path_factory.mktemp("receipt")
     store = pathway.open_store(folder / "pathway.db")
     store.set_meta("pathway", "barnet-enablement")
-    import_events(store, RECEIPT, pathway=BARNET, mapping=RECEIPT_MAP)
+    import_events(store, RECEIPT, pathway=BARNET, mapping=RECEIPT_MAP, drop=RECEIPT_DROP)
     yield folder, store
     store.close()
 

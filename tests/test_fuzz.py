@@ -752,8 +752,8 @@ def test_a_line_break_in_a_header_stays_inside_its_one_problem_line(
     assert done.exit_code == 2
     lines = done.stderr.splitlines()
     assert lines[0] == "Error: invalid file:", lines
-    # One line per problem (placements also names the unknown columns), each naming file:line.
-    assert len(lines) == (2 if kind == "events" else 3), lines
+    # One line per problem (both imports also name the unknown columns), each naming file:line.
+    assert len(lines) == 3, lines
     assert all(line.startswith(f"  {bad}:1: ") for line in lines[1:]), lines
     assert "missing required column(s)" in lines[1]
     assert repr(brk)[1:-1] in lines[1]

@@ -155,6 +155,8 @@ def _drop_fingerprints(engine: pathway.Engine, store_factory: Backend) -> None:
     engine.store.close()
     with store_factory.raw(location) as raw:
         raw.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")
+        raw.execute("DROP TABLE free_text")  # and what the free-text version added
+        raw.execute("DROP TABLE redactions")
         store_factory.set_schema_version(raw, 5)  # type: ignore[attr-defined]
     engine.store = store_factory.open(location)
 

@@ -113,7 +113,8 @@ def test_a_hostile_event_log_is_one_problem_exit_2_and_writes_nothing(
     bad = tmp_path / "bad.csv"
     bad.write_bytes(content)
     before = snapshot(backend, location)
-    done = invoke("import", str(bad), "--db", location)
+    keep = ("--keep", "note") if kind == "NUL in an extra column" else ()  # a declared column
+    done = invoke("import", str(bad), "--db", location, *keep)
     assert done.exit_code == 2, done.output
     assert "Traceback" not in done.output
     lines = done.output.splitlines()

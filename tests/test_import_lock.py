@@ -173,3 +173,32 @@ def test_a_refused_import_leaves_no_staged_tables(path: Path) -> None:
         tables = store.connection.execute("SELECT name FROM temp.sqlite_master").fetchall()
         assert tables == []
     _check_chain(path, [])
+
+
+def test_kept_free_text_follows_its_events_when_they_are_chained_again(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept column's text names its event by position: an import overtaken by another writer
+    moves every staged event one place on, and each text must move with its event (else verify
+    would find texts whose commitments are in other events, and history would show them on the
+    wrong event)."""
+    other = _OtherWriter(path)
+    _fire_after_staging(monkeypatch, other)
+    log = "case_id,occurred_at,state,team,client_note\n" + "".join(
+        f"K{n},2025-01-{1 + n:02d}T09:00:00Z,referred,hub,note for K{n}\n" for n in range(5)
+    )
+    with pathway.open_store(path) as store:
+        result = importer.import_events(store, "log.csv", text=log, keep=["client_note"])
+        assert result.first_position == 3  # C0 at 1, the other writer's F0 at 2
+        assert store.verify().ok, store.verify().problems
+        for n in range(5):
+            (event,) = store.history(f"K{n}")
+            assert event.data["client_note"] == f"note for K{n}"
+        positions = [
+            row[0]
+            for row in store.connection.execute(
+                "SELECT event_position FROM free_text ORDER BY event_position"
+            )
+        ]
+        assert positions == [e.position for e in store.events() if e.imported]
+    other.store.close()

@@ -303,6 +303,8 @@ def test_a_version_2_store_with_cases_keeps_them_after_the_upgrade(tmp_path: Pat
         raw.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and what 6 added
         raw.execute("DROP INDEX closed_episodes_by_case")  # and the derived rows by case
         raw.execute("DROP INDEX handoffs_by_case")
+        raw.execute("DROP TABLE free_text")  # and what the free-text version added
+        raw.execute("DROP TABLE redactions")
         raw.execute("PRAGMA user_version = 2")
     with pathway.open_store(path) as upgraded:
         assert (upgraded.case("C1"), upgraded.history("C1")) == (case, history)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from report_helpers import RECEIPT
+from report_helpers import RECEIPT, RECEIPT_DROP
 
 from pathway.reports import REPORTS
 from pathway.validation import load_schema
@@ -40,7 +40,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def imported(tmp_path: Path) -> Path:
     (tmp_path / "log.csv").write_text(LOG)
-    done = run("import", "log.csv", "--final-state", "closed", cwd=tmp_path)
+    done = run("import", "log.csv", "--final-state", "closed", "--keep", "route", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Imported 6 events of 2 cases (1 closed)" in done.stdout
     return tmp_path
@@ -191,7 +191,8 @@ def test_receipt_log_imports_with_column_mapping_and_verifies(tmp_path: Path) ->
     """The real municipal event log imports through --map and its chain verifies."""
     done = run(
         "import", str(RECEIPT), "--map", "case:concept:name=case_id", "--map", "time:timestamp=occurred_at",
-        "--map", "concept:name=state", "--map", "org:group=team", "--map", "org:resource=actor", cwd=tmp_path,
+        "--map", "concept:name=state", "--map", "org:group=team", "--map", "org:resource=actor",
+        "--drop", ",".join(RECEIPT_DROP), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Imported 8,577 events of 1,434 cases" in done.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_helpers import RECEIPT_MAP, at, load, receipt_path
+from report_helpers import RECEIPT_DROP, RECEIPT_MAP, at, load, receipt_path
 
 import pathway
 from pathway.importer import import_events
@@ -661,7 +661,7 @@ def receipt_cases(*case_ids: str) -> str:
 
 def test_receipt_case_10011() -> None:
     """case-10011 (across the October DST change) worked by hand."""
-    store = load(receipt_cases("case-10011"), mapping=RECEIPT_MAP)
+    store = load(receipt_cases("case-10011"), mapping=RECEIPT_MAP, drop=RECEIPT_DROP)
     # Rows (local time -> UTC):
     #   Group 1  2011-10-11 13:45:40.276+02:00 = 11:45:40.276Z
     #   Group 4  2011-10-12 08:26:25.398+02:00 = 06:26:25.398Z
@@ -693,7 +693,7 @@ def test_receipt_case_10011() -> None:
 
 def test_receipt_case_10017() -> None:
     """case-10017: a case passed back and forth nine times in ten minutes, worked by hand."""
-    store = load(receipt_cases("case-10017"), mapping=RECEIPT_MAP)
+    store = load(receipt_cases("case-10017"), mapping=RECEIPT_MAP, drop=RECEIPT_DROP)
     # All on 2011-10-18, +02:00 (UTC = local - 2 h); 'EMPTY' is a literal group name in this log,
     # so it is a named team here, not an empty one:
     #   13:46:39.679 EMPTY, 13:47:06.950 G1, 13:47:26.235 G4, 13:47:41.811 G1, 13:47:57.979 G4,
@@ -723,7 +723,7 @@ def test_receipt_case_10017() -> None:
 
 def test_receipt_case_10024_as_of_mid_case() -> None:
     """case-10024 cut at an as_of in the middle of its events, beside case-10011, by hand."""
-    store = load(receipt_cases("case-10024", "case-10011"), mapping=RECEIPT_MAP)
+    store = load(receipt_cases("case-10024", "case-10011"), mapping=RECEIPT_MAP, drop=RECEIPT_DROP)
     # case-10024, 2011-10-18 +02:00: 15:53:19.732 EMPTY, 15:53:38.108 G4, 15:53:53.778 G3,
     #   15:54:06.717 G2, 15:54:24.121 G1, 15:57:18.847 G1.
     # as_of 13:54:10Z = 15:54:10 local: both G1 rows are later and left out.

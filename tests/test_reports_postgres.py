@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import SESSION_PREFIX, PostgresBackend
-from report_helpers import RECEIPT_MAP, receipt_path
+from report_helpers import RECEIPT_DROP, RECEIPT_MAP, receipt_path
 
 import pathway
 from pathway.importer import import_events
@@ -67,6 +67,7 @@ def both(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         text = path.read_text(encoding="utf-8-sig")
         options = {
             "mapping": RECEIPT_MAP,
+            "drop": RECEIPT_DROP,
             "final_states": ["T10 Determine necessity to stop indication"],
         }
         compiled = None

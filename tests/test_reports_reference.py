@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from report_helpers import DAY_US, EPOCH, RECEIPT_MAP, parse_us, receipt_path, to_us
+from report_helpers import DAY_US, EPOCH, RECEIPT_DROP, RECEIPT_MAP, parse_us, receipt_path, to_us
 
 import pathway
 from pathway.importer import import_events
@@ -514,7 +514,7 @@ def receipt(request) -> Iterable[tuple[Any, dict[str, list[Event]], set[str]]]:
         pytest.skip("receipt.csv not found: set PATHWAY_RECEIPT_CSV or put it in shared/data/")
     finals = RECEIPT_FINALS[request.param]
     store = pathway.open_store(":memory:")
-    import_events(store, path, mapping=RECEIPT_MAP, final_states=sorted(finals))
+    import_events(store, path, mapping=RECEIPT_MAP, final_states=sorted(finals), drop=RECEIPT_DROP)
     text = path.read_text(encoding="utf-8-sig")
     yield store, read_log(text, RECEIPT_MAP), finals
     store.close()

@@ -906,6 +906,11 @@ RECEIPT_MAP = {
     "org:group": "team",
     "org:resource": "actor",
 }
+RECEIPT_DROP = (
+    "case:channel", "case:deadline", "case:department", "case:enddate", "case:enddate_planned",
+    "case:group", "case:responsible", "case:startdate", "concept:instance", "lifecycle:transition",
+)  # fmt: skip
+"""Its other columns, left out (``--drop``): an import refuses undeclared columns (issue 21)."""
 RECEIPT_ORGS = {"Group 1": "council", "Group 2": "council", "Group 3": "trust", "Group 4": "trust"}
 """Organisations given to the receipt log's groups (others, 'EMPTY' among them, stay unknown)."""
 RECEIPT_FINALS = {"T10 Determine necessity to stop indication"}
@@ -939,7 +944,12 @@ def receipt() -> Iterator[tuple[Any, dict[str, list[Row]]]]:
     text = with_organisations(path.read_text(encoding="utf-8-sig"))
     store = pathway.open_store(":memory:")
     import_events(
-        store, "receipt.csv", text=text, mapping=RECEIPT_MAP, final_states=sorted(RECEIPT_FINALS)
+        store,
+        "receipt.csv",
+        text=text,
+        mapping=RECEIPT_MAP,
+        final_states=sorted(RECEIPT_FINALS),
+        drop=RECEIPT_DROP,
     )
     yield store, read_rows(text, {}, RECEIPT_MAP)
     store.close()

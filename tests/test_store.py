@@ -72,6 +72,8 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and version 6
         conn.execute("DROP INDEX closed_episodes_by_case")  # and the derived rows by case
         conn.execute("DROP INDEX handoffs_by_case")
+        conn.execute("DROP TABLE free_text")  # and the free-text version
+        conn.execute("DROP TABLE redactions")
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
     conn = store.connection

@@ -21,7 +21,7 @@ from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..periods import PlacementChange
 from ..timeutil import format_instant, parse_instant
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 @attrs.frozen
@@ -50,6 +50,9 @@ class NewEvent:
     data: Mapping[str, Any] = attrs.field(factory=dict)
     imported: bool = False
     closes: bool = False
+    free_text: tuple[str, ...] = ()
+    """The data fields the pathway declares free text: sealed with the note, outside the chain
+    (:mod:`pathway.sealing`)."""
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ from ..errors import CaseExists, CaseNotFound, ConcurrencyConflict, StoreError
 from ..flow import FlowState
 from ..model import AuditEvent, Case, Person
 from ..periods import PlacementChange
+from ..sealing import seal
 from ..serialize import from_dict, to_dict
 from ..timeutil import format_instant, parse_instant
 from . import flowrows, placementrows
@@ -44,6 +45,7 @@ from .base import (
 from .derived import check_derived
 from .dialect import begin_snapshot, stream
 from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values
+from .privacyrows import check_free_text, read_history_texts, write_free_text
 
 
 class Cursor(Protocol):
@@ -121,7 +123,7 @@ CREATE VIEW episodes AS
 
 STORE_TABLES = (
     "meta", "cases", "events", "closed_episodes", "handoffs", "placement_periods", "people",
-    "idempotency",
+    "idempotency", "free_text", "redactions",
 )  # fmt: skip
 """Every table of a store, in an order that copies cleanly (see :mod:`pathway.migrate`)."""
 
@@ -201,6 +203,24 @@ class SqlTransaction:
 
     # --- the three whole writes ---------------------------------------------------------------
 
+    def _record_event(self, event: NewEvent, seq: int) -> AuditEvent:
+        """Seal the event's free text (:mod:`pathway.sealing`), chain the event with the
+        commitments in its place, keep the texts in ``free_text``; the event as recorded, with
+        its text (and the commitments in ``sealed``)."""
+        if event.note is None and not event.free_text:
+            return self._insert_event(event, seq)
+        note, data, texts = seal(event.note, event.data, event.free_text)
+        if not texts:
+            return self._insert_event(event, seq)
+        chained = self._insert_event(attrs.evolve(event, note=note, data=data), seq)
+        write_free_text(self._conn, chained.position, event.case_id, texts)
+        return attrs.evolve(
+            chained,
+            note=event.note,
+            data=dict(event.data),
+            sealed={t.field: t.commitment for t in texts},
+        )
+
     def _insert_event(self, event: NewEvent, seq: int) -> AuditEvent:
         position, prev_hash = self.chain_head()
         chained, row = chain_event(event, seq, position + 1, prev_hash)
@@ -237,7 +257,7 @@ class SqlTransaction:
             if self._is_duplicate(exc):
                 raise CaseExists(case.id) from None
             raise
-        return self._insert_event(event, 1)
+        return self._record_event(event, 1)
 
     def apply_transition(
         self,
@@ -265,7 +285,7 @@ class SqlTransaction:
             if actual is None:
                 raise CaseNotFound(case.id)
             raise ConcurrencyConflict(case.id, expected_version, actual[0])
-        chained = self._insert_event(event, seq)
+        chained = self._record_event(event, seq)
         if placement is not None:
             placementrows.write_placement(
                 self._conn, placement, event.occurred_at.timestamp(), chained.position
@@ -279,7 +299,7 @@ class SqlTransaction:
         seq = books.last_seq + 1
         at_text = format_instant(event.occurred_at)
         self._conn.execute(HEAD_UPDATE, (seq, at_text, case.id))
-        chained = self._insert_event(event, seq)
+        chained = self._record_event(event, seq)
         books.last_seq, books.last_at = seq, at_text
         return chained
 
@@ -326,6 +346,8 @@ def read_history(conn: Any, case_id: str) -> list[AuditEvent]:
     """The case's events by ``seq`` (``CaseNotFound`` for an unknown case)."""
     rows = conn.execute(EVENT_SELECT + " WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
     events = [event_from_row(r) for r in rows]
+    if events:
+        events = read_history_texts(conn, case_id, events)
     if (
         not events
         and conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is None
@@ -382,11 +404,15 @@ def verify_chain(store: Any, against: Checkpoint | None = None) -> VerifyResult:
         if not chain.ok:
             return attrs.evolve(chain, problems=(chain.problem or "",))
         cases, problems = check_derived(conn)
-    if problems:
-        return attrs.evolve(
-            chain, ok=False, cases=cases, problem=problems[0], problems=tuple(problems)
-        )
-    return attrs.evolve(chain, derived=True, cases=cases)
+        texts = check_free_text(conn)
+    chain = attrs.evolve(
+        chain, cases=cases, texts=texts.held, redacted=texts.redacted,
+        redacted_cases=texts.redacted_cases, redactions=texts.redactions,
+    )  # fmt: skip
+    if problems or texts.problems:
+        found = (*problems, *texts.problems)
+        return attrs.evolve(chain, ok=False, derived=not problems, problem=found[0], problems=found)
+    return attrs.evolve(chain, derived=True)
 
 
 class _JsonTexts(dict[Any, str]):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -44,7 +44,7 @@ from ..audit import Checkpoint, VerifyResult
 from ..canonical import GENESIS_HASH
 from ..errors import StoreBusy, StoreError, StoreReadOnly, StoreUnusable
 from ..model import AuditEvent, Case, Person
-from . import url_display
+from . import privacyrows, reseal, url_display
 from .base import (
     EVENT_COLUMNS,
     SCHEMA_VERSION,
@@ -308,6 +308,37 @@ CREATE INDEX IF NOT EXISTS handoffs_by_case ON handoffs (case_id, n);
 """
 
 
+# --- schema 9: free text outside the audit chain (issue 21) ----------------------------------
+
+_SCHEMA_V9 = privacyrows.postgres_schema(_T)
+"""As SQLite's version 9: ``free_text`` and the ``redactions`` privacy log."""
+
+
+def _reseal_v9(conn: psycopg.Connection[Any]) -> None:
+    """Move existing notes out of the chain, re-seal it, and move the chain head along."""
+    adapter = PgConnection(conn)
+    moved = reseal.reseal(
+        adapter,
+        disable=("DROP TRIGGER IF EXISTS events_refuse_update ON events",),
+        enable=(
+            "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events "
+            "FOR EACH ROW EXECUTE FUNCTION events_refuse_change()",
+        ),
+    )
+    if moved:
+        head = adapter.execute(
+            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        assert head is not None  # texts were moved: there are events
+        adapter.execute(
+            "UPDATE chain_head SET position = ?, hash = ?, prev_hash = NULL WHERE id = 1",
+            (head[0], head[1]),
+        )
+
+
+DATA_MIGRATIONS: dict[int, Callable[[psycopg.Connection[Any]], None]] = {9: _reseal_v9}
+"""Schema version -> a Python step run after that version's SQL, in the same transaction."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -317,6 +348,7 @@ MIGRATIONS: dict[int, str] = {
     6: _SCHEMA_V6,
     7: _SCHEMA_V7,
     8: _schema_derived_rows_by_case(),
+    9: _SCHEMA_V9,
 }
 """Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
 
@@ -334,6 +366,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON people TO {role};
 GRANT SELECT, INSERT, UPDATE ON placement_periods TO {role};
 GRANT SELECT, INSERT, UPDATE ON api_tokens TO {role};
 GRANT SELECT ON case_flow, episodes TO {role};
+GRANT SELECT, INSERT, UPDATE ON free_text TO {role};
+GRANT SELECT, INSERT ON redactions TO {role};
+GRANT UPDATE (result, fingerprint) ON idempotency TO {role};
 """
 """What the application role may do: append events, never change or remove one."""
 
@@ -619,6 +654,8 @@ class PostgresStore:
             conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 conn.execute(MIGRATIONS[version])
+                if version in DATA_MIGRATIONS:
+                    DATA_MIGRATIONS[version](conn)
                 conn.execute(META_UPSERT.replace("?", "%s"), (SCHEMA_VERSION_KEY, str(version)))
             if self._where.app_role is not None:
                 self._grant(conn, self._where.app_role)
@@ -689,8 +726,11 @@ class PostgresStore:
             return read_history(conn, case_id)
 
     def events(self) -> Iterator[AuditEvent]:
-        for row in self.stream(EVENT_SELECT + " ORDER BY position"):
-            yield event_from_row(row)
+        """Every event in chain order, with its free text (as ``history`` gives it)."""
+        rows = self.stream(EVENT_SELECT + " ORDER BY position")
+        yield from privacyrows.with_texts(
+            map(event_from_row, rows), self.stream(privacyrows.FREE_TEXT_BY_POSITION)
+        )
 
     def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
         """The rows of a read-only query (no parameters), through a server-side cursor, a batch

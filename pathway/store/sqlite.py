@@ -21,7 +21,7 @@ import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..audit import Checkpoint, VerifyResult
 from ..errors import StoreBusy, StoreError, StoreReadOnly, StoreUnusable
 from ..model import AuditEvent, Case, Person
+from . import privacyrows, reseal
 from .base import SCHEMA_VERSION, IdempotencyRecord, case_from_row, event_from_row
 
 if TYPE_CHECKING:
@@ -267,6 +268,30 @@ CREATE INDEX IF NOT EXISTS handoffs_by_case ON handoffs (case_id, n);
 """
 
 
+# --- schema 9: free text outside the audit chain (issue 21) ----------------------------------
+
+_SCHEMA_V9 = privacyrows.sqlite_schema()
+"""The ``free_text`` table (notes and declared free-text fields, with their salts) and the
+``redactions`` privacy log; :func:`_reseal_v9` then moves existing events' free text out."""
+
+_EVENT_TRIGGERS_UP = (
+    """CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused');
+END""",
+)
+
+
+def _reseal_v9(conn: sqlite3.Connection) -> None:
+    """Move existing notes out of the chain and re-seal it (:mod:`pathway.store.reseal`)."""
+    reseal.reseal(
+        conn, disable=("DROP TRIGGER IF EXISTS events_refuse_update",), enable=_EVENT_TRIGGERS_UP
+    )
+
+
+DATA_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {9: _reseal_v9}
+"""Schema version -> a Python step run after that version's SQL, in the same transaction."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -276,6 +301,7 @@ MIGRATIONS: dict[int, str] = {
     6: _SCHEMA_V6,
     7: _SCHEMA_V7,
     8: _schema_derived_rows_by_case(),
+    9: _SCHEMA_V9,
 }
 """Schema version -> the SQL that brings a store from the version before to it."""
 
@@ -459,6 +485,8 @@ class SqliteStore:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _split_sql(MIGRATIONS[version]):
                     self._conn.execute(statement)
+                if version in DATA_MIGRATIONS:
+                    DATA_MIGRATIONS[version](self._conn)
                 self._conn.execute(f"PRAGMA user_version = {version}")
             self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
@@ -522,8 +550,11 @@ class SqliteStore:
             return read_history(self.connection, case_id)
 
     def events(self) -> Iterator[AuditEvent]:
-        for row in self.stream(EVENT_SELECT + " ORDER BY position"):
-            yield event_from_row(row)
+        """Every event in chain order, with its free text (as ``history`` gives it)."""
+        rows = self.stream(EVENT_SELECT + " ORDER BY position")
+        yield from privacyrows.with_texts(
+            map(event_from_row, rows), self.stream(privacyrows.FREE_TEXT_BY_POSITION)
+        )
 
     def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
         """The rows of a read-only query (no parameters), one at a time."""

@@ -14,6 +14,7 @@ from .errors import StoreError
 from .store import open_store
 from .store.base import Store
 from .timeutil import Clock, system_clock
+from .versioning import check_definition
 
 DEFAULT_PATHWAY = "barnet-enablement"
 """The shipped pathway a new store runs on unless told otherwise."""
@@ -31,11 +32,18 @@ def pathway_reference(name_or_path: str) -> str:
 def init_store(location: str, pathway: str | None = None) -> tuple[Store, Pathway]:
     """Create (or open) a store and record the pathway its cases run on.
 
-    The pathway is loaded and validated first, so a bad definition creates nothing.
+    The pathway is loaded and validated first, so a bad definition creates nothing. Its
+    definition is recorded too (:func:`pathway.versioning.check_definition`): re-pointing a store
+    at a definition with no place for its open cases raises ``PathwayChanged``, writing nothing.
     """
     compiled = load_pathway(pathway or DEFAULT_PATHWAY)
     store = open_store(location)
-    store.set_meta(PATHWAY_META_KEY, pathway_reference(pathway or DEFAULT_PATHWAY))
+    try:
+        check_definition(store, compiled)
+        store.set_meta(PATHWAY_META_KEY, pathway_reference(pathway or DEFAULT_PATHWAY))
+    except BaseException:
+        store.close()
+        raise
     return store, compiled
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +42,10 @@ from .timeutil import Clock, format_instant, system_clock, to_utc
 
 META_PREFIX = "pathway_definition:"
 """The ``meta`` key of a pathway's recorded definition is this followed by the pathway's id."""
+
+STAMP_PREFIX = "pathway_stamp:"
+"""The ``meta`` key of the recorded definition's version and fingerprint alone (a few bytes an
+engine reads when it is made, instead of the whole definition), followed by the pathway's id."""
 
 MIGRATION_TRIGGER = "migrate_case"
 """The trigger name of the admin event that moves a case to a new version of its pathway."""
@@ -112,6 +118,31 @@ def fingerprint(summary: Mapping[str, Any]) -> str:
     return hashlib.sha256(_json(body).encode("utf-8")).hexdigest()
 
 
+_KNOWN: dict[int, tuple[weakref.ref[Pathway], dict[str, Any], str]] = {}
+_KNOWN_LOCK = threading.Lock()
+
+
+def _summary_of(pathway: Pathway) -> tuple[dict[str, Any], str]:
+    """A pathway's summary and fingerprint, computed once per (immutable) pathway object: an
+    engine is made per request in a web service, and summarising a large definition takes
+    milliseconds."""
+    key = id(pathway)
+    found = _KNOWN.get(key)
+    if found is not None and found[0]() is pathway:
+        return found[1], found[2]
+    summary = summarise(pathway)
+    digest = fingerprint(summary)
+
+    def forget(ref: weakref.ref[Pathway]) -> None:
+        with _KNOWN_LOCK:
+            if _KNOWN.get(key, (None,))[0] is ref:
+                del _KNOWN[key]
+
+    with _KNOWN_LOCK:
+        _KNOWN[key] = (weakref.ref(pathway, forget), summary, digest)
+    return summary, digest
+
+
 @attrs.frozen
 class RecordedDefinition:
     """The definition a store records for one pathway id (see :func:`recorded_definition`)."""
@@ -133,6 +164,17 @@ def _record_text(pathway: Pathway, summary: Mapping[str, Any], at: datetime) -> 
             "definition": summary,
         }
     )
+
+
+def _stamp(version: str, digest: str) -> str:
+    return _json({"fingerprint": digest, "version": version})
+
+
+def _write_record(conn: Any, pathway: Pathway, summary: Mapping[str, Any], at: datetime) -> None:
+    """Record ``pathway``'s definition and its stamp (inside the caller's transaction)."""
+    conn.execute(META_UPSERT, (META_PREFIX + pathway.id, _record_text(pathway, summary, at)))
+    stamp = _stamp(pathway.version, fingerprint(summary))
+    conn.execute(META_UPSERT, (STAMP_PREFIX + pathway.id, stamp))
 
 
 def _parse_record(pathway_id: str, text: str | None) -> RecordedDefinition | None:
@@ -432,14 +474,8 @@ def check_definition(
     write transaction; on a store this process cannot write, the check is made and nothing
     recorded (the next engine that can write records it).
     """
-    summary = summarise(pathway)
-    text = store.get_meta(META_PREFIX + pathway.id)
-    recorded = _parse_record(pathway.id, text)
-    if (
-        recorded is not None
-        and recorded.version == pathway.version
-        and recorded.fingerprint == fingerprint(summary)
-    ):
+    summary, digest = _summary_of(pathway)
+    if store.get_meta(STAMP_PREFIX + pathway.id) == _stamp(pathway.version, digest):
         return None
     try:
         with store.transaction() as tx:
@@ -451,20 +487,16 @@ def check_definition(
 def _check_and_record(
     conn: Any, location: str, pathway: Pathway, summary: dict[str, Any], clock: Clock | None
 ) -> DefinitionChanges | None:
-    key = META_PREFIX + pathway.id
-    recorded = _parse_record(pathway.id, read_meta(conn, key))
-    if (
-        recorded is not None
-        and recorded.version == pathway.version
-        and recorded.fingerprint == fingerprint(summary)
-    ):
+    stamp = _stamp(pathway.version, fingerprint(summary))
+    if read_meta(conn, STAMP_PREFIX + pathway.id) == stamp:
         return None  # another process recorded it meanwhile
+    recorded = _parse_record(pathway.id, read_meta(conn, META_PREFIX + pathway.id))
     changes = compare(recorded.definition if recorded else None, summary)
     stranded = stranded_cases(conn, pathway)
     if stranded:
         raise PathwayChanged(_changed_message(location, changes, stranded), changes, stranded)
     if clock is not None:
-        conn.execute(META_UPSERT, (key, _record_text(pathway, summary, to_utc(clock()))))
+        _write_record(conn, pathway, summary, to_utc(clock()))
     return changes
 
 
@@ -669,10 +701,9 @@ def migrate_cases(
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidRequest("a migration needs a reason: why the cases are moved")
     parsed = _maps(pathway, maps)
-    summary = summarise(pathway)
+    summary, _digest = _summary_of(pathway)
     with store.transaction() as tx:
-        key = META_PREFIX + pathway.id
-        recorded = _parse_record(pathway.id, read_meta(tx.connection, key))
+        recorded = _parse_record(pathway.id, read_meta(tx.connection, META_PREFIX + pathway.id))
         plan = _plan(tx.connection, pathway, parsed, recorded)
         if plan.left_stranded:
             raise PathwayChanged(
@@ -684,7 +715,7 @@ def migrate_cases(
         positions = [
             _move(tx, pathway, move, parsed, actor, reason.strip(), now) for move in plan.moves
         ]
-        tx.connection.execute(META_UPSERT, (key, _record_text(pathway, summary, now)))
+        _write_record(tx.connection, pathway, summary, now)
     return attrs.evolve(plan, applied=True, positions=tuple(positions))
 
 
@@ -751,6 +782,7 @@ def _move(
 __all__ = [
     "META_PREFIX",
     "MIGRATION_TRIGGER",
+    "STAMP_PREFIX",
     "CaseMove",
     "DefinitionChanges",
     "MigrationPlan",

@@ -38,6 +38,7 @@ from pathway.reports import Scope, caseload_report, handoffs_report
 from pathway.versioning import (
     META_PREFIX,
     MIGRATION_TRIGGER,
+    STAMP_PREFIX,
     CaseMove,
     StateMap,
     check_definition,
@@ -402,7 +403,9 @@ def test_a_store_from_before_definitions_were_recorded(
     finally:
         store.close()
     with store_factory.raw(location) as raw:  # as a store written before this feature
-        raw.execute(f"DELETE FROM meta WHERE key = '{META_PREFIX}minimal'")
+        raw.execute(
+            f"DELETE FROM meta WHERE key IN ('{META_PREFIX}minimal', '{STAMP_PREFIX}minimal')"
+        )
     store = store_factory.open(location)
     try:
         with pytest.raises(PathwayChanged, match="version 2 has no place for open cases"):
@@ -412,6 +415,32 @@ def test_a_store_from_before_definitions_were_recorded(
         assert recorded is not None and recorded.version == "1"
     finally:
         store.close()
+
+
+def test_a_read_only_session_checks_without_recording(
+    store_factory: Backend, v1: pathway.Pathway, v2: pathway.Pathway, clock: FakeClock
+) -> None:
+    if store_factory.name != "postgres":
+        pytest.skip(
+            "a read-only session is PostgreSQL's (a read-only SQLite file: test_store_errors)"
+        )
+    location = store_factory.location()
+    with store_factory.open(location) as store:
+        pathway.Engine(v1, store, clock=clock).open_case("A", HUB)
+    read_only = location + "&options=-cdefault_transaction_read_only%3Don"
+    with pathway.open_store(read_only, create=False) as store:
+        changes = pathway.Engine(v2, store, clock=clock).definition_changes
+        assert changes is not None and changes.states_removed  # checked: A strands nothing
+        recorded = recorded_definition(store, "minimal")
+        assert recorded is not None and recorded.version == "1"  # and nothing recorded
+    with store_factory.open(location) as store:
+        clock.advance(hours=1)
+        pathway.Engine(v1, store, clock=clock).fire("A", "book_choice_appointment", LETS)
+    with (
+        pathway.open_store(read_only, create=False) as store,
+        pytest.raises(PathwayChanged, match="case A: state 'choice_appointment'"),
+    ):
+        pathway.Engine(v2, store, clock=clock)
 
 
 def test_bad_maps_are_refused_naming_the_map(

@@ -437,8 +437,17 @@ def stranded_cases(conn: Any, pathway: Pathway) -> list[StrandedCase]:
     return found
 
 
+_MIGRATE_HINT = (
+    "Nothing was written. Move them first: pathway migrate-cases --map OLD=NEW[:TEAM] "
+    "--actor ID --team TEAM --reason TEXT (docs/versioning.md)"
+)
+
+
 def _changed_message(
-    location: str, changes: DefinitionChanges, stranded: Sequence[StrandedCase]
+    location: str,
+    changes: DefinitionChanges,
+    stranded: Sequence[StrandedCase],
+    hint: str = _MIGRATE_HINT,
 ) -> str:
     pid, new = changes.pathway_id, changes.new_version
     if changes.first:
@@ -453,13 +462,7 @@ def _changed_message(
     cases = [f"  {case}" for case in stranded[:SHOWN]]
     if len(stranded) > SHOWN:
         cases.append(f"  and {len(stranded) - SHOWN} more")
-    return (
-        head
-        + ":\n"
-        + "\n".join(cases)
-        + "\nNothing was written. Move them first: pathway migrate-cases --map OLD=NEW[:TEAM] "
-        "--actor ID --team TEAM --reason TEXT (docs/versioning.md)"
-    )
+    return head + ":\n" + "\n".join(cases) + "\n" + hint
 
 
 def check_definition(
@@ -707,7 +710,13 @@ def migrate_cases(
         plan = _plan(tx.connection, pathway, parsed, recorded)
         if plan.left_stranded:
             raise PathwayChanged(
-                _changed_message(store.location, plan.changes, plan.left_stranded),
+                _changed_message(
+                    store.location,
+                    plan.changes,
+                    plan.left_stranded,
+                    "Nothing was written: the migration is all or nothing; give a --map for "
+                    "each of them too (see the dry run, --dry-run).",
+                ),
                 plan.changes,
                 plan.left_stranded,
             )

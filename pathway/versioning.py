@@ -380,15 +380,22 @@ class _Open:
     team: str
     pathway_version: str
     stack: tuple[tuple[str, str], ...]
+    imported: bool = False
+    """Its newest applied event is imported history (read only when no definition is recorded)."""
 
 
 _OPEN_SQL = (
-    "SELECT id, state, team, pathway_version, return_stack FROM cases "
+    "SELECT id, state, team, pathway_version, return_stack{imported} FROM cases "
     "WHERE pathway_id = ? AND closed_at IS NULL ORDER BY id"
+)
+_IMPORTED_SQL = (
+    ", (SELECT e.imported FROM events e WHERE e.case_id = cases.id AND e.outcome = 'applied' "
+    "ORDER BY e.seq DESC LIMIT 1)"
 )
 
 
-def _open_cases(conn: Any, pathway_id: str) -> list[_Open]:
+def _open_cases(conn: Any, pathway_id: str, imported: bool = False) -> list[_Open]:
+    sql = _OPEN_SQL.format(imported=_IMPORTED_SQL if imported else "")
     return [
         _Open(
             str(row[0]),
@@ -396,27 +403,59 @@ def _open_cases(conn: Any, pathway_id: str) -> list[_Open]:
             str(row[2]),
             str(row[3]),
             tuple((str(p[0]), str(p[1])) for p in json.loads(row[4])),
+            bool(row[5]) if imported else False,
         )
-        for row in conn.execute(_OPEN_SQL, (pathway_id,)).fetchall()
+        for row in conn.execute(sql, (pathway_id,)).fetchall()
     ]
 
 
+@attrs.frozen
+class _Baseline:
+    """The states and teams the recorded definition had (None: none is recorded).
+
+    A state or team the new definition lacks strands a case only if the recorded definition had
+    it: imported history is recorded as it happened, in states and teams no definition need
+    have, and a change of definition does not strand it. With no definition recorded, the cases
+    whose newest applied event is imported are left out instead.
+    """
+
+    states: frozenset[str] | None = None
+    teams: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, recorded: RecordedDefinition | None) -> _Baseline:
+        if recorded is None:
+            return cls()
+        definition = recorded.definition
+        return cls(frozenset(definition.get("states", {})), frozenset(definition.get("teams", {})))
+
+    def lost_state(self, pathway: Pathway, state: str) -> bool:
+        return state not in pathway.states and (self.states is None or state in self.states)
+
+    def lost_team(self, pathway: Pathway, team: str) -> bool:
+        return team not in pathway.teams and (self.teams is None or team in self.teams)
+
+
 def _problems(
-    pathway: Pathway, state: str, team: str, stack: Iterable[tuple[str, str]]
+    pathway: Pathway,
+    state: str,
+    team: str,
+    stack: Iterable[tuple[str, str]],
+    base: _Baseline,
 ) -> tuple[str, ...]:
     version = pathway.version
     found = []
-    if state not in pathway.states:
+    if base.lost_state(pathway, state):
         found.append(f"state {state!r} is not in version {version}")
-    if team not in pathway.teams:
+    if base.lost_team(pathway, team):
         found.append(f"held by team {team!r}, which version {version} does not have")
     for point_state, point_team in stack:
-        if point_state not in pathway.states:
+        if base.lost_state(pathway, point_state):
             found.append(
                 f"a return (a declined offer, an interruption ending) would go back to state "
                 f"{point_state!r}, which version {version} does not have"
             )
-        if point_team not in pathway.teams:
+        if base.lost_team(pathway, point_team):
             found.append(
                 f"a return would go back to team {point_team!r}, which version {version} "
                 "does not have"
@@ -424,14 +463,22 @@ def _problems(
     return tuple(found)
 
 
-def stranded_cases(conn: Any, pathway: Pathway) -> list[StrandedCase]:
+def stranded_cases(
+    conn: Any, pathway: Pathway, recorded: RecordedDefinition | None = None
+) -> list[StrandedCase]:
     """The open cases of ``pathway``'s id that ``pathway`` has no place for, in id order.
 
-    ``conn`` is a store's connection (``store.connection``) or a transaction's.
+    With the ``recorded`` definition, a case counts when it sits in a state, with a holding
+    team, or has a return point, that the recorded definition had and ``pathway`` lacks; without
+    one, cases whose newest applied event is imported history are left out (imported history
+    need not fit any definition). ``conn`` is a store's connection or a transaction's.
     """
+    base = _Baseline.of(recorded)
     found = []
-    for row in _open_cases(conn, pathway.id):
-        problems = _problems(pathway, row.state, row.team, row.stack)
+    for row in _open_cases(conn, pathway.id, imported=recorded is None):
+        if row.imported:
+            continue
+        problems = _problems(pathway, row.state, row.team, row.stack, base)
         if problems:
             found.append(StrandedCase(row.case_id, row.state, row.team, problems))
     return found
@@ -495,7 +542,7 @@ def _check_and_record(
         return None  # another process recorded it meanwhile
     recorded = _parse_record(pathway.id, read_meta(conn, META_PREFIX + pathway.id))
     changes = compare(recorded.definition if recorded else None, summary)
-    stranded = stranded_cases(conn, pathway)
+    stranded = stranded_cases(conn, pathway, recorded)
     if stranded:
         raise PathwayChanged(_changed_message(location, changes, stranded), changes, stranded)
     if clock is not None:
@@ -609,7 +656,8 @@ def _maps(pathway: Pathway, maps: Iterable[StateMap | str]) -> dict[str, StateMa
 def _plan(
     conn: Any, pathway: Pathway, maps: Mapping[str, StateMap], recorded: RecordedDefinition | None
 ) -> MigrationPlan:
-    rows = _open_cases(conn, pathway.id)
+    rows = _open_cases(conn, pathway.id, imported=recorded is None)
+    base = _Baseline.of(recorded)
     old_states: dict[str, Any] = dict(recorded.definition.get("states", {})) if recorded else {}
     known = set(old_states) | {r.state for r in rows} | {s for r in rows for s, _t in r.stack}
     for entry in maps.values():
@@ -658,7 +706,7 @@ def _plan(
                     tuple(changed_points),
                 )
             )
-        problems = _problems(pathway, state, team, stack)
+        problems = () if row.imported else _problems(pathway, state, team, stack, base)
         if problems:
             stranded.append(StrandedCase(row.case_id, state, team, problems))
     changes = compare(recorded.definition if recorded else None, summarise(pathway))

@@ -417,6 +417,50 @@ def test_a_store_from_before_definitions_were_recorded(
         store.close()
 
 
+IMPORTED_LOG = """case_id,occurred_at,state,team
+X1,2025-11-03T09:00:00Z,waiting_list,hub
+X2,2025-11-03T10:00:00Z,referred,hub
+X2,2025-11-04T10:00:00Z,choice_appointment,lets
+"""
+"""Another system's history: X1 waits in a state no definition has; X2 is in version 1's
+``choice_appointment``."""
+
+
+def test_imported_history_is_stranded_only_by_what_the_change_removed(
+    store_factory: Backend, v1: pathway.Pathway, v2: pathway.Pathway, clock: FakeClock
+) -> None:
+    from pathway.importer import import_events
+
+    store = _open_store(store_factory)
+    try:
+        import_events(store, "log.csv", text=IMPORTED_LOG, pathway=v1)
+        # No definition recorded yet: imported cases are left out, so version 2 is accepted...
+        changes = pathway.Engine(v2, store, clock=clock).definition_changes
+        assert changes is not None and changes.first
+    finally:
+        store.close()
+
+    store = store_factory.open(store_factory.location("second"))
+    try:
+        pathway.Engine(v1, store, clock=clock)  # version 1 recorded first, this time
+        import_events(store, "log.csv", text=IMPORTED_LOG, pathway=v1)
+        # ...whereas against recorded version 1, X2's choice_appointment is a state version 2
+        # removed; X1's waiting_list was never a state of version 1, so no change strands it.
+        with pytest.raises(PathwayChanged) as refused:
+            pathway.Engine(v2, store, clock=clock)
+        assert [c.case_id for c in refused.value.stranded] == ["X2"]  # type: ignore[attr-defined]
+        plan = plan_migration(store, v2, ["choice_appointment=choice_appt"])
+        assert plan.ok and [m.case_id for m in plan.moves] == ["X2"]
+        migrate_cases(store, v2, ["choice_appointment=choice_appt"], ADMIN, REASON, clock=clock)
+        assert pathway.Engine(v2, store, clock=clock).definition_changes is None
+        assert store.case("X1").state == "waiting_list"
+        assert store.case("X2").state == "choice_appt"
+        result = store.verify()
+        assert result.ok and result.derived, result.problems
+    finally:
+        store.close()
+
+
 def test_a_read_only_session_checks_without_recording(
     store_factory: Backend, v1: pathway.Pathway, v2: pathway.Pathway, clock: FakeClock
 ) -> None:

@@ -402,7 +402,7 @@ def _open_cases(conn: Any, pathway_id: str, imported: bool = False) -> list[_Ope
             str(row[1]),
             str(row[2]),
             str(row[3]),
-            tuple((str(p[0]), str(p[1])) for p in json.loads(row[4])),
+            tuple((str(p[0]), str(p[1])) for p in json.loads(row[4])) if row[4] != "[]" else (),
             bool(row[5]) if imported else False,
         )
         for row in conn.execute(sql, (pathway_id,)).fetchall()
@@ -419,21 +419,29 @@ class _Baseline:
     whose newest applied event is imported are left out instead.
     """
 
+    new_states: frozenset[str]
+    new_teams: frozenset[str]
     states: frozenset[str] | None = None
     teams: frozenset[str] | None = None
 
     @classmethod
-    def of(cls, recorded: RecordedDefinition | None) -> _Baseline:
+    def of(cls, recorded: RecordedDefinition | None, pathway: Pathway) -> _Baseline:
+        new_states, new_teams = frozenset(pathway.states), frozenset(pathway.teams)
         if recorded is None:
-            return cls()
+            return cls(new_states, new_teams)
         definition = recorded.definition
-        return cls(frozenset(definition.get("states", {})), frozenset(definition.get("teams", {})))
+        return cls(
+            new_states,
+            new_teams,
+            frozenset(definition.get("states", {})),
+            frozenset(definition.get("teams", {})),
+        )
 
-    def lost_state(self, pathway: Pathway, state: str) -> bool:
-        return state not in pathway.states and (self.states is None or state in self.states)
+    def lost_state(self, state: str) -> bool:
+        return state not in self.new_states and (self.states is None or state in self.states)
 
-    def lost_team(self, pathway: Pathway, team: str) -> bool:
-        return team not in pathway.teams and (self.teams is None or team in self.teams)
+    def lost_team(self, team: str) -> bool:
+        return team not in self.new_teams and (self.teams is None or team in self.teams)
 
 
 def _problems(
@@ -445,17 +453,17 @@ def _problems(
 ) -> tuple[str, ...]:
     version = pathway.version
     found = []
-    if base.lost_state(pathway, state):
+    if base.lost_state(state):
         found.append(f"state {state!r} is not in version {version}")
-    if base.lost_team(pathway, team):
+    if base.lost_team(team):
         found.append(f"held by team {team!r}, which version {version} does not have")
     for point_state, point_team in stack:
-        if base.lost_state(pathway, point_state):
+        if base.lost_state(point_state):
             found.append(
                 f"a return (a declined offer, an interruption ending) would go back to state "
                 f"{point_state!r}, which version {version} does not have"
             )
-        if base.lost_team(pathway, point_team):
+        if base.lost_team(point_team):
             found.append(
                 f"a return would go back to team {point_team!r}, which version {version} "
                 "does not have"
@@ -473,11 +481,13 @@ def stranded_cases(
     one, cases whose newest applied event is imported history are left out (imported history
     need not fit any definition). ``conn`` is a store's connection or a transaction's.
     """
-    base = _Baseline.of(recorded)
+    base = _Baseline.of(recorded, pathway)
     found = []
     for row in _open_cases(conn, pathway.id, imported=recorded is None):
-        if row.imported:
-            continue
+        if row.imported or (
+            row.state in base.new_states and row.team in base.new_teams and not row.stack
+        ):
+            continue  # the usual open case: nothing to look at more closely
         problems = _problems(pathway, row.state, row.team, row.stack, base)
         if problems:
             found.append(StrandedCase(row.case_id, row.state, row.team, problems))
@@ -657,7 +667,7 @@ def _plan(
     conn: Any, pathway: Pathway, maps: Mapping[str, StateMap], recorded: RecordedDefinition | None
 ) -> MigrationPlan:
     rows = _open_cases(conn, pathway.id, imported=recorded is None)
-    base = _Baseline.of(recorded)
+    base = _Baseline.of(recorded, pathway)
     old_states: dict[str, Any] = dict(recorded.definition.get("states", {})) if recorded else {}
     known = set(old_states) | {r.state for r in rows} | {s for r in rows for s, _t in r.stack}
     for entry in maps.values():

@@ -123,15 +123,15 @@ _KNOWN_LOCK = threading.Lock()
 
 
 def _summary_of(pathway: Pathway) -> tuple[dict[str, Any], str]:
-    """A pathway's summary and fingerprint, computed once per (immutable) pathway object: an
-    engine is made per request in a web service, and summarising a large definition takes
-    milliseconds."""
+    """A pathway's summary and its stamp (version and fingerprint), computed once per
+    (immutable) pathway object: an engine is made per request in a web service, and summarising
+    a large definition takes milliseconds."""
     key = id(pathway)
     found = _KNOWN.get(key)
     if found is not None and found[0]() is pathway:
         return found[1], found[2]
     summary = summarise(pathway)
-    digest = fingerprint(summary)
+    digest = _stamp(pathway.version, fingerprint(summary))
 
     def forget(ref: weakref.ref[Pathway]) -> None:
         with _KNOWN_LOCK:
@@ -534,8 +534,8 @@ def check_definition(
     write transaction; on a store this process cannot write, the check is made and nothing
     recorded (the next engine that can write records it).
     """
-    summary, digest = _summary_of(pathway)
-    if store.get_meta(STAMP_PREFIX + pathway.id) == _stamp(pathway.version, digest):
+    summary, stamp = _summary_of(pathway)
+    if store.get_meta(STAMP_PREFIX + pathway.id) == stamp:
         return None
     try:
         with store.transaction() as tx:
@@ -762,7 +762,7 @@ def migrate_cases(
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidRequest("a migration needs a reason: why the cases are moved")
     parsed = _maps(pathway, maps)
-    summary, _digest = _summary_of(pathway)
+    summary, _stamp_text = _summary_of(pathway)
     with store.transaction() as tx:
         recorded = _parse_record(pathway.id, read_meta(tx.connection, META_PREFIX + pathway.id))
         plan = _plan(tx.connection, pathway, parsed, recorded)

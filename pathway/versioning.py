@@ -637,7 +637,9 @@ class MigrationPlan:
 
 def _maps(pathway: Pathway, maps: Iterable[StateMap | str]) -> dict[str, StateMap]:
     found: dict[str, StateMap] = {}
-    for item in maps:
+    for item in [maps] if isinstance(maps, str) else maps:
+        if not isinstance(item, str | StateMap):
+            raise InvalidRequest(f"a map is 'OLD=NEW[:TEAM]' text or a StateMap, not {item!r}")
         entry = parse_map(item) if isinstance(item, str) else item
         where = f"--map {str(entry)!r}"
         if entry.old in found:

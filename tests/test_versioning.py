@@ -507,6 +507,10 @@ def test_bad_maps_are_refused_naming_the_map(
             with pytest.raises(InvalidRequest, match=problem) as raised:
                 migrate_cases(store, v2, [item, *MAPS[1:]], ADMIN, REASON, clock=clock)
             assert item in str(raised.value)
+        with pytest.raises(InvalidRequest, match="not \\('a', 'b'\\)"):
+            plan_migration(store, v2, [("a", "b")])  # type: ignore[list-item]
+        single = plan_migration(store, v2, "choice_appointment=choice_appt")  # one map as text
+        assert [m.case_id for m in single.moves] == ["B", "C"]
         with pytest.raises(InvalidRequest, match="mapped twice"):
             plan_migration(store, v2, [*MAPS, "choice_appointment=choice_appt"])
         with pytest.raises(InvalidRequest, match="needs a reason"):

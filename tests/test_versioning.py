@@ -593,3 +593,17 @@ def test_the_command_line_reports_the_change_dry_runs_and_migrates(tmp_path: Pat
     )  # fmt: skip
     assert moved.returncode == 0, moved.stderr
     assert json.loads(moved.stdout)["pathway_version"] == "2"
+
+
+def test_the_benchmark_still_runs(tmp_path: Path) -> None:
+    """benchmarks/bench_versioning.py at a tiny size (its figures mean nothing here; speed is
+    the benchmark's to report, never a test's)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_versioning.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--cases", "40", "--moves", "5", "--rounds", "1",
+         "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for line in ("engine: median", "check: median", "migrate (per case): median"):
+        assert line in done.stdout

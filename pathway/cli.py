@@ -956,8 +956,10 @@ def import_(
     home_care, supported_living, day_care, direct_payment), weekly_cost (pounds, two decimals),
     start_date, end_date (last day, inclusive; empty while open), council_pct, nhs_pct,
     person_pct (adding up to 100), agreed_by (the organisation whose panel agreed it); optional
-    s117 (yes/no), eligibility_date, health_screen_date, provider. Every case must already be in
-    the store, and periods of one placement must not overlap; the same all-or-nothing rules.
+    s117 (yes/no), eligibility_date, health_screen_date, provider, urgent_reason (Care Act
+    s19(3), a short phrase), chc_checklist (negative, positive or pending) and s117_person
+    (yes/no: entitled to s117 aftercare); the funding report's scrutiny list reads the last
+    three. Every case must already be in the store, and periods of one placement must not overlap; the same all-or-nothing rules.
     """
     from .importer import import_events
 
@@ -1514,3 +1516,14 @@ def _all_commands() -> dict[str, click.Command]:
 
     walk(cli, "")
     return found
+
+
+def _add_server_commands() -> None:
+    """``serve`` and ``token`` live in :mod:`pathway.cli_server` (imported after ``cli`` exists)."""
+    from .cli_server import serve, token
+
+    cli.add_command(serve)
+    cli.add_command(token)
+
+
+_add_server_commands()

@@ -472,7 +472,7 @@ class Engine:
                     event = tx.apply_transition(result, case.version, new_event, placement=change)
                 record = IdempotencyRecord(
                     idempotency_key or "", case_id, trigger, "applied", result, (),
-                    _fingerprint(request),
+                    _fingerprint(request) if idempotency_key is not None else None,
                 )  # fmt: skip
             else:
                 result = case
@@ -493,7 +493,7 @@ class Engine:
                 refusal = TransitionRefused(case_id, trigger, evaluation.reasons)
                 record = IdempotencyRecord(
                     idempotency_key or "", case_id, trigger, "refused", None, evaluation.reasons,
-                    _fingerprint(request),
+                    _fingerprint(request) if idempotency_key is not None else None,
                 )  # fmt: skip
             if idempotency_key is not None:
                 tx.save_idempotency(record)

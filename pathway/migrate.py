@@ -3,7 +3,7 @@
 ``migrate_store(source, target)`` copies every table of the source store into a new, empty target
 store in one transaction: meta (the pathway the store runs on), cases with their bookkeeping,
 audit events with their positions and hashes unchanged, the reports' derived rows, personal
-details and idempotency records. Before that transaction commits it recomputes the target's hash
+details, idempotency records and the HTTP service's API tokens (their digests). Before that transaction commits it recomputes the target's hash
 chain against the source's head and runs every governance report on both stores: if the chain
 does not verify or any report's JSON differs, nothing is committed. A target that already holds
 anything is refused.
@@ -28,6 +28,7 @@ from .store.dialect import analyze, bulk_insert
 from .store.flowrows import EPISODE_COLUMNS, HANDOFF_COLUMNS
 from .store.placementrows import PERIOD_COLUMNS
 from .timeutil import format_instant
+from .tokens import TOKEN_COLUMNS
 
 TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("cases", (*CASE_COLUMNS, *BOOK_COLUMNS), "id"),
@@ -37,6 +38,7 @@ TABLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("placement_periods", PERIOD_COLUMNS, "event_position, case_id, placement_id, start_day"),
     ("people", ("case_id", "name", "date_of_birth", "nhs_number"), "case_id"),
     ("idempotency", ("key", "case_id", "trigger", "outcome", "result", "fingerprint"), "key"),
+    ("api_tokens", TOKEN_COLUMNS, "id"),
 )
 """Each table a migration copies: its columns, and the order its rows are read in."""
 

@@ -4,7 +4,13 @@ One row per placement period at one cost: ``case_id``, ``placement_id``, ``care_
 ``weekly_cost`` (pounds, at most two decimals), ``start_date``, ``end_date`` (the last day,
 inclusive; empty while open), ``council_pct``, ``nhs_pct``, ``person_pct`` (empty counts as 0;
 together 100) and ``agreed_by`` (the organisation whose panel agreed it); optional ``s117``
-(yes/no), ``eligibility_date``, ``health_screen_date`` and ``provider``. No other column is
+(yes/no: the placement is section 117 aftercare), ``eligibility_date``, ``health_screen_date``,
+``provider``, ``urgent_reason`` (Care Act s19(3): why the placement met urgent needs before an
+eligibility decision, a short phrase), ``chc_checklist`` (the NHS continuing healthcare checklist
+outcome when the period started: negative, positive or pending) and ``s117_person`` (yes/no: the
+person was entitled to section 117 aftercare, whatever this placement's funding); the funding
+report's scrutiny list reads the last three as it does for placements recorded step by step.
+No other column is
 accepted: a finance extract may carry names or addresses, and nothing personal may enter the
 audit trail.
 
@@ -46,7 +52,12 @@ REQUIRED = (
     "case_id", "placement_id", "care_type", "weekly_cost", "start_date", "end_date",
     "council_pct", "nhs_pct", "person_pct", "agreed_by",
 )  # fmt: skip
-OPTIONAL = ("s117", "eligibility_date", "health_screen_date", "provider")
+OPTIONAL = (
+    "s117", "eligibility_date", "health_screen_date", "provider", "urgent_reason",
+    "chc_checklist", "s117_person",
+)  # fmt: skip
+MAX_URGENT_REASON = 200
+"""The longest ``urgent_reason`` accepted: a short statement of the need, never case notes."""
 IMPORT_TRIGGER = "placement_imported"
 """The trigger of the audit event an imported placement period becomes."""
 IMPORT_ACTOR = "import"
@@ -85,6 +96,9 @@ class _Row:
     eligibility: date | None
     health_screen: date | None
     provider: str | None
+    urgent_reason: str | None
+    chc_checklist: str | None
+    s117_person: bool
 
     def data(self, source: str) -> dict[str, Any]:
         """The audit event's data: the row as the engine would normalise it, and where it came from."""
@@ -99,6 +113,8 @@ class _Row:
             "agreed_by": self.agreed_by, "provider": self.provider,
             "eligibility_date": self.eligibility.isoformat() if self.eligibility else None,
             "health_screen_date": self.health_screen.isoformat() if self.health_screen else None,
+            pl.URGENT: self.urgent_reason, pl.CHC_CHECKLIST: self.chc_checklist,
+            "s117_person": self.s117_person or None,
             "source": source, "source_line": self.line,
         }  # fmt: skip
         return {k: v for k, v in values.items() if v is not None}
@@ -208,6 +224,24 @@ def _parse_row(
         if values.get("s117", "").strip()
         else False
     )
+    s117_person = (
+        check("s117_person", pl.parse_flag, values["s117_person"].strip())
+        if values.get("s117_person", "").strip()
+        else False
+    )
+    checklist = text("chc_checklist", required=False)
+    if checklist is not None and checklist not in pl.CHC_OUTCOMES:
+        problems.append(
+            Problem(source, "chc_checklist", f"{checklist!r} is not one of "
+                    f"{', '.join(pl.CHC_OUTCOMES)} (leave it empty if no checklist was done)", line)
+        )  # fmt: skip
+    urgent = text("urgent_reason", required=False)
+    if urgent is not None and len(urgent) > MAX_URGENT_REASON:
+        problems.append(
+            Problem(source, "urgent_reason", f"{len(urgent)} characters, over "
+                    f"{MAX_URGENT_REASON}: say why the need was urgent in a short phrase "
+                    "(never case notes or names)", line)
+        )  # fmt: skip
     dated = {
         field: check(field, pl.parse_day, values[field]) if values.get(field, "").strip() else None
         for field in ("eligibility_date", "health_screen_date")
@@ -233,6 +267,9 @@ def _parse_row(
             eligibility=dated["eligibility_date"],
             health_screen=dated["health_screen_date"],
             provider=text("provider", required=False),
+            urgent_reason=urgent,
+            chc_checklist=checklist,
+            s117_person=bool(s117_person),
         ),
         [],
     )
@@ -391,7 +428,8 @@ def import_placements(
                 person_bp=row.person_bp, s117=row.s117, agreed_by=row.agreed_by,
                 start=starts[row.placement_id], period_start=row.start, end=row.end,
                 provider=row.provider, eligibility=row.eligibility,
-                health_screen=row.health_screen,
+                health_screen=row.health_screen, urgent_reason=row.urgent_reason,
+                chc_checklist=row.chc_checklist, s117_person=row.s117_person,
             )  # fmt: skip
             kept = dict(case.attributes.get(pl.PLACEMENTS) or {})
             kept[row.placement_id] = placement.to_json()

@@ -46,6 +46,10 @@ def test_bench_core_quick_writes_every_figure(tmp_path: Path) -> None:
         for figure in ("fires_per_s", "baseline_per_s", "ratio", "us_per_fire", "us_per_baseline"):
             assert isinstance(fire[figure], int | float) and fire[figure] > 0, (key, figure)
         assert len(fire["ratio_per_round"]) == 1
+    shipped = results["fire_shipped"]
+    assert shipped["fires"] == 200 and shipped["ratio"] > 0
+    # The walk is of steps the samples expect to be applied: the engine refuses none of them.
+    assert shipped["refused_per_round"] == [0]
 
     by_name = {entry["definition"]: entry for entry in results["load"]}
     minimal = by_name["minimal"]

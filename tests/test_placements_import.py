@@ -212,3 +212,72 @@ def test_an_imported_event_happens_on_its_first_day_in_the_case_s_time_order(
     assert times == {"EARLY": T0, "LATE": datetime(2026, 2, 1, tzinfo=UTC)}
     # Steps recorded later, backdated to before the import, are still in time order.
     engine.fire("C1", "offer", LETS, at=datetime(2026, 2, 2, tzinfo=UTC))
+
+
+FLAGGED = (
+    "case_id,placement_id,care_type,weekly_cost,start_date,end_date,council_pct,nhs_pct,"
+    "person_pct,agreed_by,eligibility_date,health_screen_date,urgent_reason,chc_checklist,"
+    "s117_person\n"
+    # Urgent (Care Act s19(3)), no eligibility decision yet: urgent, not "no eligibility".
+    "C1,U1,residential,700,2025-04-01,2025-04-30,100,,,council,,2025-04-01,hospital discharge,,\n"
+    # Council-funded while the continuing healthcare checklist is positive.
+    "C1,H1,nursing,1000,2025-05-01,2025-05-31,80,20,,council,2025-04-20,2025-04-20,,positive,\n"
+    # Charged to a person entitled to section 117 aftercare (the placement itself is not s117).
+    "C2,S1,supported_living,400,2025-04-01,2025-04-30,60,,40,council,2025-03-01,2025-03-01,,,yes\n"
+)
+
+
+def test_the_funding_flags_come_in_with_the_extract(
+    store: tuple[pathway.Engine, pathway.Pathway],
+) -> None:
+    """urgent_reason, chc_checklist and s117_person reach the periods the funding report reads.
+
+    Worked from the scrutiny rules in docs/reports.md: U1 is council-funded with no eligibility
+    decision but urgent, so it is `urgent_pending_eligibility` and not `no_eligibility`; H1 is
+    council-funded with a positive checklist; S1 charges a person entitled to s117 aftercare.
+    """
+    engine, compiled = store
+    import_placements(engine.store, "extract.csv", pathway=compiled, text=FLAGGED)
+    scope = Scope(
+        as_of=datetime(2025, 7, 1, tzinfo=UTC),
+        since=datetime(2025, 4, 1, tzinfo=UTC),
+        until=datetime(2025, 6, 30, tzinfo=UTC),
+    )
+    rules = {
+        (item.placement_id, item.rule)
+        for item in funding_report(engine.store.connection, scope).scrutiny
+    }
+    assert ("U1", "urgent_pending_eligibility") in rules
+    assert ("U1", "no_eligibility") not in rules
+    assert ("H1", "chc_checklist_positive_or_pending") in rules
+    assert ("S1", "charged_to_s117_eligible_person") in rules
+    events = [e for e in engine.store.events() if e.trigger == IMPORT_TRIGGER]
+    urgent = next(e for e in events if e.data["placement_id"] == "U1")
+    assert urgent.data["urgent_reason"] == "hospital discharge"
+    assert engine.store.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("chc_checklist", "maybe", "'maybe' is not one of negative, positive, pending"),
+        ("s117_person", "perhaps", "s117_person"),
+        ("urgent_reason", "x" * 201, "201 characters, over 200"),
+    ],
+)
+def test_bad_funding_flags_are_refused_by_line_and_field(
+    store: tuple[pathway.Engine, pathway.Pathway], column: str, value: str, message: str
+) -> None:
+    engine, compiled = store
+    text = (
+        "case_id,placement_id,care_type,weekly_cost,start_date,end_date,council_pct,nhs_pct,"
+        f"person_pct,agreed_by,{column}\n"
+        f"C1,P9,residential,700,2025-04-01,,100,,,council,{value}\n"
+    )
+    before = engine.store.case("C1").version
+    with pytest.raises(DefinitionError) as caught:
+        import_placements(engine.store, "extract.csv", pathway=compiled, text=text)
+    problem = caught.value.problems[0]
+    assert (problem.line, problem.pointer) == (2, column)
+    assert message in str(caught.value)
+    assert engine.store.case("C1").version == before

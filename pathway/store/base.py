@@ -21,7 +21,7 @@ from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 from .placementrows import PlacementChange
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @attrs.frozen

@@ -272,6 +272,25 @@ ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;
 key reused for a different request is refused. Keys recorded before have none (NULL) and keep
 comparing their case and trigger only."""
 
+_SCHEMA_V7 = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    team TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    label TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT,
+    revoked_by TEXT
+);
+"""
+"""API tokens of the HTTP service (``pathway serve``): each bound to a worker, a team and roles.
+Only a SHA-256 digest of the secret is kept, so a copy of the store gives no one a usable token;
+a revoked token keeps its row (who revoked it, when) and is refused."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -279,6 +298,7 @@ MIGRATIONS: dict[int, str] = {
     4: _SCHEMA_V4,
     5: _SCHEMA_V5,
     6: _SCHEMA_V6,
+    7: _SCHEMA_V7,
 }
 """Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
 
@@ -294,6 +314,7 @@ GRANT SELECT, INSERT, UPDATE ON cases, chain_head, meta TO {role};
 GRANT SELECT, INSERT ON closed_episodes, handoffs, idempotency TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON people TO {role};
 GRANT SELECT, INSERT, UPDATE ON placement_periods TO {role};
+GRANT SELECT, INSERT, UPDATE ON api_tokens TO {role};
 GRANT SELECT ON case_flow, episodes TO {role};
 """
 """What the application role may do: append events, never change or remove one."""

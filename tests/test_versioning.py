@@ -595,6 +595,46 @@ def test_the_command_line_reports_the_change_dry_runs_and_migrates(tmp_path: Pat
     assert json.loads(moved.stdout)["pathway_version"] == "2"
 
 
+def test_the_http_service_refuses_to_start_until_the_cases_are_migrated(
+    store_factory: Backend, v1: pathway.Pathway, tmp_path: Path
+) -> None:
+    """``pathway serve`` opens its pathway at start-up: a changed definition stranding cases
+    stops it there; a thread's engine made later (the file edited under a running service)
+    answers 503 pathway-changed, not a 400 blaming the request."""
+    pytest.importorskip("fastapi")
+    from server_helpers import client, running
+
+    from pathway.server import ServerSettings, create_app
+    from pathway.server.problems import from_library
+    from pathway.tokens import create_token
+
+    location = store_factory.location("srv")
+    with store_factory.open(location) as store:
+        engine = pathway.Engine(v1, store)
+        engine.open_case("B", HUB)
+        engine.fire("B", "book_choice_appointment", LETS)
+        _record, token = create_token(
+            store, worker="w-lets", team="lets", created_by="admin", teams=list(v1.teams)
+        )
+    v2_file = tmp_path / "v2.yaml"
+    v2_file.write_text(V2_TEXT)
+    settings = ServerSettings(db=location, pathway=str(v2_file))
+    with pytest.raises(PathwayChanged) as refused:
+        create_app(settings)
+    problem = from_library(refused.value)
+    assert (problem.status, problem.kind) == (503, "pathway-changed")
+    assert "1 open case(s) have no place" in problem.detail
+    assert problem.body()["stranded"] == ["case B: state 'choice_appointment' is not in version 2"]
+
+    with store_factory.open(location) as store:
+        migrate_cases(
+            store, pathway.load_pathway(v2_file), ["choice_appointment=choice_appt"], ADMIN, REASON
+        )
+    with running(settings) as base, client(base, token) as http:
+        answer = http.get("/cases/B")
+        assert answer.status_code == 200 and answer.json()["state"] == "choice_appt"
+
+
 def test_the_benchmark_still_runs(tmp_path: Path) -> None:
     """benchmarks/bench_versioning.py at a tiny size (its figures mean nothing here; speed is
     the benchmark's to report, never a test's)."""

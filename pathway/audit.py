@@ -201,6 +201,7 @@ class Checkpoint:
     hash: str
 
     def to_json(self) -> str:
+        """The checkpoint as one line of JSON (``position`` and ``hash``), to keep outside the store."""
         return json.dumps({"position": self.position, "hash": self.hash})
 
     @classmethod

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import click
 
-from . import __version__, reports
+from . import __version__, reports, timeutil
 from .audit import Checkpoint
 from .definition import load_pathway
 from .diagram import dot, mermaid
@@ -46,7 +46,7 @@ from .reports.render import flatten
 from .reports.scope import check_team
 from .serialize import to_dict
 from .store import open_store, remove_store, store_exists, url_display
-from .timeutil import parse_instant
+from .timeutil import NAIVE_TIME_ENV, NaiveTime, parse_instant
 from .workspace import DEFAULT_PATHWAY, PATHWAY_META_KEY, init_store, open_engine
 from .yamlsource import read_limited_text
 
@@ -65,7 +65,8 @@ EXIT_STORE_FAILED = 5
 
 
 def parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """Parse an ``--at`` option: an ISO 8601 date or date-time (naive means UTC)."""
+    """Parse an ``--at`` option: an ISO 8601 date or date-time (a naive one is read by the
+    ``--naive-time`` policy, UTC by default)."""
     if value is None:
         return None
     try:
@@ -267,9 +268,32 @@ def echo_case(engine: Engine, case_id: str, fmt: str) -> None:
     click.echo(render_record(to_dict(case), fmt))
 
 
+def parse_naive_time(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> NaiveTime | None:
+    """Parse ``--naive-time`` (or ``$PATHWAY_NAIVE_TIME``): ``utc``, ``local:ZONE`` or ``refuse``."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return NaiveTime.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="care-pathway")
-def cli() -> None:
+@click.option(
+    "--naive-time",
+    envvar=NAIVE_TIME_ENV,
+    callback=parse_naive_time,
+    metavar="POLICY",
+    help="How a date-time without a UTC offset (--at, --since, --until, --as-of, imported CSV "
+    "times) is read: utc (the default), local:ZONE (e.g. local:Europe/London: wall-clock time "
+    "there; a repeated hour is the first, a skipped hour is refused) or refuse. "
+    "[env: PATHWAY_NAIVE_TIME]",
+)
+@click.pass_context
+def cli(ctx: click.Context, naive_time: NaiveTime | None) -> None:
     """Pathway governance for mental-health social care.
 
     Cases move through a pathway of guarded transitions; every transition, applied or refused,
@@ -290,6 +314,7 @@ def cli() -> None:
     4 store busy (retry; the wait is $PATHWAY_BUSY_TIMEOUT seconds, default 30);
     5 store cannot be written or read (read-only, disk full, I/O error, lost server).
     """
+    ctx.with_resource(timeutil.naive_time(naive_time))
 
 
 @cli.command()
@@ -939,7 +964,7 @@ def import_(
     """Load an event log exported from another case system (CSV), all or nothing.
 
     Required columns: case_id, occurred_at (ISO 8601, with or without an offset, T or space,
-    fractions of seconds), state, team (empty: unallocated from that event). Optional:
+    fractions of seconds; one without an offset is read by --naive-time, UTC by default), state, team (empty: unallocated from that event). Optional:
     organisation, actor, trigger; any other column is kept as data. Rows may come in any order.
     One bad row rejects the file, naming its line and field, and nothing is written; so does a
     file that is not UTF-8, a NUL character or an instant outside years 1 to 9999. The file is
@@ -1518,12 +1543,5 @@ def _all_commands() -> dict[str, click.Command]:
     return found
 
 
-def _add_server_commands() -> None:
-    """``serve`` and ``token`` live in :mod:`pathway.cli_server` (imported after ``cli`` exists)."""
-    from .cli_server import serve, token
-
-    cli.add_command(serve)
-    cli.add_command(token)
-
-
-_add_server_commands()
+# `serve` and `token` live in their own module, which adds them to `cli` when it is imported.
+from . import cli_server  # noqa: E402, F401

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .cli import db_option, library_errors, parse_at, pathway_option
+from .cli import cli, db_option, library_errors, parse_at, pathway_option
 from .render import render_rows
 from .store import open_store
 
@@ -147,5 +147,8 @@ def token_revoke(token_id: str, revoked_by: str, db: str) -> None:
         record = revoke_token(store, token_id, revoked_by=revoked_by)
     click.echo(f"revoked token {record.id} of {record.worker} ({record.team})")
 
+
+cli.add_command(serve)
+cli.add_command(token)
 
 __all__ = ["serve", "token"]

@@ -83,32 +83,55 @@ class Pathway:
     """
 
     id: str
+    """The definition's ``id`` (stored on every case and event)."""
     version: str
+    """The definition's ``version`` (stored on every case and event)."""
     title: str
+    """A one-line title."""
     description: str
+    """What the pathway is for, in the definition's words."""
     source: str
+    """Where the definition came from: a file path or a shipped name."""
     organisations: Catalog[Organisation]
+    """The partner organisations, by id (e.g. ``council``, ``nhs``)."""
     teams: Catalog[Team]
+    """The teams, by id; each belongs to one organisation."""
     tasks: Catalog[Task]
+    """The task matrix: each task with the teams that may perform it."""
     states: Catalog[State]
+    """The states a case moves through, by id, in definition order."""
     initial: str
+    """The state a case opens in."""
     initial_holder: str | None
+    """The team that holds a newly opened case (None: the state's holder, else the opener's)."""
     transitions: tuple[Transition, ...]
+    """Every transition, in definition order (plug-ins' after the pathway's own)."""
     triggers: Catalog[tuple[Transition, ...]]
+    """The transitions of each trigger, by trigger name."""
     roles: Catalog[Role]
+    """The roles guards ask for (e.g. ``amhp``), by name."""
     guards: GuardRegistry
+    """The guards transitions may name: the built-in ones and the plug-ins'."""
     plugins: tuple[PluginInfo, ...] = ()
+    """The plug-ins the pathway was loaded with (name, version, where from)."""
     hooks: pluggy.PluginManager | None = attrs.field(default=None, repr=False)
+    """The plug-ins' hooks (observers are called through it), or None without plug-ins."""
     reports: Mapping[str, ReportSpec] = attrs.field(factory=dict, repr=False)
+    """The reports the pathway's plug-ins add, by name (:class:`pathway.plugins.ReportSpec`);
+    the built-in reports are not here (they are in :mod:`pathway.reports`). ``pathway report
+    NAME`` runs either kind; from Python call ``p.reports[name].function(store.connection,
+    scope, p)``."""
     statutory_functions: Catalog[StatutoryFunction] = attrs.field(
         factory=lambda: Catalog("statutory function", {}), repr=False
     )
     """The statutory functions the pathway's steps carry out (definition order): what the S75
     report counts by acting team and organisation."""
     reviews: ReviewRules = attrs.field(factory=ReviewRules)
+    """When reviews of care and support are owed (the definition's ``reviews``)."""
     governance: Governance = attrs.field(factory=Governance)
     """Helping teams, routes of access and the escalation rule (empty when not defined)."""
     machine: CompiledMachine = attrs.field(init=False, repr=False)
+    """The compiled state machine every case of the pathway runs on."""
     interruption_states: frozenset[str] = attrs.field(init=False, repr=False)
     """The states a case can only be in during an interruption (see :func:`interruption_states`)."""
     return_steps: frozenset[tuple[str, str]] = attrs.field(init=False, repr=False)
@@ -144,6 +167,7 @@ class Pathway:
         return found.organisation if found is not None else "unknown"
 
     def final_states(self) -> list[str]:
+        """The names of the final states (a case in one is closed)."""
         return [name for name, state in self.states.items() if state.final]
 
     def placement_action(self, trigger: str) -> str | None:

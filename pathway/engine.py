@@ -31,7 +31,15 @@ from .model import Actor, AuditEvent, Case, Decision, Person, ReturnPoint
 from .spec import ACTOR_HOLDER, KEEP_HOLDER
 from .store.base import IdempotencyRecord, NewEvent, Store, StoreTransaction
 from .store.common import read_person
-from .timeutil import Clock, check_instant, format_instant, system_clock, to_utc
+from .timeutil import (
+    Clock,
+    NaiveTime,
+    as_naive_time,
+    check_instant,
+    format_instant,
+    system_clock,
+    to_utc,
+)
 from .versioning import DefinitionChanges, check_definition
 
 _log = logging.getLogger("pathway.plugins")
@@ -136,6 +144,12 @@ class Engine:
     before the case's newest event, nor more than ``max_clock_skew`` (default five minutes) past
     the engine's clock: one event dated in the future (a sending system's clock set to 2099)
     would put every later call on the case "before its newest event".
+
+    ``naive_time`` says how a naive ``at`` (a datetime without ``tzinfo``) is read: a
+    :class:`~pathway.timeutil.NaiveTime` or its text (``"utc"``, ``"local:Europe/London"``,
+    ``"refuse"``); None (the default) takes the policy in force at each call
+    (``$PATHWAY_NAIVE_TIME``, else UTC; see :mod:`pathway.timeutil`). An ``at`` with ``tzinfo``
+    is never affected.
     """
 
     def __init__(
@@ -145,6 +159,7 @@ class Engine:
         *,
         clock: Clock = system_clock,
         max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+        naive_time: NaiveTime | str | None = None,
     ) -> None:
         if not isinstance(max_clock_skew, timedelta) or max_clock_skew < timedelta(0):
             raise ValueError(
@@ -154,6 +169,10 @@ class Engine:
         self.store = store
         self._clock = clock
         self.max_clock_skew = max_clock_skew
+        self.naive_time: NaiveTime | None = (
+            as_naive_time(naive_time) if naive_time is not None else None
+        )
+        """How a naive ``at`` is read (None: the policy in force at each call)."""
         self.observer_failures: list[ObserverFailure] = []
         """Failures of plug-ins observing audit events (the events themselves were committed)."""
         self.definition_changes: DefinitionChanges | None = check_definition(
@@ -199,7 +218,7 @@ class Engine:
             return None
         if not isinstance(at, datetime):
             raise InvalidRequest("at must be a datetime")
-        when = check_instant(at, "at")
+        when = check_instant(at, "at", self.naive_time)
         now = self._now()
         if when - now > self.max_clock_skew:
             raise InvalidRequest(

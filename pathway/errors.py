@@ -126,6 +126,15 @@ class InstantOutOfRange(InvalidRequest, ValueError):
     """
 
 
+class NaiveInstantRefused(InvalidRequest, ValueError):
+    """A date or date-time without a UTC offset was given where naive times are refused, or names
+    a local time that does not exist in the configured zone (the hour skipped when the clocks go
+    forward). See ``pathway.timeutil.NaiveTime``.
+
+    Also a ``ValueError``, like :class:`InstantOutOfRange`, so a parser's caller names the place.
+    """
+
+
 class IdempotencyMismatch(InvalidRequest):
     """An idempotency key came back with a request other than the one it was first used for.
 

@@ -4,6 +4,17 @@ A guard is a function ``guard(ctx, **params) -> GuardResult``. It must depend on
 (case, actor, time, data) and its parameters, never on the database or the clock, so that the
 explanation of a refusal (re-checking every guard) always matches the decision.
 
+**How parameters reach a guard.** A transition names a guard either bare (``guards:
+[has_role]``: called as ``guard(ctx)``) or with parameters (``{guard: has_role, params: {role:
+amhp}}``: called as ``guard(ctx, role="amhp")``). The ``params`` mapping is checked against the
+guard's :attr:`GuardSpec.params_schema` (a JSON Schema) when the definition is loaded, so a
+misspelt or missing parameter is a load-time error naming its line; at each check the engine
+then calls ``spec.function(ctx, **params)``, each key of ``params`` as a keyword argument.
+Declare the parameters as keyword arguments with the defaults the schema leaves optional, and
+make ``ctx`` positional-only (``def has_role(ctx, /, role: str)``) so a parameter can never be
+called ``ctx``. The same parameters reach :attr:`GuardSpec.roles`, which names the roles a use
+of the guard asks for.
+
 Built-in guards are registered in :data:`BUILTIN_GUARDS`; a :class:`GuardRegistry` can be copied
 and extended (plug-ins add their own). Each guard declares a JSON Schema for its parameters, which
 the definition loader checks, so a misspelt parameter is a load-time error with its line.
@@ -31,7 +42,9 @@ class GuardResult:
     """A guard's verdict: passed or not, and why, in words for a practitioner."""
 
     passed: bool
+    """True if the transition may happen as far as this guard is concerned."""
     reason: str
+    """Why, in words a practitioner reads (shown on refusal and in ``check``)."""
 
 
 def passed(reason: str) -> GuardResult:
@@ -53,14 +66,21 @@ class GuardContext:
     """
 
     pathway: Pathway
+    """The pathway the case runs on."""
     case: Case
+    """The case as it stands before the transition."""
     actor: Actor
+    """Who is acting: id, team and roles."""
     at: datetime
+    """When the transition would happen (business time, UTC)."""
     transition: Transition
+    """The transition being checked (its trigger, sources, destination, task)."""
     data: Mapping[str, Any]
+    """The data given to this call (``fire(..., data=...)``)."""
 
     @property
     def values(self) -> Mapping[str, Any]:
+        """The case's attributes updated with this call's data: what the case will know."""
         return {**self.case.attributes, **self.data}
 
 
@@ -76,12 +96,17 @@ class GuardSpec:
     """
 
     name: str
+    """The name transitions use for it."""
     function: GuardFunction
+    """``function(ctx, **params) -> GuardResult`` (see the module's docstring for params)."""
     description: str
+    """What it checks, in a sentence (shown by ``pathway validate`` and the diagram)."""
     params_schema: Mapping[str, Any] = attrs.field(
         factory=lambda: {"type": "object", "additionalProperties": False}
     )
+    """The JSON Schema a use's ``params`` must match (default: no parameters)."""
     roles: Callable[[Mapping[str, Any]], Iterable[str]] = lambda params: ()
+    """``roles(params)``: the role names a use of the guard with these params asks for."""
 
 
 class GuardRegistry(Mapping[str, GuardSpec]):
@@ -93,11 +118,13 @@ class GuardRegistry(Mapping[str, GuardSpec]):
             self.register(spec)
 
     def register(self, spec: GuardSpec) -> None:
+        """Add a guard (``ValueError`` if its name is taken)."""
         if spec.name in self._specs:
             raise ValueError(f"a guard named {spec.name!r} is already registered")
         self._specs[spec.name] = spec
 
     def copy(self) -> GuardRegistry:
+        """A new registry with the same guards, to extend without changing this one."""
         return GuardRegistry(self._specs.values())
 
     def __getitem__(self, name: str) -> GuardSpec:
@@ -858,4 +885,5 @@ BUILTIN_GUARDS = GuardRegistry(
         ),
     ]
 )
+"""The built-in guards every pathway may use (a plug-in's guards are added to a copy)."""
 """The guards every pathway can use."""

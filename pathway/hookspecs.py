@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 PROJECT = "care_pathway"
 hookspec = pluggy.HookspecMarker(PROJECT)
+"""Marks the hook specifications below (the contract a plug-in implements)."""
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plug-in's implementation of a hook: ``@pathway.hookimpl`` above a function named as
+one of the hooks below."""
 
 
 @hookspec

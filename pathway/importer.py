@@ -35,6 +35,7 @@ from typing import Any
 
 import attrs
 
+from . import timeutil
 from .audit import hash_text, imported_payload_template
 from .canonical import new_event_ids
 from .csvinput import NUL, instant, nul_problems, undecodable
@@ -54,7 +55,7 @@ from .store.dialect import (
 )
 from .store.flowrows import FLOW_COLUMNS, flow_values, write_bulk
 from .store.sqlite import SqliteStore
-from .timeutil import format_instant
+from .timeutil import NaiveTime, format_instant
 
 REQUIRED = ("case_id", "occurred_at", "state", "team")
 STAGED_COLUMNS = (
@@ -318,8 +319,27 @@ def import_events(
     mapping: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     text: str | None = None,
+    naive_time: NaiveTime | str | None = None,
 ) -> ImportResult:
-    """Import the CSV event log at ``source`` (or the given ``text``) into ``store``, all or nothing."""
+    """Import the CSV event log at ``source`` (or the given ``text``) into ``store``, all or nothing.
+
+    ``naive_time`` says how an ``occurred_at`` without a UTC offset is read (``"utc"``,
+    ``"local:Europe/London"``, ``"refuse"`` or a :class:`~pathway.timeutil.NaiveTime`; None: the
+    policy in force, see :mod:`pathway.timeutil`); a refused one is a problem naming its line.
+    """
+    with timeutil.naive_time(naive_time):
+        return _import_events(store, source, pathway, final_states, mapping, progress, text)
+
+
+def _import_events(
+    store: Store,
+    source: Path | str,
+    pathway: Pathway | None,
+    final_states: Iterable[str],
+    mapping: Mapping[str, str] | None,
+    progress: Progress | None,
+    text: str | None,
+) -> ImportResult:
     name = str(source)
     finals = set(final_states)
     if pathway is not None:

@@ -96,6 +96,7 @@ class PassRules:
 
     @classmethod
     def from_pathway(cls, pathway: Pathway) -> PassRules:
+        """The rules as the pathway defines them: offers, returns and interruptions."""
         return cls(
             offer_to={n: s.offer_to for n, s in pathway.states.items() if s.offer_to},
             returns=pathway.return_steps,
@@ -156,6 +157,7 @@ class Window:
         return _seconds(self.end) if self.end is not None else math.inf
 
     def holds(self, at_text: str) -> bool:
+        """True if the stored instant ``at_text`` lies in the window (both ends inclusive)."""
         return self.start <= at_text and (self.end is None or at_text <= self.end)
 
 
@@ -209,6 +211,7 @@ class PassFold:
 
     @property
     def days_between_teams(self) -> float:
+        """Time the case spent between teams (offered, not yet taken), in days."""
         return self.seconds_between_teams / 86400.0
 
     def _close_offer(self, at: float) -> None:

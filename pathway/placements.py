@@ -254,10 +254,12 @@ class Placement:
 
     @property
     def is_open(self) -> bool:
+        """True while the placement has no end date."""
         return self.end is None
 
     @property
     def council_funded(self) -> bool:
+        """True if the council pays any share of it."""
         return self.council_bp > 0
 
     def to_json(self) -> dict[str, Any]:
@@ -284,6 +286,7 @@ class Placement:
 
     @classmethod
     def from_json(cls, placement_id: str, data: Mapping[str, Any]) -> Placement:
+        """The placement from its case-attribute form (:meth:`to_json`)."""
         return cls(
             placement_id=placement_id,
             care_type=data["care_type"],

@@ -54,6 +54,8 @@ class ReportSpec:
 
 @attrs.frozen
 class LoadedPlugin:
+    """An imported plug-in: what is known of it, and its module (or object) of hooks."""
+
     info: PluginInfo
     plugin: Any
 

@@ -22,7 +22,7 @@ from .errors import DefinitionError, PathwayError, Problem, TransitionRefused
 from .flow import EpisodeRow, FlowState
 from .model import Actor, AuditEvent, Case, GuardCheck
 from .packaged import data_folder
-from .timeutil import parse_instant
+from .timeutil import NaiveTime, parse_instant
 from .validation import validate_document
 from .yamlsource import SourceDocument, parse_document, pointer, read_document
 
@@ -100,7 +100,9 @@ def _parse(doc: SourceDocument) -> SampleCase:
     for index, raw in enumerate(data["steps"]):
         where = pointer("steps", index, "when")
         try:
-            when = parse_instant(str(raw["when"]))
+            # The schema says a sample's times are UTC unless they carry an offset: a walk-through
+            # gives the same figures whatever $PATHWAY_NAIVE_TIME says.
+            when = parse_instant(str(raw["when"]), NaiveTime.UTC)
         except ValueError as exc:
             problems.append(doc.problem(where, str(exc)))
             continue

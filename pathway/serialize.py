@@ -13,6 +13,7 @@ from .timeutil import format_instant, parse_instant
 T = TypeVar("T")
 
 converter = cattrs.Converter()
+"""The cattrs converter behind :func:`to_dict` and :func:`from_dict` (instants as canonical text)."""
 converter.register_unstructure_hook(datetime, format_instant)
 converter.register_structure_hook(datetime, lambda value, _: parse_instant(value))
 converter.register_unstructure_hook(tuple, list)
@@ -27,3 +28,6 @@ def to_dict(record: Any) -> dict[str, Any]:
 def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
     """Build a record of ``cls`` from a dict made by :func:`to_dict` (or read from JSON)."""
     return converter.structure(dict(data), cls)
+
+
+__all__ = ["converter", "format_instant", "from_dict", "parse_instant", "to_dict"]

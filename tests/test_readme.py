@@ -1,15 +1,51 @@
-"""The README's promises: its Python blocks run as written, its Quick start has two commands."""
+"""The documentation's promises: every ```python block of README.md and docs/*.md runs as
+written, and the README's Quick start is two commands.
+
+Each block runs in a fresh folder of its own (so ``cases.db`` or ``board.html`` land there, not in
+the repository), where ``docs/`` is the repository's (so ``docs/examples/minimal.yaml`` resolves)
+and ``cases.db`` is a store holding two cases (for examples that open an existing store). Blocks
+of one file run in order in one folder, so a later block sees what an earlier one wrote.
+
+Two HTML comments on the line before a block change how it runs:
+
+* ``<!-- module: NAME -->``: the block is the source of module ``NAME`` (e.g. a plug-in's
+  ``__init__.py``); it is importable by later blocks of the file.
+* ``<!-- postgres: REASON -->``: the block opens a PostgreSQL store by a URL of the docs' own
+  (``postgresql://app@db.example.org/...``): it runs with every such URL replaced by the test
+  server's ($PATHWAY_TEST_POSTGRES), in a fresh schema.
+* ``<!-- not-run: REASON -->``: the block cannot run here (say why); prefer making a block
+  runnable to marking it.
+"""
 
 from __future__ import annotations
 
 import re
+import sys
+import types
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import SESSION_PREFIX
+
+import pathway
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(
+    r"(?:<!--\s*(module|postgres|not-run):\s*(.*?)\s*-->\s*\n)?```python\n(.*?)```", re.S
+)
+
+
+def python_blocks(path: Path) -> list[tuple[str | None, str, str]]:
+    """``(directive, argument, source)`` of each ```python block of ``path``."""
+    text = path.read_text(encoding="utf-8")
+    return [(kind or None, argument, source) for kind, argument, source in BLOCK.findall(text)]
+
+
+DOC_FILES = [path for path in DOCUMENTS if python_blocks(path)]
+PYTHON_BLOCKS = [source for _, _, source in python_blocks(ROOT / "README.md")]
 
 
 def test_readme_has_python_examples() -> None:
@@ -17,11 +53,61 @@ def test_readme_has_python_examples() -> None:
     assert PYTHON_BLOCKS
 
 
-@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
-def test_readme_python_block_runs(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each ```python block of the README runs without error from the repository root."""
-    monkeypatch.chdir(ROOT)
-    exec(compile(PYTHON_BLOCKS[index], f"README.md python block {index + 1}", "exec"), {})
+def test_every_skipped_block_says_why() -> None:
+    for path in DOCUMENTS:
+        for kind, argument, _ in python_blocks(path):
+            if kind == "not-run":
+                assert len(argument) > 10, f"{path.name}: a not-run block must give its reason"
+
+
+def _store_with_cases(path: Path) -> None:
+    """A store on the shipped pathway with two cases, as a reader of the docs would have."""
+    p = pathway.load_pathway("barnet-enablement")
+    with pathway.open_store(path) as store:
+        engine = pathway.Engine(p, store)
+        hub = pathway.Actor("w-101", team="hub")
+        for number in (1, 2):
+            engine.open_case(f"C-{number}", hub, at=datetime(2026, 1, number, 9, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=[p.name for p in DOC_FILES])
+def test_python_blocks_run(
+    path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """Each ```python block of the file runs without error, in order, in a folder of its own."""
+    (tmp_path / "docs").symlink_to(ROOT / "docs")
+    _store_with_cases(tmp_path / "cases.db")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PATHWAY_NAIVE_TIME", raising=False)
+    ran = 0
+    for index, (kind, argument, source) in enumerate(python_blocks(path), start=1):
+        where = f"{path.name} python block {index}"
+        if kind == "not-run":
+            continue
+        if kind == "postgres":
+            from pathway.store.postgres import with_schema
+
+            url = with_schema(request.getfixturevalue("pg_url"), f"{SESSION_PREFIX}_doc_{index}")
+            source = re.sub(r"postgres(?:ql)?://[^\"'\s]+", url, source)
+        code = compile(source, where, "exec")
+        if kind == "module":
+            module = types.ModuleType(argument)
+            module.__file__ = where
+            monkeypatch.setitem(sys.modules, argument, module)
+            exec(code, module.__dict__)
+        else:
+            namespace: dict[str, object] = {"__name__": f"doc_block_{index}"}
+            exec(code, namespace)
+            for value in namespace.values():  # the block's stores: close their connections
+                if isinstance(value, pathway.Store):
+                    value.close()
+        ran += 1
+    assert ran
+    capsys.readouterr()
 
 
 def test_quick_start_is_two_commands_and_ci_runs_the_second() -> None:

@@ -126,6 +126,8 @@ KIND_WORDS = {"council": "council", "nhs_trust": "NHS trust"}
 
 @attrs.frozen
 class TimeLimit:
+    """A state's time limit in days (an overrun is a stay longer than this)."""
+
     state: str
     days: float
 

@@ -1,0 +1,1 @@
+"""The shipped pathway definitions (YAML), loaded by name with ``pathway.load_pathway``."""

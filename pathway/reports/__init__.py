@@ -11,6 +11,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from . import activity as activity
+    from . import caseload as caseload
+    from . import coverage as coverage
+    from . import funding as funding
+    from . import handoffs as handoffs
+    from . import holding as holding
+    from . import monthly as monthly
+    from . import render as render
+    from . import s75 as s75
+    from . import scope as scope
+    from . import sql as sql
+    from . import waits as waits
     from .activity import ActivityReport, Plan, activity_report, load_plan
     from .caseload import CaseloadReport, caseload_report
     from .funding import FundingReport, UnitCosts, funding_report, load_unit_costs
@@ -34,7 +46,16 @@ _MODULE_OF = {
 }  # fmt: skip
 
 
+_SUBMODULES = frozenset(
+    {"activity", "caseload", "coverage", "funding", "handoffs", "holding", "monthly", "render",
+     "s75", "scope", "sql", "waits"}
+)  # fmt: skip
+
+
 def __getattr__(name: str) -> Any:
+    """Import a report's name (or a module of this package) when it is first used (PEP 562)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -44,6 +65,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    """The public names (for ``dir()`` and completion)."""
     return sorted(__all__)
 
 

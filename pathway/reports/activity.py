@@ -28,6 +28,8 @@ DEFAULT_PLAN = "activity_plan.yaml"
 
 @attrs.frozen
 class Stage:
+    """One stage of an activity plan: its planned count a year (and upper bound), and the states entered or triggers fired that count as it."""
+
     stage: str
     plan_per_year: float
     states: tuple[str, ...] = ()
@@ -37,12 +39,16 @@ class Stage:
 
 @attrs.frozen
 class Plan:
+    """An activity plan (``load_plan``): the stages the business case planned for a year, and where the plan came from."""
+
     source: str
     stages: tuple[Stage, ...]
 
 
 @attrs.frozen
 class StageActivity:
+    """One stage's actual count in the period against its plan (scaled to the period), and their ratio."""
+
     stage: str
     actual: int
     plan: float
@@ -52,12 +58,15 @@ class StageActivity:
 
 @attrs.frozen
 class ActivityReport:
+    """The activity report: each stage's actual count in the period against the plan."""
+
     scope: Scope
     period_days: float
     plan_source: str
     stages: tuple[StageActivity, ...]
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_activity.schema.json``."""
         return {
             "report": "activity",
             **self.scope.header(),

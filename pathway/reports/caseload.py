@@ -32,6 +32,8 @@ from .sql import scoped_cases
 
 @attrs.frozen
 class TeamCaseload:
+    """Open cases a team holds at ``as_of``."""
+
     team: str
     organisation: str | None
     cases: int
@@ -39,12 +41,16 @@ class TeamCaseload:
 
 @attrs.frozen
 class OrganisationCaseload:
+    """Open cases held by an organisation's teams at ``as_of``."""
+
     organisation: str
     cases: int
 
 
 @attrs.frozen
 class WorkerCaseload:
+    """Open cases a worker holds at ``as_of``, and whether that is above the benchmark."""
+
     worker: str
     team: str
     open_cases: int
@@ -54,6 +60,8 @@ class WorkerCaseload:
 
 @attrs.frozen
 class TeamWorkers:
+    """A team's workers at ``as_of``: how many, how many of its cases have a worker or none, and the mean per worker."""
+
     team: str
     workers: int
     with_worker: int
@@ -64,6 +72,8 @@ class TeamWorkers:
 
 @attrs.frozen
 class Benchmark:
+    """The caseload benchmark per worker (low and high) and the document it comes from."""
+
     per_worker_low: int
     per_worker_high: int
     source: str
@@ -80,6 +90,8 @@ BENCHMARK = Benchmark(
 
 @attrs.frozen
 class CaseloadReport:
+    """The caseload report: open cases at ``as_of`` by team, organisation and worker."""
+
     scope: Scope
     open_cases: int
     unallocated: int
@@ -90,6 +102,7 @@ class CaseloadReport:
     benchmark: Benchmark = BENCHMARK
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_caseload.schema.json``."""
         return {
             "report": "caseload",
             **self.scope.header(),

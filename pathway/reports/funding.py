@@ -72,12 +72,16 @@ class UnitCost:
 
 @attrs.frozen
 class UnitCosts:
+    """A unit costs file (``load_unit_costs``): reference clients and costs by care type, and where they came from."""
+
     source: str
     by_care_type: Mapping[str, UnitCost]
 
 
 @attrs.frozen
 class CareTypeSpend:
+    """Placement spend of one care type in the period, split by funder, with the reference figures beside it (money as pounds text)."""
+
     care_type: str
     clients: int
     spend: str
@@ -92,6 +96,8 @@ class CareTypeSpend:
 
 @attrs.frozen
 class BudgetLine:
+    """The council's spend against a budget: the amount, the spend, the difference and its percentage."""
+
     amount: str
     council_spend: str
     difference: str
@@ -100,6 +106,8 @@ class BudgetLine:
 
 @attrs.frozen
 class ScrutinyItem:
+    """A placement the scrutiny rules flag, with the rule, why, and the amount concerned."""
+
     case_id: str
     placement_id: str
     care_type: str
@@ -110,6 +118,8 @@ class ScrutinyItem:
 
 @attrs.frozen
 class FundingReport:
+    """The funding report: placement spend in the period by care type and funder, budget and scrutiny."""
+
     scope: Scope
     first_day: str | None
     last_day: str
@@ -123,6 +133,7 @@ class FundingReport:
     scrutiny: tuple[ScrutinyItem, ...]
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_funding.schema.json``."""
         return {
             "report": "funding",
             **self.scope.header(),

@@ -52,6 +52,8 @@ from .sql import scoped_cases
 
 @attrs.frozen
 class PairCount:
+    """Handoffs from one team to another in the period."""
+
     from_team: str
     to_team: str
     count: int
@@ -75,6 +77,8 @@ class CaseHandoffs:
 
 @attrs.frozen
 class OfferCount:
+    """Offers from one team to another in the period, and how many were declined."""
+
     from_team: str | None  # None: the case was unallocated when offered (an imported empty team)
     to_team: str
     offered: int
@@ -83,6 +87,8 @@ class OfferCount:
 
 @attrs.frozen
 class DistributionRow:
+    """How many cases had this many handoffs in the period."""
+
     handoffs: int
     cases: int
 
@@ -112,6 +118,7 @@ class HandoffsReport:
     they did (a decline from an acceptance, an interruption from a move)."""
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_handoffs.schema.json``."""
         return {
             "report": "handoffs",
             **self.scope.header(),

@@ -30,6 +30,8 @@ from .sql import CASES_OF_TEAM, clipped_episodes, days_of_us, sum_us, us_total
 
 @attrs.frozen
 class TeamHolding:
+    """How long a team held cases in the period: total and median days, episodes and cases."""
+
     team: str
     organisation: str | None
     days: float
@@ -53,12 +55,15 @@ class Episode:
 
 @attrs.frozen
 class HoldingReport:
+    """The holding report: time each team held cases in the period, and time unallocated."""
+
     scope: Scope
     by_team: tuple[TeamHolding, ...]
     unallocated_days: float
     episodes: tuple[Episode, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_holding.schema.json``."""
         result: dict[str, Any] = {
             "report": "holding",
             **self.scope.header(),

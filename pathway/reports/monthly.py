@@ -31,6 +31,8 @@ from .sql import scoped_cases
 
 @attrs.frozen
 class MonthCounts:
+    """One calendar month's (UTC) handoffs, S75 crossings, openings and closings."""
+
     month: str
     handoffs: int
     s75_crossings: int
@@ -40,26 +42,33 @@ class MonthCounts:
 
 @attrs.frozen
 class MonthlyReport:
+    """The monthly report: counts for each calendar month of the period."""
+
     scope: Scope
     months: tuple[MonthCounts, ...]
 
     @property
     def handoffs(self) -> int:
+        """All months' handoffs."""
         return sum(m.handoffs for m in self.months)
 
     @property
     def s75_crossings(self) -> int:
+        """All months' S75 crossings."""
         return sum(m.s75_crossings for m in self.months)
 
     @property
     def opened(self) -> int:
+        """All months' cases opened."""
         return sum(m.opened for m in self.months)
 
     @property
     def closed(self) -> int:
+        """All months' cases closed."""
         return sum(m.closed for m in self.months)
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_monthly.schema.json``."""
         return {
             "report": "monthly",
             **self.scope.header(),

@@ -32,6 +32,8 @@ DEFAULT_THRESHOLD = 3
 
 @attrs.frozen
 class OrganisationTime:
+    """Days an organisation's teams held cases in the period, and how many cases."""
+
     organisation: str
     days: float
     cases: int
@@ -39,6 +41,8 @@ class OrganisationTime:
 
 @attrs.frozen
 class Crossing:
+    """Handoffs from one organisation to the other in the period (S75 crossings)."""
+
     from_organisation: str
     to_organisation: str
     count: int
@@ -46,6 +50,8 @@ class Crossing:
 
 @attrs.frozen
 class CaseCrossings:
+    """A case that crossed between organisations more often than the threshold."""
+
     case_id: str
     crossings: int
 
@@ -83,12 +89,16 @@ class FunctionByTeam:
 
 @attrs.frozen
 class StatutoryFunctions:
+    """The statutory functions carried out in the period: totals, and by acting team."""
+
     totals: tuple[FunctionTotal, ...]
     by_team: tuple[FunctionByTeam, ...]
 
 
 @attrs.frozen
 class S75Report:
+    """The S75 report: time by organisation, crossings between them, cases crossing often, statutory functions."""
+
     scope: Scope
     threshold: int
     by_organisation: tuple[OrganisationTime, ...]
@@ -97,6 +107,7 @@ class S75Report:
     functions: StatutoryFunctions | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_s75.schema.json``."""
         return {
             "report": "s75",
             **self.scope.header(),

@@ -25,18 +25,28 @@ DAY = 86400.0
 
 @attrs.frozen
 class Scope:
-    """The as-of time, period and team of one report."""
+    """The as-of time, period and team of one report.
+
+    The three instants are held in UTC: a naive one is read when the scope is made, by the naive
+    time policy in force then (``$PATHWAY_NAIVE_TIME``, else UTC; see :mod:`pathway.timeutil`),
+    and one the policy refuses, or outside the accepted range, raises an
+    :class:`~pathway.errors.InvalidRequest` naming the field (``as_of: ...``).
+    """
 
     as_of: datetime
+    """The moment the report describes: events after it are left out."""
     since: datetime | None = None
+    """The start of the period counted (inclusive), or None for no start."""
     until: datetime | None = None
+    """The end of the period counted (inclusive; never past ``as_of``), or None."""
     team: str | None = None
+    """The team the report is narrowed to, or None for all."""
 
     def __attrs_post_init__(self) -> None:
-        check_instant(self.as_of, "as_of")
+        object.__setattr__(self, "as_of", check_instant(self.as_of, "as_of"))
         for name, value in (("since", self.since), ("until", self.until)):
             if value is not None:
-                check_instant(value, name)
+                object.__setattr__(self, name, check_instant(value, name))
         if self.since is not None and self.until is not None and self.since > self.until:
             raise InvalidRequest("--since is after --until: the period is empty")
         if self.since is not None and self.since > self.as_of:
@@ -57,6 +67,7 @@ class Scope:
 
     @property
     def as_of_text(self) -> str:
+        """``as_of`` as canonical stored text."""
         return format_instant(self.as_of)
 
     def params(self) -> dict[str, Any]:

@@ -45,12 +45,16 @@ DEFAULT_MILESTONE = "choice_appointment"
 
 @attrs.frozen
 class Wait:
+    """One case's wait, in days."""
+
     case_id: str
     days: float
 
 
 @attrs.frozen
 class WaitSummary:
+    """Waits to reach a state: how many reached it, the median, and those still waiting."""
+
     reached: int
     median_days: float | None
     p90_days: float | None
@@ -60,6 +64,8 @@ class WaitSummary:
 
 @attrs.frozen
 class Overrun:
+    """A stay in a state past its time limit: the state, when entered and left, days, and the limit."""
+
     case_id: str
     state: str
     entered: str
@@ -83,6 +89,8 @@ class OverdueReview:
 
 @attrs.frozen
 class OpenOffer:
+    """An offer still open at ``as_of``, and how long it has waited."""
+
     case_id: str
     state: str
     offered_to: str
@@ -93,6 +101,8 @@ class OpenOffer:
 
 @attrs.frozen
 class Refusal:
+    """A refused step in the period: the trigger, who was refused, and the reasons."""
+
     team: str
     reason: str
     count: int
@@ -134,6 +144,8 @@ class EscalationList:
 
 @attrs.frozen
 class WaitsReport:
+    """The waits report: time to assessment and enablement, overruns, open offers, refusals, overdue reviews."""
+
     scope: Scope
     milestone: str
     first_appointment: WaitSummary
@@ -147,6 +159,7 @@ class WaitsReport:
     """None: the pathway sets no escalation rule."""
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON, in the shape of ``schemas/report_waits.schema.json``."""
         help_ = self.time_to_help
         rule = self.escalation
         return {

@@ -81,6 +81,7 @@ class EnginePool:
         self._engines: list[Engine] = []
 
     def engine(self) -> Engine:
+        """This thread's engine, opened (with its own store connection) on first use."""
         engine: Engine | None = getattr(self._local, "engine", None)
         if engine is None:
             engine = open_engine(self._settings.db, self._settings.pathway)

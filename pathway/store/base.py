@@ -84,52 +84,162 @@ class StoreTransaction(Protocol):
     the new head once the rows are in.
     """
 
-    def load_case(self, case_id: str) -> Case: ...
-    def case_exists(self, case_id: str) -> bool: ...
-    def last_event_at(self, case_id: str) -> datetime: ...
-    def open_case(self, case: Case, event: NewEvent) -> AuditEvent: ...
+    def load_case(self, case_id: str) -> Case:
+        """The case as it stands, read inside this transaction (``CaseNotFound`` if unknown)."""
+        ...
+
+    def case_exists(self, case_id: str) -> bool:
+        """True if a case with this id is in the store."""
+        ...
+
+    def last_event_at(self, case_id: str) -> datetime:
+        """The ``occurred_at`` of the case's newest event (a new event may not be earlier)."""
+        ...
+
+    def open_case(self, case: Case, event: NewEvent) -> AuditEvent:
+        """Insert a new case and its opening event; the event as numbered and chained."""
+        ...
+
     def apply_transition(
         self,
         case: Case,
         expected_version: int,
         event: NewEvent,
         placement: PlacementChange | None = None,
-    ) -> AuditEvent: ...
-    def record_refusal(self, case: Case, event: NewEvent) -> AuditEvent: ...
-    def save_person(self, case_id: str, person: Person) -> None: ...
-    def idempotency(self, key: str) -> IdempotencyRecord | None: ...
-    def save_idempotency(self, record: IdempotencyRecord) -> None: ...
+    ) -> AuditEvent:
+        """Write ``case`` (its new state) if the stored case is still at ``expected_version``
+        (else ``ConcurrencyConflict``), append ``event`` and any ``placement`` periods; the
+        event as numbered and chained."""
+        ...
+
+    def record_refusal(self, case: Case, event: NewEvent) -> AuditEvent:
+        """Append a ``refused`` event for ``case``, which stays as it is."""
+        ...
+
+    def save_person(self, case_id: str, person: Person) -> None:
+        """Store a case's personal details (outside the chain, erasable)."""
+        ...
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record of the call first made with ``key``, or None if the key is unused."""
+        ...
+
+    def save_idempotency(self, record: IdempotencyRecord) -> None:
+        """Record what the call with ``record.key`` did, so that a retry can return it."""
+        ...
 
     # Bulk work (an import appends many events at once, on the transaction's own connection).
     @property
-    def connection(self) -> Any: ...
-    def chain_head(self) -> tuple[int, str]: ...
-    def set_chain_head(self, position: int, digest: str) -> None: ...
+    def connection(self) -> Any:
+        """The connection this transaction runs on (sqlite3-style SQL with ``?`` on both)."""
+        ...
+
+    def chain_head(self) -> tuple[int, str]:
+        """The newest event's position and hash (0 and the genesis hash when there is none);
+        holds the chain for this transaction."""
+        ...
+
+    def set_chain_head(self, position: int, digest: str) -> None:
+        """Record the chain's new head after a bulk append."""
+        ...
 
 
 @runtime_checkable
 class Store(Protocol):
-    """A case store: SQLite (embedded default) or a server backend."""
+    """A case store: SQLite (embedded default) or a server backend (PostgreSQL).
+
+    Open one with :func:`pathway.open_store`. Reads see committed data; every write is one
+    transaction. No ``sqlite3`` or ``psycopg`` exception leaves these methods: each becomes a
+    :class:`~pathway.errors.StoreError` (``StoreBusy``, ``StoreReadOnly``, ``StoreUnusable``).
+    A SQLite store is for the thread that opened it; a PostgreSQL store holds a connection pool
+    and may be shared by threads.
+    """
 
     location: str
+    """Where the store is: a file path, ``:memory:``, or a PostgreSQL URL without its password."""
 
-    def transaction(self) -> AbstractContextManager[StoreTransaction]: ...
-    def case(self, case_id: str) -> Case: ...
-    def cases(self) -> Iterator[Case]: ...
-    def history(self, case_id: str) -> list[AuditEvent]: ...
-    def events(self) -> Iterator[AuditEvent]: ...
-    def stream(self, query: str) -> Iterator[tuple[Any, ...]]: ...
-    def person(self, case_id: str) -> Person | None: ...
-    def idempotency(self, key: str) -> IdempotencyRecord | None: ...
-    def erase_person(self, case_id: str) -> bool: ...
-    def verify(self, against: Checkpoint | None = None) -> VerifyResult: ...
-    def checkpoint(self) -> Checkpoint: ...
-    def get_meta(self, key: str) -> str | None: ...
-    def set_meta(self, key: str, value: str) -> None: ...
-    def integrity_check(self) -> str: ...
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """An atomic write transaction, as a context manager: ``with store.transaction() as tx:``.
+
+        Everything done through ``tx`` commits together when the block ends, or nothing does if
+        it raises. On SQLite it takes the write lock at once (``BEGIN IMMEDIATE``), waiting up to
+        the busy timeout (``StoreBusy`` past it). The engine uses it for each ``open_case`` and
+        ``fire``; an embedding system seldom needs it directly.
+        """
+        ...
+
+    def case(self, case_id: str) -> Case:
+        """The case as it stands (``CaseNotFound`` if there is none)."""
+        ...
+
+    def cases(self) -> Iterator[Case]:
+        """Every case, open and closed, in case id order, read one at a time (a lazy iterator:
+        a million cases need not fit in memory). Consume it before writing to the store."""
+        ...
+
+    def history(self, case_id: str) -> list[AuditEvent]:
+        """The case's audit events, oldest first (by ``seq``); ``CaseNotFound`` if unknown."""
+        ...
+
+    def events(self) -> Iterator[AuditEvent]:
+        """Every audit event of the store in chain order (``position``), one at a time: applied
+        and refused, imported and fired. Consume it before writing to the store."""
+        ...
+
+    def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
+        """The rows of a read-only SQL ``query`` (no parameters) one at a time, as tuples.
+
+        For reading the store's tables (the ``events`` table is documented in
+        docs/plugins.md) without loading every row at once; use the store's ``connection`` for
+        a query with parameters.
+        """
+        ...
+
+    def person(self, case_id: str) -> Person | None:
+        """The case's personal details, or None if none were given or they were erased."""
+        ...
+
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The record of the call first made with ``key`` (None if unused)."""
+        ...
+
+    def erase_person(self, case_id: str) -> bool:
+        """Erase a case's personal details (end of retention); True if there were any. The
+        audit chain is unaffected: personal details were never part of it."""
+        ...
+
+    def verify(self, against: Checkpoint | None = None) -> VerifyResult:
+        """Recompute the hash chain and rebuild every case row, closed episode and handoff from
+        the events; given a ``checkpoint``, also check no event was cut off the end."""
+        ...
+
+    def checkpoint(self) -> Checkpoint:
+        """The current head of the chain (position and hash; position 0 when empty), to keep
+        outside the database and pass to :meth:`verify` later."""
+        ...
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the store's ``meta`` table (the pathway it runs, import sources, ...)."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value of the store's ``meta`` table, in a transaction of its own."""
+        ...
+
+    def integrity_check(self) -> str:
+        """The database's own check of its files: ``"ok"`` when sound."""
+        ...
+
     @property
-    def connection(self) -> Any: ...
-    def close(self) -> None: ...
+    def connection(self) -> Any:
+        """The store's connection for reports and imports, which run their own SQL (``?``
+        placeholders on both backends). On SQLite only for the thread that opened the store."""
+        ...
+
+    def close(self) -> None:
+        """Close the store's connection (or pool). A store is also a context manager that
+        closes it: ``with open_store(path) as store:``."""
+        ...
 
 
 # --- row conversion shared by the SQL backends -------------------------------------------------
@@ -162,6 +272,7 @@ def _instant(value: str | None) -> datetime | None:
 
 
 def case_to_row(case: Case) -> tuple[Any, ...]:
+    """The row values of a case, in ``CASE_COLUMNS`` order."""
     return (
         case.id, case.pathway_id, case.pathway_version, case.state, case.team, case.organisation,
         case.worker, case.version, format_instant(case.opened_at),
@@ -178,6 +289,7 @@ def case_to_row(case: Case) -> tuple[Any, ...]:
 
 
 def case_from_row(row: tuple[Any, ...]) -> Case:
+    """A :class:`~pathway.model.Case` from a row in ``CASE_COLUMNS`` order."""
     (id_, pid, pver, state, team, org, worker, version, opened, closed, entered, stack,
      attributes) = row  # fmt: skip
     return Case(
@@ -194,6 +306,7 @@ def case_from_row(row: tuple[Any, ...]) -> Case:
 
 
 def event_from_row(row: tuple[Any, ...]) -> AuditEvent:
+    """An :class:`~pathway.model.AuditEvent` from a row in ``EVENT_COLUMNS`` order."""
     (position, event_id, case_id, seq, occurred, recorded, trigger, from_state, to_state,
      from_team, to_team, from_org, to_org, actor_id, actor_team, roles, outcome, pid, pver,
      reasons, note, data, imported, closes, prev_hash, digest) = row  # fmt: skip

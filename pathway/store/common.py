@@ -51,16 +51,27 @@ class Cursor(Protocol):
 
     rowcount: int
 
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows."""
+        ...
+
     def __iter__(self) -> Iterator[Any]: ...
 
 
 class Connection(Protocol):
     """A connection that takes ``?`` / ``:name`` placeholders (sqlite3's, or the psycopg adapter)."""
 
-    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
-    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any:
+        """Run one statement; a cursor over its rows."""
+        ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        """Run one statement for each set of parameters."""
+        ...
 
 
 BOOK_COLUMNS = ("last_seq", "last_at", *FLOW_COLUMNS)
@@ -304,6 +315,7 @@ class SqlTransaction:
 
 
 def read_case(conn: Any, case_id: str) -> Case:
+    """The case from its row (``CaseNotFound`` if there is none)."""
     row = conn.execute(CASE_SELECT + " WHERE id = ?", (case_id,)).fetchone()
     if row is None:
         raise CaseNotFound(case_id)
@@ -311,6 +323,7 @@ def read_case(conn: Any, case_id: str) -> Case:
 
 
 def read_history(conn: Any, case_id: str) -> list[AuditEvent]:
+    """The case's events by ``seq`` (``CaseNotFound`` for an unknown case)."""
     rows = conn.execute(EVENT_SELECT + " WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
     events = [event_from_row(r) for r in rows]
     if (
@@ -338,6 +351,7 @@ def read_idempotency(conn: Any, key: str) -> IdempotencyRecord | None:
 
 
 def read_person(conn: Any, case_id: str) -> Person | None:
+    """The case's personal details, or None."""
     row = conn.execute(
         "SELECT name, date_of_birth, nhs_number FROM people WHERE case_id = ?", (case_id,)
     ).fetchone()
@@ -423,5 +437,6 @@ def read_checkpoint(conn: Any) -> Checkpoint:
 
 
 def read_meta(conn: Any, key: str) -> str | None:
+    """A value of the ``meta`` table, or None."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None

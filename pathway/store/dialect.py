@@ -39,6 +39,7 @@ def dialect(conn: Any) -> str:
 
 
 def is_postgres(conn: Any) -> bool:
+    """True if ``conn`` is a PostgreSQL store's connection (False for SQLite)."""
     return dialect(conn) == POSTGRESQL
 
 
@@ -230,7 +231,7 @@ def json_array_length(conn: Any, column: str, key: str) -> str:
 
 
 def inline_cte(conn: Any) -> str:
-    """``NOT MATERIALIZED `` for a CTE PostgreSQL should fold into the query (so correlated
+    """The words ``NOT MATERIALIZED`` (and a space) for a CTE PostgreSQL should fold into the query (so correlated
     sub-queries on it use the table's indexes), empty on SQLite, which folds such CTEs itself."""
     return "NOT MATERIALIZED " if is_postgres(conn) else ""
 

@@ -63,6 +63,7 @@ def flow_from_values(case_id: str, values: Sequence[Any]) -> FlowState:
 
 
 def episode_row(episode: EpisodeRow) -> tuple[Any, ...]:
+    """The ``closed_episodes`` row values of an episode."""
     return (
         episode.case_id,
         episode.n,
@@ -75,6 +76,7 @@ def episode_row(episode: EpisodeRow) -> tuple[Any, ...]:
 
 
 def handoff_row(handoff: HandoffRow) -> tuple[Any, ...]:
+    """The ``handoffs`` row values of a handoff."""
     return (
         handoff.case_id, handoff.n, handoff.at, handoff.from_team, handoff.to_team,
         handoff.from_organisation, handoff.to_organisation, int(handoff.crossing),

@@ -102,6 +102,7 @@ class PgConnection:
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, parameters: Any = None, /) -> psycopg.Cursor[Any]:
+        """Run ``sql`` written for sqlite3 (``?`` and ``:name`` placeholders)."""
         if not parameters:
             return self.raw.execute(sql)
         if not isinstance(parameters, dict):
@@ -109,6 +110,7 @@ class PgConnection:
         return self.raw.execute(translate(sql), parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> psycopg.Cursor[Any]:
+        """Run ``sql`` (``?`` placeholders) once for each row of ``parameters``."""
         cursor = self.raw.cursor()
         cursor.executemany(translate(sql), parameters)
         return cursor
@@ -139,6 +141,7 @@ class PgConnection:
             yield from cursor
 
     def commit(self) -> None:
+        """Commit the connection's transaction."""
         self.raw.commit()
 
     def close(self) -> None:
@@ -158,6 +161,7 @@ class PgStatements(PgConnection):
         self._cursor = raw.cursor()
 
     def execute(self, sql: str, parameters: Any = None, /) -> psycopg.Cursor[Any]:
+        """Run ``sql`` (sqlite3 placeholders) on this object's one cursor."""
         if not parameters:
             return self._cursor.execute(sql)
         if not isinstance(parameters, dict):

@@ -40,14 +40,11 @@ from .errors import (
 )
 from .model import Actor, Decision
 from .placements import parse_pence
-from .plugins import describe_installed
 from .render import FORMATS, render_record, render_rows
-from .reports.render import flatten
-from .reports.scope import check_team
 from .serialize import to_dict
 from .store import open_store, remove_store, store_exists, url_display
 from .timeutil import NAIVE_TIME_ENV, NaiveTime, parse_instant
-from .workspace import DEFAULT_PATHWAY, PATHWAY_META_KEY, init_store, open_engine
+from .workspace import DEFAULT_PATHWAY, PATHWAY_META_KEY, init_store, open_engine, store_pathway
 from .yamlsource import read_limited_text
 
 # Modules that only some commands need (samples, walk-throughs, imports, migration, each report)
@@ -172,6 +169,18 @@ def pathway_option(f: F) -> F:
         "pathway_name",
         metavar="NAME_OR_FILE",
         help="Pathway definition (a shipped name or a YAML file). Default: the one the store was initialised with.",
+    )(f)
+
+
+def plugin_option(f: F) -> F:
+    """``--plugin NAME`` (repeatable): installed plug-ins added to the pathway, in order."""
+    return click.option(
+        "--plugin",
+        "plugins",
+        multiple=True,
+        metavar="NAME",
+        help="Add this installed plug-in to the pathway (repeatable; an entry-point name from "
+        "`pathway plugins list`, or a module), without copying the definition to name it.",
     )(f)
 
 
@@ -327,29 +336,39 @@ def cli(ctx: click.Context, naive_time: NaiveTime | None) -> None:
     metavar="NAME_OR_FILE",
     help="The pathway the store's cases run on: a shipped name or a definition file.",
 )
-def init(db: str, pathway_name: str) -> None:
+@plugin_option
+def init(db: str, pathway_name: str, plugins: tuple[str, ...]) -> None:
     """Create a case store (or re-point an existing one) and record its pathway.
 
-    The definition is validated first: a bad one creates nothing.
+    The definition is validated first, with every --plugin added: a bad one, or a plug-in that
+    is not installed, creates nothing. The plug-ins are recorded with the pathway, so every
+    later command on the store (case, report, dashboard, import) uses them; re-running init
+    records the plug-ins given then.
+
+    \b
+      pathway init --db cases.db --plugin amhp --plugin safeguarding
     """
     with library_errors():
-        store, compiled = init_store(db, pathway_name)
+        store, compiled = init_store(db, pathway_name, plugins)
         store.close()
         location = store.location
+    added = f" with plug-ins {', '.join(p.name for p in compiled.plugins)}" if plugins else ""
     click.echo(
-        f"Store {location} ready: pathway {compiled.id} version {compiled.version} ({compiled.title})"
+        f"Store {location} ready: pathway {compiled.id} version {compiled.version} ({compiled.title}){added}"
     )
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
+@plugin_option
+def validate(files: tuple[Path, ...], plugins: tuple[str, ...]) -> None:
     """Check pathway definitions and sample cases (FILES) against their schemas and for meaning.
 
     A pathway definition is checked for unknown names, unreachable or stuck states and handoffs
     with no way back; a sample case is also played on a throw-away store, and every step that
     does not go as scripted is named. Every problem is listed with its file, line and JSON
-    pointer. Exit 1 if any file has problems.
+    pointer. Exit 1 if any file has problems. --plugin adds installed plug-ins to each pathway
+    definition checked (sample cases name their own).
     """
     from .samples import check_sample, is_sample_document
 
@@ -362,7 +381,7 @@ def validate(files: tuple[Path, ...]) -> None:
                     f"{path}: ok: sample case {sample.id}: {len(sample.steps)} steps, as scripted"
                 )
                 continue
-            compiled = load_pathway(path)
+            compiled = load_pathway(path, plugins=plugins)
         except DefinitionError as exc:
             bad += 1
             for problem in exc.problems:
@@ -634,15 +653,17 @@ def checkpoint(db: str) -> None:
     show_default=True,
     help="Mermaid stateDiagram-v2 text (renders on GitHub, no software needed) or Graphviz DOT.",
 )
-def diagram(pathway_name: str, fmt: str) -> None:
+@plugin_option
+def diagram(pathway_name: str, fmt: str, plugins: tuple[str, ...]) -> None:
     """Print the pathway's state diagram: states, transitions (labelled by trigger), offers.
 
     \b
     pathway diagram > pathway.mmd
     pathway diagram --format dot | dot -Tsvg > pathway.svg
+    pathway diagram --plugin amhp           the shipped pathway with the amhp plug-in's steps
     """
     with library_errors():
-        compiled = load_pathway(pathway_name)
+        compiled = load_pathway(pathway_name, plugins=plugins)
     click.echo(mermaid(compiled) if fmt == "mermaid" else dot(compiled), nl=False)
 
 
@@ -652,18 +673,38 @@ def plugins() -> None:
 
 
 @plugins.command("list")
+@click.option(
+    "--pathway",
+    "pathway_name",
+    metavar="NAME_OR_FILE",
+    help="Show what each plug-in adds to this pathway (a shipped name or a file; default the "
+    "shipped barnet-enablement), with a column saying which plug-ins it uses: those its "
+    "definition names and those given with --plugin.",
+)
+@plugin_option
 @format_option("table", "json", "csv")
-def plugins_list(fmt: str) -> None:
-    """List the installed plug-ins (entry-point group care_pathway.plugins), what each adds, and its version.
+def plugins_list(pathway_name: str | None, plugins: tuple[str, ...], fmt: str) -> None:
+    """List the installed plug-ins (entry-point group care_pathway.plugins): what each adds, its reports, its version.
 
-    A pathway uses a plug-in when its definition names it (plugins: [name]) or when it is passed
-    to load_pathway. See docs/plugins.md to write one.
+    A pathway uses a plug-in when its definition names it (plugins: [name]), when a store was
+    initialised with it (pathway init --plugin NAME), when a command is given --plugin NAME, or
+    when it is passed to load_pathway. A plug-in's reports run as `pathway report NAME`. See
+    docs/plugins.md to write one.
     """
-    rows = describe_installed()
+    from .plugins import describe_plugins
+
+    columns = ["plugin", "version", "adds", "reports", "module"]
+    if pathway_name is None and not plugins:
+        rows = describe_plugins()
+    else:
+        with library_errors():
+            compiled = load_pathway(pathway_name or DEFAULT_PATHWAY, plugins=plugins)
+        rows = describe_plugins(compiled.id, [info.name for info in compiled.plugins])
+        columns.append("used")
     if not rows and fmt == "table":
         click.echo("No plug-ins installed (entry-point group care_pathway.plugins).")
         return
-    click.echo(render_rows(rows, ["plugin", "version", "adds", "module"], fmt))
+    click.echo(render_rows(rows, columns, fmt))
 
 
 @cli.command("cases")
@@ -735,18 +776,22 @@ def _choose(engine: Engine, sample_step: SampleStep, case_id: str) -> str | None
     default=None,
     help="Keep the walk in this store (default: a temporary one).",
 )
-def walk(sample_name: str, no_pause: bool, interactive: bool, db: str | None) -> None:
+@plugin_option
+def walk(
+    sample_name: str, no_pause: bool, interactive: bool, db: str | None, plugins: tuple[str, ...]
+) -> None:
     """Step through sample case SAMPLE (a name from `pathway cases`, or a file), explaining each step.
 
     Each step shows when, who acted and the trigger; state and holder before and after; each
     guard checked and why it passed or refused; and how long each team has held the case.
+    --plugin adds installed plug-ins to the sample's pathway (after those the sample names).
     """
     from .samples import load_sample, play_steps, sample_pathway
     from .walkthrough import describe_sample, describe_step
 
     with library_errors():
         sample = load_sample(sample_name)
-        compiled = sample_pathway(sample)
+        compiled = sample_pathway(sample, plugins)
     for line in describe_sample(sample):
         click.echo(line)
     click.echo("")
@@ -1005,8 +1050,7 @@ def import_(
     existed = store_exists(db)
     try:
         with library_errors(), open_store(db) as store:  # closed on a refusal too
-            reference = pathway_name or store.get_meta("pathway")
-            compiled = load_pathway(reference) if reference else None
+            compiled = store_pathway(store, pathway_name)
 
             def progress(rows: int) -> None:
                 click.echo(f"  {rows:,} rows checked", err=True)
@@ -1036,8 +1080,7 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
     if not store_exists(db):
         fail(f"{url_display(db)}: no such store: placements go onto cases already in a store")
     with library_errors(), open_store(db, create=False) as store:  # closed on a refusal too
-        reference = pathway_name or store.get_meta("pathway")
-        compiled = load_pathway(reference) if reference else None
+        compiled = store_pathway(store, pathway_name)
 
         def progress(rows: int) -> None:
             click.echo(f"  {rows:,} rows checked", err=True)
@@ -1049,173 +1092,6 @@ def _import_placements(file: Path, pathway_name: str | None, db: str) -> None:
         f"{result.cases:,} cases) from {file} into {location}; chain positions "
         f"{result.first_position}-{result.last_position}."
     )
-
-
-@cli.command()
-@click.argument("name", metavar="NAME")
-@click.option(
-    "--as-of",
-    "as_of",
-    callback=parse_at,
-    metavar="DATETIME",
-    help="Show the world as it stood then (default: now).",
-)
-@click.option(
-    "--since", callback=parse_at, metavar="DATETIME", help="Start of the period (inclusive)."
-)
-@click.option(
-    "--until",
-    callback=parse_at,
-    metavar="DATETIME",
-    help="End of the period (inclusive; never after --as-of). A date alone is its first instant "
-    "(00:00 UTC): to take in the whole of 31 March, give 2026-03-31T23:59:59.999999.",
-)
-@click.option("--team", help="Narrow the report to one team (see docs/reports.md for each report).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "--top",
-    type=Count(min=1),
-    default=20,
-    show_default=True,
-    help="Rows per list in table, csv and markdown output (JSON has every row).",
-)
-@click.option("--case", "case_id", metavar="ID", help="holding: also list this case's episodes.")
-@click.option(
-    "--threshold",
-    type=Count(min=0),
-    default=3,
-    show_default=True,
-    help="s75: list cases that crossed the boundary more than this many times.",
-)
-@click.option(
-    "--plan",
-    "plan_file",
-    type=click.Path(path_type=Path),
-    help="activity: a plan file instead of the business case's Table 15.",
-)
-@click.option(
-    "--milestone",
-    default="choice_appointment",
-    show_default=True,
-    help="waits: the state that ends the wait for a first appointment.",
-)
-@click.option(
-    "--budget",
-    callback=parse_budget,
-    metavar="AMOUNT",
-    help="funding: the council's care purchasing budget for the period, in pounds (e.g. 11500000).",
-)
-@click.option(
-    "--unit-costs",
-    "unit_costs_file",
-    type=click.Path(path_type=Path),
-    help="funding: a unit costs file instead of the business case's Table 13.",
-)
-@db_option
-@pathway_option
-def report(
-    name: str, as_of: datetime | None, since: datetime | None, until: datetime | None, team: str | None,
-    fmt: str, top: int, case_id: str | None, threshold: int, plan_file: Path | None, milestone: str,
-    budget: int | None, unit_costs_file: Path | None, db: str, pathway_name: str | None,
-) -> None:  # fmt: skip
-    """Run governance report NAME on the store, as of a moment, for a period.
-
-    \b
-    handoffs  how often cases were passed between teams; ping-pongs; S75 crossings
-    holding   which teams held the cases, for how long, in how many episodes
-    s75       time under council vs trust responsibility; crossings each way; statutory
-              functions (Care Act, s42, s117, MHA) done by each organisation's teams
-    waits     waits for a first appointment, time limits broken, reviews overdue, open offers
-    activity  entries into each stage against the business case's plan (Table 15)
-    funding   placement spend by care type and by who pays, against --budget and Table 13;
-              placements to scrutinise (council-funded without eligibility or a health screen,
-              agreed by the trust's panel and charged to the council, s117 charged to the person)
-    monthly   handoffs, S75 crossings, cases opened and closed, per calendar month
-    caseload  who holds the open cases at --as-of, by team and organisation; open cases per
-              worker against the business case's 25-26 (Table 11)
-
-    Plug-ins of the store's pathway (or --pathway) may add reports of their own.
-
-    Definitions: docs/reports.md. Names of people never appear; case ids are shown as stored,
-    except that in csv a text cell starting with = + - @ a tab or a CR gets a ' in front (so a
-    spreadsheet shows it rather than runs it as a formula), and in markdown | \\ [ ] & < are
-    escaped and line breaks written as <br> (docs/reports.md, "Output formats"). JSON is raw.
-    When the store's newest event is more than 90 days before --as-of (an old imported log), a
-    notice on stderr says so and gives the --as-of to use; JSON on stdout stays valid.
-    """
-    totals: dict[str, int] = {}  # the full length of a list read cut to --top
-    # The store is closed however the command ends (an unknown report or team included).
-    with library_errors(), closing(open_store(db, create=False)) as store:
-        scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
-        conn = store.connection
-        reference = pathway_name or store.get_meta("pathway")
-        compiled = load_pathway(reference) if reference else None
-        if name not in reports.REPORTS and (compiled is None or name not in compiled.reports):
-            extra = sorted(compiled.reports) if compiled is not None else []
-            fail(f"unknown report {name!r} (reports: {', '.join([*reports.REPORTS, *extra])})")
-        if team is not None:
-            check_team(conn, team, compiled)  # a misspelt team would give an empty report
-        from .reports.coverage import stale_notice
-
-        stale = stale_notice(conn, scope.as_of)
-        if stale is not None:  # on stderr: JSON on stdout stays valid
-            click.echo(
-                f"notice: {stale.message()} {stale.advice(f'pathway report {name}')}", err=True
-            )
-        if compiled is not None and name in compiled.reports:
-            result: Any = compiled.reports[name].function(conn, scope, compiled)
-        elif name == "handoffs" and fmt == "json":
-            # Streamed: the JSON lists every case in scope, so memory stays flat on big stores.
-            reports.write_handoffs_json(conn, scope, sys.stdout, compiled)
-            click.echo("")
-            return
-        elif name == "handoffs":
-            # Table, CSV and markdown show the top rows only: read only those cases.
-            result = reports.handoffs_report(conn, scope, compiled, limit=top)
-            totals = {"by_case": result.cases}
-        elif name == "holding":
-            result = reports.holding_report(conn, scope, case_id)
-        elif name == "s75":
-            result = reports.s75_report(conn, scope, threshold, compiled)
-        elif name == "waits":
-            result = reports.waits_report(conn, scope, compiled, milestone)
-        elif name == "funding":
-            costs = reports.load_unit_costs(unit_costs_file) if unit_costs_file else None
-            result = reports.funding_report(conn, scope, unit_costs=costs, budget_pence=budget)
-        elif name == "monthly":
-            result = reports.monthly_report(conn, scope)
-        elif name == "caseload":
-            result = reports.caseload_report(conn, scope)
-        else:
-            result = reports.activity_report(
-                conn, scope, reports.load_plan(plan_file) if plan_file else None, compiled
-            )
-        data = result.to_json()
-    if fmt == "json":
-        # Compact: reports can list every case, and an indented dump is several times slower
-        # (pipe through `python -m json.tool` to read it).
-        click.echo(json.dumps(data, ensure_ascii=False))
-        return
-    headline, sections = flatten(data, top, totals)
-    if fmt == "csv":
-        click.echo(render_rows([headline], list(headline), "csv"))
-        for title, rows in sections:
-            click.echo(f"\n# {title}")
-            if rows:
-                click.echo(render_rows(rows, list(rows[0]), "csv"))
-        return
-    click.echo(render_record(headline, fmt))
-    for title, rows in sections:
-        click.echo("")
-        click.echo(f"## {title}" if fmt == "markdown" else title)
-        click.echo(render_rows(rows, list(rows[0]), fmt) if rows else "(none)")
 
 
 def _echo_governance(summary: Any) -> None:
@@ -1395,8 +1271,7 @@ def dashboard(
     # The store is closed however the command ends (a bad unit costs file included).
     with library_errors(), closing(open_store(db, create=False)) as store:
         scope = reports.Scope(as_of=as_of or datetime.now(UTC), since=since, until=until, team=team)
-        reference = pathway_name or store.get_meta(PATHWAY_META_KEY)
-        compiled = load_pathway(reference) if reference else None
+        compiled = store_pathway(store, pathway_name)
         costs = reports.load_unit_costs(unit_costs_file) if unit_costs_file else None
         data = dashboard_data(
             store, scope, compiled, verify=not no_verify, top=top, budget_pence=budget,
@@ -1470,10 +1345,9 @@ def migrate_cases(
     from .versioning import plan_migration
 
     with library_errors(), closing(open_store(db, create=False)) as store:
-        reference = pathway_name or store.get_meta(PATHWAY_META_KEY)
-        if reference is None:
+        compiled = store_pathway(store, pathway_name)  # with the plug-ins the store records
+        if compiled is None:
             raise StoreError(f"{url_display(db)}: the store records no pathway; pass --pathway")
-        compiled = load_pathway(reference)
         if dry_run:
             plan = plan_migration(store, compiled, maps)
         else:
@@ -1520,6 +1394,11 @@ def migrate_cases(
             f"{plan.to_version}, one audit event each; the definition is recorded.",
             err=True,
         )
+
+
+# `pathway report` is in its own module (a subcommand per report, built from the report registry);
+# importing it adds it to `cli`. It uses this module's options and error handling.
+from . import cli_reports  # noqa: E402, F401
 
 
 def main() -> None:

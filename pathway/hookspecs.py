@@ -17,7 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from .guards import GuardSpec
     from .model import AuditEvent, Case
-    from .plugins import ReportSpec
+    from .reports.registry import ReportSpec
 
 PROJECT = "care_pathway"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -47,7 +47,8 @@ def pathway_guards() -> Iterable[GuardSpec]:  # type: ignore[empty-body]
 
 @hookspec
 def pathway_reports() -> Iterable[ReportSpec]:  # type: ignore[empty-body]
-    """Reports this plug-in adds: ``pathway report NAME`` runs them like the built-in ones."""
+    """Reports this plug-in adds, each a :class:`pathway.reports.ReportSpec` (with options of its
+    own if it declares them): ``pathway report NAME`` runs them like the built-in ones."""
 
 
 @hookspec

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from .audit import Checkpoint, verify_links
-from .definition import Pathway, load_pathway
+from .definition import Pathway
 from .errors import PathwayError, StoreError
 from .store import open_store, remove_store, store_exists
 from .store.base import CASE_COLUMNS, EVENT_COLUMNS, row_links
@@ -61,42 +61,23 @@ class MigrateResult:
 
 
 def _pathway_of(store: Any) -> Pathway | None:
-    reference = store.get_meta("pathway")
-    if not reference:
-        return None
+    from .workspace import store_pathway
+
     try:
-        return load_pathway(reference)
+        return store_pathway(store)  # with the plug-ins recorded with it
     except PathwayError:
         return None  # a definition file no longer there: the reports run without it
 
 
 def reports_json(conn: Any, as_of: datetime, pathway: Pathway | None) -> dict[str, Any]:
     """Every governance report of the store behind ``conn``, as JSON, as of ``as_of``."""
-    from .reports import (
-        REPORTS,
-        Scope,
-        activity_report,
-        caseload_report,
-        funding_report,
-        handoffs_report,
-        holding_report,
-        monthly_report,
-        s75_report,
-        waits_report,
-    )
+    from .reports import BUILTIN_REPORTS, Scope
 
     scope = Scope(as_of=as_of)
-    run: dict[str, Callable[[], Any]] = {
-        "handoffs": lambda: handoffs_report(conn, scope, pathway),
-        "holding": lambda: holding_report(conn, scope),
-        "s75": lambda: s75_report(conn, scope, pathway=pathway),
-        "waits": lambda: waits_report(conn, scope, pathway),
-        "activity": lambda: activity_report(conn, scope, None, pathway),
-        "funding": lambda: funding_report(conn, scope, pathway),
-        "monthly": lambda: monthly_report(conn, scope),
-        "caseload": lambda: caseload_report(conn, scope),
+    # Every built-in report at its defaults, as the registry declares them.
+    return {
+        name: spec.run(conn, scope, pathway).to_json() for name, spec in BUILTIN_REPORTS.items()
     }
-    return {name: run[name]().to_json() for name in REPORTS}  # every report, or a KeyError
 
 
 def _rows(store: Any, table: str, columns: tuple[str, ...], order: str) -> Iterator[Any]:

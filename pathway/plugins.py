@@ -22,9 +22,18 @@ import pluggy
 from . import hookspecs
 from .errors import DefinitionError, Problem
 from .guards import BUILTIN_GUARDS, GuardRegistry
+from .reports.registry import ReportOption, ReportSpec
 from .yamlsource import SourceDocument, parse_document, pointer
 
 ENTRY_POINT_GROUP = "care_pathway.plugins"
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LoadedPlugin",
+    "PluginInfo",
+    "ReportOption",
+    "ReportSpec",
+]
+
 MERGED_KEYS = ("teams", "tasks", "states", "transitions")
 FRAGMENT_KEYS = (*MERGED_KEYS, "requirements")
 
@@ -35,21 +44,6 @@ class PluginInfo:
 
     name: str
     version: str
-
-
-@attrs.frozen
-class ReportSpec:
-    """A report a plug-in adds.
-
-    ``function(connection, scope, pathway)`` computes it inside the database (``scope`` is a
-    :class:`pathway.reports.Scope`) and returns a record with ``to_json() -> dict``, whose dict has
-    ``report`` (the name) and the scope's ``as_of``, ``since``, ``until`` and ``team`` like the
-    built-in reports.
-    """
-
-    name: str
-    function: Any
-    description: str
 
 
 @attrs.frozen
@@ -329,29 +323,65 @@ def load_plugins(names: Iterable[Any], where: str) -> list[LoadedPlugin]:
     return loaded
 
 
-def describe_installed() -> list[dict[str, str]]:
-    """What each installed plug-in adds, for ``pathway plugins list`` (loads each one)."""
+def installed_reports() -> dict[str, tuple[ReportSpec, str]]:
+    """The reports of every installed plug-in that loads: ``{report: (spec, plug-in name)}``.
+
+    For listing them (``pathway report --help``); a plug-in that fails to load, or a report name
+    taken twice, is skipped here (``pathway plugins list`` shows the failure).
+    """
+    found: dict[str, tuple[ReportSpec, str]] = {}
+    for name in sorted(installed_plugins()):
+        try:
+            loaded = resolve(name, name)
+            specs = list(_call(loaded, "pathway_reports", name) or ())
+        except Exception:
+            continue
+        for spec in specs:
+            if isinstance(spec, ReportSpec):
+                found.setdefault(spec.name, (spec, name))
+    return found
+
+
+def describe_plugins(
+    pathway_id: str = "barnet_enablement", used: Sequence[str] | None = None
+) -> list[dict[str, str]]:
+    """What each installed plug-in adds to the pathway ``pathway_id``, for ``pathway plugins list``.
+
+    Loads each one. ``used`` names the plug-ins a pathway uses (its ``plugins`` list and any
+    added with ``--plugin``): each gets ``used: yes`` and those not installed as entry points
+    are listed too (found as importable modules).
+    """
+    names = dict.fromkeys([*sorted(installed_plugins()), *(used or ())])
+    entry_points = installed_plugins()
     rows = []
-    for name, entry_point in sorted(installed_plugins().items()):
+    for name in names:
+        entry_point = entry_points.get(name)
+        module = entry_point.value if entry_point is not None else name
+        row: dict[str, str] = {"plugin": name}
         try:
             loaded = resolve(name, name)
             guards = [g.name for g in _call(loaded, "pathway_guards", name) or ()]
-            fragment = _call(loaded, "pathway_fragment", name, pathway_id="barnet_enablement")
+            reports = [r.name for r in _call(loaded, "pathway_reports", name) or ()]
+            fragment = _call(loaded, "pathway_fragment", name, pathway_id=pathway_id)
             doc = parse_document(fragment, name) if isinstance(fragment, str) else None
             data: Mapping[str, Any] = (doc.data if doc else fragment) or {}
             adds = [f"{len(data.get(k) or [])} {k}" for k in MERGED_KEYS if data.get(k)]
-            rows.append({
-                "plugin": name, "version": loaded.info.version,
-                "adds": ", ".join(adds + ([f"guards {', '.join(guards)}"] if guards else [])) or "nothing to the default pathway",
-                "module": entry_point.value,
-            })  # fmt: skip
-        except DefinitionError as exc:
-            rows.append(
-                {
-                    "plugin": name,
-                    "version": "?",
-                    "adds": f"FAILS TO LOAD: {exc}",
-                    "module": entry_point.value,
-                }
+            if guards:
+                adds.append(f"guards {', '.join(guards)}")
+            row.update(
+                version=loaded.info.version,
+                adds=", ".join(adds) or f"nothing to pathway {pathway_id}",
+                reports=", ".join(reports),
             )
+        except DefinitionError as exc:
+            row.update(version="?", adds=f"FAILS TO LOAD: {exc}", reports="")
+        row["module"] = module
+        if used is not None:
+            row["used"] = "yes" if name in used else "no"
+        rows.append(row)
     return rows
+
+
+def describe_installed() -> list[dict[str, str]]:
+    """What each installed plug-in adds to the default pathway (see :func:`describe_plugins`)."""
+    return describe_plugins()

@@ -9,7 +9,7 @@ and holder before and after, each guard checked and why, and how long each team 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -173,14 +173,15 @@ def shipped_samples() -> dict[str, str]:
     return dict(sorted(names.items()))
 
 
-def sample_pathway(sample: SampleCase) -> Pathway:
-    """Load the pathway a sample runs on (a relative file path is relative to the sample)."""
+def sample_pathway(sample: SampleCase, plugins: Sequence[Any] = ()) -> Pathway:
+    """Load the pathway a sample runs on (a relative file path is relative to the sample), with
+    the plug-ins the sample names and then ``plugins``."""
     ref = sample.pathway
     if ref.endswith((".yaml", ".yml", ".json")) and not Path(ref).is_absolute():
         base = Path(sample.source).parent
         if (base / ref).exists():
             ref = str(base / ref)
-    return load_pathway(ref, plugins=sample.plugins)
+    return load_pathway(ref, plugins=[*sample.plugins, *plugins])
 
 
 def holdings(history: list[AuditEvent], pathway: Pathway, until: datetime) -> tuple[Holding, ...]:

@@ -197,6 +197,19 @@ def test_bench_passes_runs_and_cleans_up(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("pathway-bench-passes-*"))
 
 
+def test_bench_report_startup_runs_against_an_older_checkout() -> None:
+    """``bench_report_startup.py --rounds 1 --before ROOT`` (this checkout against itself) exits 0
+    and prints each command's ratio, wall and CPU; nothing about speed is asserted."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_report_startup.py"), "--rounds", "1",
+         "--before", str(ROOT)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    ratios = [line for line in completed.stdout.splitlines() if "ratio after/before" in line]
+    assert len(ratios) == 6, completed.stdout
+
+
 def test_import_floor_does_the_work_it_is_credited_with(tmp_path: Path) -> None:
     """The import benchmark's floor (the least a chained import can do) really sorts, numbers and
     chains every row: otherwise its figure would say nothing about what the library could reach.

@@ -173,17 +173,17 @@ def test_an_unknown_team_and_an_empty_period_are_refused(samples: Any) -> None:
 
 def test_the_reports_see_one_snapshot(samples: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reports run inside one read transaction, which is closed afterwards."""
-    from pathway.dashboard import data as data_module
+    from pathway.reports import monthly as monthly_module  # the registry calls it from there
 
     store, compiled, latest, _ = samples
     seen: list[bool] = []
-    real = data_module.monthly_report
+    real = monthly_module.monthly_report
 
     def spy(conn: Any, scope: Scope) -> Any:
         seen.append(conn.in_transaction)
         return real(conn, scope)
 
-    monkeypatch.setattr(data_module, "monthly_report", spy)
+    monkeypatch.setattr(monthly_module, "monthly_report", spy)
     dashboard_data(store, Scope(as_of=latest), compiled)
     assert seen == [True]
     assert not store.connection.in_transaction

@@ -106,7 +106,8 @@ def test_python_blocks_run(
                 if isinstance(value, pathway.Store):
                     value.close()
         ran += 1
-    assert ran
+    # A file whose every block is marked not-run has said why for each; any other must run one.
+    assert ran or all(kind == "not-run" for kind, _a, _s in python_blocks(path))
     capsys.readouterr()
 
 

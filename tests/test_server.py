@@ -326,7 +326,16 @@ def test_reports_are_the_library_s_json_and_bad_scopes_are_400(service: Service)
             name: http.get(f"/reports/{name}", params={"as_of": as_of}).json()
             for name in ("handoffs", "holding", "waits", "caseload")
         }
+        s75 = http.get("/reports/s75", params={"as_of": as_of, "threshold": "5"}).json()
         _problem(http.get("/reports/nope"), 404, "not-found")
+        _problem(http.get("/reports/s75", params={"threshold": "-1"}), 400, "bad-request")
+        _problem(http.get("/reports/s75", params={"threshold": "٣"}), 400, "bad-request")
+        unknown = _problem(
+            http.get("/reports/holding", params={"threshold": "2"}), 400, "bad-request"
+        )
+        assert unknown["errors"][0]["pointer"] == "/threshold"
+        funding = http.get("/reports/funding", params={"as_of": as_of, "budget_pence": "1,000"})
+        assert funding.status_code == 200 and funding.json()["budget"]
         _problem(http.get("/reports/handoffs", params={"team": "nobody"}), 400, "bad-request")
         _problem(http.get("/reports/handoffs", params={"as_of": "yesterday"}), 400, "bad-request")
         page = http.get("/dashboard", params={"as_of": as_of})
@@ -339,6 +348,7 @@ def test_reports_are_the_library_s_json_and_bad_scopes_are_400(service: Service)
         assert got["handoffs"] == reports.handoffs_report(conn, scope, compiled).to_json()
         assert got["holding"] == reports.holding_report(conn, scope).to_json()
         assert got["caseload"] == reports.caseload_report(conn, scope).to_json()
+        assert s75 == reports.s75_report(conn, scope, 5, pathway=compiled).to_json()
     assert got["handoffs"]["handoffs"] == 1  # hub -> lets, worked from the steps above
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<html" in page.text.lower()

@@ -12,6 +12,7 @@ Nothing here needs the charting library; :mod:`pathway.dashboard.page` renders t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -35,14 +36,6 @@ from ..reports import (
     Scope,
     UnitCosts,
     WaitsReport,
-    activity_report,
-    caseload_report,
-    funding_report,
-    handoffs_report,
-    holding_report,
-    monthly_report,
-    s75_report,
-    waits_report,
 )
 from ..reports.activity import load_plan
 from ..reports.coverage import (
@@ -64,9 +57,8 @@ from ..reports.coverage import (
 )
 from ..reports.handoffs import CaseHandoffs
 from ..reports.monthly import MonthCounts
-from ..reports.s75 import DEFAULT_THRESHOLD
+from ..reports.registry import BUILTIN_REPORTS, DEFAULT_MILESTONE, DEFAULT_THRESHOLD
 from ..reports.scope import check_team
-from ..reports.waits import DEFAULT_MILESTONE
 from ..store.base import Store
 from ..store.dialect import begin_snapshot
 from ..timeutil import Clock, system_clock
@@ -460,6 +452,11 @@ def _snapshot(conn: Any) -> Iterator[None]:
         conn.execute("ROLLBACK")  # nothing was written to the store; temp tables are dropped
 
 
+def _run(conn: Any, scope: Scope, pathway: Pathway | None, name: str, **options: Any) -> Any:
+    """Built-in report ``name`` from the registry (the page is laid out for those reports)."""
+    return BUILTIN_REPORTS[name].run(conn, scope, pathway, **options)
+
+
 def dashboard_data(
     store: Store,
     scope: Scope,
@@ -489,15 +486,17 @@ def dashboard_data(
     with _snapshot(conn):
         if scope.team is not None:
             check_team(conn, scope.team, pathway)
-        activity = activity_report(conn, scope, plan, pathway)
-        caseload = caseload_report(conn, scope)
-        handed = handoffs_report(conn, scope, pathway)
-        held = holding_report(conn, scope)
-        s75 = s75_report(conn, scope, threshold, pathway)
-        waits = waits_report(conn, scope, pathway, milestone)
-        monthly = monthly_report(conn, scope)
-        funding: FundingReport | None = funding_report(
-            conn, scope, unit_costs=unit_costs, budget_pence=budget_pence
+        # Each report through the registry, as `pathway report NAME` runs it.
+        run = functools.partial(_run, conn, scope, pathway)
+        activity: ActivityReport = run("activity", plan=plan)
+        caseload: CaseloadReport = run("caseload")
+        handed: HandoffsReport = run("handoffs")
+        held: HoldingReport = run("holding")
+        s75: S75Report = run("s75", threshold=threshold)
+        waits: WaitsReport = run("waits", milestone=milestone)
+        monthly: MonthlyReport = run("monthly")
+        funding: FundingReport | None = run(
+            "funding", unit_costs=unit_costs, budget_pence=budget_pence
         )
         if funding is not None and not placements_exist(funding):
             funding = None

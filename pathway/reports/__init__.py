@@ -33,17 +33,28 @@ if TYPE_CHECKING:
     from .scope import Scope
     from .waits import WaitsReport, waits_report
 
+from .registry import (
+    BUILTIN_REPORTS,
+    ReportOption,
+    ReportSpec,
+    report_specs,
+    run_report,
+)
+
 # Each name is imported from its module when first used (PEP 562), so a command that runs one
-# report does not pay for building the others' classes at start-up.
-_MODULE_OF = {
-    "ActivityReport": "activity", "Plan": "activity", "activity_report": "activity",
-    "load_plan": "activity", "CaseloadReport": "caseload", "caseload_report": "caseload",
-    "FundingReport": "funding", "UnitCosts": "funding", "funding_report": "funding",
-    "load_unit_costs": "funding", "HandoffsReport": "handoffs", "handoffs_report": "handoffs",
-    "write_handoffs_json": "handoffs", "HoldingReport": "holding", "holding_report": "holding",
-    "MonthlyReport": "monthly", "monthly_report": "monthly", "S75Report": "s75",
-    "s75_report": "s75", "Scope": "scope", "WaitsReport": "waits", "waits_report": "waits",
-}  # fmt: skip
+# report does not pay for building the others' classes at start-up. One list: module -> names.
+_EXPORTS = {
+    "activity": ("ActivityReport", "Plan", "activity_report", "load_plan"),
+    "caseload": ("CaseloadReport", "caseload_report"),
+    "funding": ("FundingReport", "UnitCosts", "funding_report", "load_unit_costs"),
+    "handoffs": ("HandoffsReport", "handoffs_report", "write_handoffs_json"),
+    "holding": ("HoldingReport", "holding_report"),
+    "monthly": ("MonthlyReport", "monthly_report"),
+    "s75": ("S75Report", "s75_report"),
+    "scope": ("Scope",),
+    "waits": ("WaitsReport", "waits_report"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
 _SUBMODULES = frozenset(
@@ -69,10 +80,11 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-REPORTS = ("handoffs", "holding", "s75", "waits", "activity", "funding", "monthly", "caseload")
-"""The report names, as `pathway report NAME` takes them."""
+REPORTS = tuple(BUILTIN_REPORTS)
+"""The built-in report names, as `pathway report NAME` takes them (the registry's order)."""
 
-__all__ = [
+__all__ = [  # the registry's names and every lazily imported name (a test keeps them in step)
+    "BUILTIN_REPORTS",
     "REPORTS",
     "ActivityReport",
     "CaseloadReport",
@@ -81,6 +93,8 @@ __all__ = [
     "HoldingReport",
     "MonthlyReport",
     "Plan",
+    "ReportOption",
+    "ReportSpec",
     "S75Report",
     "Scope",
     "UnitCosts",
@@ -93,6 +107,8 @@ __all__ = [
     "load_plan",
     "load_unit_costs",
     "monthly_report",
+    "report_specs",
+    "run_report",
     "s75_report",
     "waits_report",
     "write_handoffs_json",

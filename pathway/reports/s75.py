@@ -21,13 +21,12 @@ import attrs
 
 from ..errors import InvalidRequest
 from ..timeutil import format_instant, to_utc
+from .registry import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD  # declared with its option
 from .scope import Scope
 from .sql import CASES_OF_TEAM, clipped_episodes, days_of_us, sum_us, us_total
 
 if TYPE_CHECKING:
     from ..definition import Pathway
-
-DEFAULT_THRESHOLD = 3
 
 
 @attrs.frozen

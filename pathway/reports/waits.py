@@ -38,9 +38,8 @@ from ..helped import CaseHelp, Escalated, Helped, HelpFold, Waiting
 from ..passes import PassRules
 from ..store.dialect import days_between, inline_cte, stream
 from ..timeutil import format_instant, parse_instant
+from .registry import DEFAULT_MILESTONE as DEFAULT_MILESTONE  # declared with its option
 from .scope import Scope
-
-DEFAULT_MILESTONE = "choice_appointment"
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -552,49 +552,64 @@ def _case_page(
     return cases[:limit], len(cases) > limit
 
 
-def _run_report(
-    name: str, conn: Any, scope: Any, pathway: Any, options: dict[str, Any]
-) -> dict[str, Any]:
-    """Report ``name``'s JSON, exactly as ``pathway report NAME --format json`` writes it."""
-    from .. import reports
+SCOPE_PARAMETERS = frozenset({"as_of", "since", "until", "team"})
+"""The query parameters every report takes; the rest are the report's own options."""
 
-    if pathway is not None and name in pathway.reports:
-        result: Any = pathway.reports[name].function(conn, scope, pathway)
-    elif name == "handoffs":
-        result = reports.handoffs_report(conn, scope, pathway)
-    elif name == "holding":
-        result = reports.holding_report(conn, scope, options.get("case_id"))
-    elif name == "s75":
-        result = reports.s75_report(conn, scope, options["threshold"], pathway=pathway)
-    elif name == "waits":
-        result = reports.waits_report(conn, scope, pathway, options["milestone"])
-    elif name == "activity":
-        result = reports.activity_report(conn, scope, None, pathway)
-    elif name == "funding":
-        result = reports.funding_report(conn, scope, pathway, budget_pence=options.get("budget"))
-    elif name == "monthly":
-        result = reports.monthly_report(conn, scope)
-    elif name == "caseload":
-        result = reports.caseload_report(conn, scope)
-    else:
-        extra = sorted(pathway.reports) if pathway is not None else []
-        raise Problem(
-            404, "not-found",
-            f"no report {name!r} (reports: {', '.join([*reports.REPORTS, *extra])})",
-        )  # fmt: skip
-    document: dict[str, Any] = result.to_json() if hasattr(result, "to_json") else result
-    return document
+
+def _report_options(spec: Any, query: Mapping[str, str]) -> dict[str, Any]:
+    """The report's own options from the query string, checked as the CLI checks them.
+
+    An option is named as in the report's spec (``threshold``, ``case_id``, ``milestone``,
+    ``budget_pence`` as pounds); a file option (an activity plan, unit costs) cannot be given over
+    HTTP, so the report uses its default.
+    """
+    from ..placements import parse_pence
+
+    options: dict[str, Any] = {}
+    known = {o.name: o for o in spec.options if o.kind != "file"}
+    for name, raw in query.items():
+        if name in SCOPE_PARAMETERS:
+            continue
+        option = known.get(name)
+        if option is None:
+            allowed = ", ".join(sorted([*SCOPE_PARAMETERS, *known]))
+            raise Problem(
+                400, "bad-request", f"report {spec.name} has no parameter {name!r} ({allowed})",
+                errors=[{"pointer": f"/{name}", "message": "unknown parameter"}],
+            )  # fmt: skip
+        try:
+            if option.kind == "count":
+                if not raw.isascii() or not raw.isdigit() or int(raw) < option.minimum:
+                    raise ValueError(f"a whole number of at least {option.minimum}")
+                options[name] = int(raw)
+            elif option.kind == "amount":
+                options[name] = parse_pence(raw.strip().removeprefix("£"), name, grouped=True)
+            else:
+                options[name] = raw
+        except ValueError as exc:
+            raise Problem(
+                400, "bad-request", f"{name}: {exc}",
+                errors=[{"pointer": f"/{name}", "message": str(exc)}],
+            ) from None  # fmt: skip
+    return options
 
 
 def _reports_routes(app: FastAPI, pool: EnginePool) -> None:
-    """``GET /reports/{name}``: every governance report, with the CLI's scope options."""
+    """``GET /reports/{name}``: every report of the registry (built-in and the pathway's
+    plug-ins'), with the CLI's scope and the report's own options as query parameters."""
     from ..reports import Scope
-    from ..reports.s75 import DEFAULT_THRESHOLD
-    from ..reports.waits import DEFAULT_MILESTONE
+    from ..reports.registry import report_specs
 
     @app.get(
         "/reports/{name}", tags=["reports"],
         summary="A governance report's JSON (the same as pathway report NAME --format json)",
+        description=(
+            "Besides the scope parameters, a report takes its own options by their names in "
+            "the report registry: threshold (s75, days), case_id (holding), milestone (waits), "
+            "budget_pence (funding, in pounds such as 11500000 or 11,500,000.00), and a "
+            "plug-in report's options. File options (an activity plan, unit costs) take their "
+            "defaults."
+        ),
         responses={
             200: {
                 "description": "The report (a plug-in's report has the shape its plug-in documents)",
@@ -606,33 +621,33 @@ def _reports_routes(app: FastAPI, pool: EnginePool) -> None:
         },
     )  # fmt: skip
     def report(
+        request: Request,
         name: Annotated[str, Path(max_length=100)],
         who: Caller,
         as_of: Annotated[str | None, Query(description="ISO 8601; default now")] = None,
         since: Annotated[str | None, Query(description="ISO 8601")] = None,
         until: Annotated[str | None, Query(description="ISO 8601")] = None,
         team: Annotated[str | None, Query(max_length=200)] = None,
-        threshold: Annotated[int, Query(ge=0, description="s75: days")] = DEFAULT_THRESHOLD,
-        case_id: Annotated[str | None, Query(max_length=200, description="holding")] = None,
-        milestone: Annotated[str, Query(max_length=200, description="waits")] = DEFAULT_MILESTONE,
-        budget: Annotated[int | None, Query(ge=0, description="funding: whole pence")] = None,
     ) -> JSONResponse:
         engine = pool.engine()
+        specs = report_specs(engine.pathway)
+        spec = specs.get(name)
+        if spec is None:
+            raise Problem(404, "not-found", f"no report {name!r} (reports: {', '.join(specs)})")
         if team is not None and team not in engine.pathway.teams:
             raise Problem(
                 400, "bad-request",
                 f"team {team!r} is not a team of the pathway ({', '.join(engine.pathway.teams)})",
                 errors=[{"pointer": "/team", "message": "unknown team"}],
             )  # fmt: skip
+        options = _report_options(spec, request.query_params)
         scope = Scope(
             as_of=_instant(as_of, "/as_of") or datetime.now(UTC),
             since=_instant(since, "/since"), until=_instant(until, "/until"), team=team,
         )  # fmt: skip
-        options = {"threshold": threshold, "case_id": case_id, "milestone": milestone,
-                   "budget": budget}  # fmt: skip
-        return JSONResponse(
-            _run_report(name, engine.store.connection, scope, engine.pathway, options)
-        )
+        result = spec.run(engine.store.connection, scope, engine.pathway, **options)
+        document = result.to_json() if hasattr(result, "to_json") else result
+        return JSONResponse(document)
 
 
 __all__ = ["EnginePool", "ServerSettings", "create_app"]

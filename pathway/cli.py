@@ -1486,6 +1486,104 @@ def retention(
     click.echo(f"{verb}: {len(found)} case(s) closed before {closed_before.isoformat()}.", err=True)
 
 
+@cli.command("migrate-cases")
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    required=True,
+    metavar="OLD=NEW[:TEAM]",
+    help="Move the open cases in state OLD (and return points at OLD) to state NEW of the new definition; with :TEAM, that team holds them (repeatable).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="List what would move, and any case left without a place; write nothing.",
+)
+@actor_options
+@click.option(
+    "--reason", required=True, help="Why the cases are moved (kept in each case's audit event)."
+)
+@db_option
+@pathway_option
+@format_option("table", "json", "csv")
+def migrate_cases(
+    maps: tuple[str, ...], dry_run: bool, actor_id: str, team: str, roles: tuple[str, ...],
+    reason: str, db: str, pathway_name: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """Move open cases onto a changed pathway definition, with an audited event each.
+
+    \b
+      pathway migrate-cases --map choice_appt=choice_appointment --dry-run \\
+          --actor admin1 --team hub --reason "v2 renames the choice appointment"
+      pathway migrate-cases --map cmht_review=review:cmht --actor admin1 --team hub \\
+          --reason "v3 merges the reviews"
+
+    The new definition is --pathway, else the one the store was initialised with (a definition
+    file edited in place is read as it is now). Every open case in a mapped state, or with a
+    return point at one, gets the new state, the map's team if it names one, and the new
+    version, with one applied `migrate_case` event (actor, team, reason, the map and both
+    versions), all in one transaction: a case left where the new definition has no place for it,
+    or a bad map, refuses the whole migration and nothing is written (exit 2). Cases not in a
+    mapped state keep their state and take the new version with their next step. The new
+    definition is recorded, so engines on it open the store again. See docs/versioning.md.
+    """
+    from .errors import StoreError
+    from .versioning import migrate_cases as migrate
+    from .versioning import plan_migration
+
+    with library_errors(), closing(open_store(db, create=False)) as store:
+        compiled = store_pathway(store, pathway_name)  # with the plug-ins the store records
+        if compiled is None:
+            raise StoreError(f"{url_display(db)}: the store records no pathway; pass --pathway")
+        if dry_run:
+            plan = plan_migration(store, compiled, maps)
+        else:
+            actor = Actor(actor_id, team, roles)
+            plan = migrate(store, compiled, maps, actor, reason)
+    rows = [
+        {
+            "case": m.case_id, "from_state": m.from_state, "to_state": m.to_state,
+            "from_team": m.from_team, "to_team": m.to_team, "from_version": m.from_version,
+            "to_version": m.to_version,
+            "return_points": ", ".join(f"{a}->{b}" for a, b in m.return_points),
+        }
+        for m in plan.moves
+    ]  # fmt: skip
+    if fmt == "json":
+        document = {
+            "pathway": plan.pathway_id, "to_version": plan.to_version, "dry_run": dry_run,
+            "changes": plan.changes.lines(), "moves": rows,
+            "left_stranded": [str(case) for case in plan.left_stranded],
+            "positions": list(plan.positions),
+        }  # fmt: skip
+        click.echo(json.dumps(document, indent=2))
+    else:
+        columns = [
+            "case", "from_state", "to_state", "from_team", "to_team", "from_version",
+            "to_version", "return_points",
+        ]  # fmt: skip
+        click.echo(render_rows(rows, columns, fmt))
+    if fmt == "table":
+        for line in plan.changes.lines():
+            click.echo(f"changed: {line}", err=True)
+    if plan.left_stranded:
+        for case in plan.left_stranded:
+            click.echo(f"  no place: {case}", err=True)
+        fail(
+            f"{len(plan.left_stranded)} open case(s) would be left where version "
+            f"{plan.to_version} has no place for them: add a --map for each (nothing written)"
+        )
+    if dry_run:
+        click.echo(f"Dry run: {len(plan.moves)} case(s) would move; nothing written.", err=True)
+    else:
+        click.echo(
+            f"Moved {len(plan.moves)} case(s) to pathway {plan.pathway_id} version "
+            f"{plan.to_version}, one audit event each; the definition is recorded.",
+            err=True,
+        )
+
+
 # `pathway report` is in its own module (a subcommand per report, built from the report registry);
 # importing it adds it to `cli`. It uses this module's options and error handling.
 from . import cli_reports  # noqa: E402, F401

@@ -40,6 +40,7 @@ from .timeutil import (
     system_clock,
     to_utc,
 )
+from .versioning import DefinitionChanges, check_definition
 
 _log = logging.getLogger("pathway.plugins")
 
@@ -174,6 +175,12 @@ class Engine:
         """How a naive ``at`` is read (None: the policy in force at each call)."""
         self.observer_failures: list[ObserverFailure] = []
         """Failures of plug-ins observing audit events (the events themselves were committed)."""
+        self.definition_changes: DefinitionChanges | None = check_definition(
+            store, pathway, clock=clock
+        )
+        """What changed since the store last recorded this pathway's definition (None: nothing;
+        see :mod:`pathway.versioning`). The new definition is recorded; an engine whose
+        definition has no place for open cases is refused with ``PathwayChanged``."""
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -342,6 +349,7 @@ class Engine:
             organisation=self.pathway.organisation_of(team),
             worker=worker,
             version=case.version + 1,
+            pathway_version=self.pathway.version,  # the version the case moved under
             state_entered_at=entered_at,
             return_stack=self._return_stack(case, evaluation),
             closed_at=at if self.pathway.states[dest].final else None,

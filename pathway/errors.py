@@ -192,3 +192,20 @@ class MissingExtra(PathwayError):
         self.feature = feature
         self.extra = extra
         super().__init__(f"{feature} needs the extra: pip install 'care-pathway[{extra}]'")
+
+
+class PathwayChanged(PathwayError):
+    """A store's cases cannot run on the pathway definition given: the definition changed since
+    the store recorded it, and open cases sit where the new one has no place for them (a state or
+    holding team it removed or renamed).
+
+    ``changes`` is what changed (a :class:`pathway.versioning.DefinitionChanges`), ``stranded``
+    the open cases that need a map (:class:`pathway.versioning.StrandedCase`). Nothing was
+    written: move the cases with :func:`pathway.versioning.migrate_cases` (``pathway
+    migrate-cases``) first.
+    """
+
+    def __init__(self, message: str, changes: object, stranded: Sequence[object]) -> None:
+        self.changes = changes
+        self.stranded: tuple[object, ...] = tuple(stranded)
+        super().__init__(message)

@@ -18,6 +18,7 @@ from .errors import InvalidRequest, StoreError
 from .store import open_store
 from .store.base import Store
 from .timeutil import Clock, system_clock
+from .versioning import check_definition
 
 DEFAULT_PATHWAY = "barnet-enablement"
 """The shipped pathway a new store runs on unless told otherwise."""
@@ -42,10 +43,14 @@ def init_store(
     The pathway is loaded (plug-ins and all) and validated first, so a bad definition or a
     plug-in that is not installed creates nothing. Re-pointing a store records the plug-ins
     given now, replacing those recorded before.
+    Its definition is recorded too (:func:`pathway.versioning.check_definition`): re-pointing a
+    store at a definition with no place for its open cases raises ``PathwayChanged``, writing
+    nothing.
     """
     compiled = load_pathway(pathway or DEFAULT_PATHWAY, plugins=plugins)
     store = open_store(location)
     try:
+        check_definition(store, compiled)
         store.set_meta(PATHWAY_META_KEY, pathway_reference(pathway or DEFAULT_PATHWAY))
         if plugins or store.get_meta(PLUGINS_META_KEY) is not None:
             store.set_meta(PLUGINS_META_KEY, json.dumps(list(dict.fromkeys(plugins))))

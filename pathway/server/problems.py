@@ -18,6 +18,7 @@ from ..errors import (
     DefinitionError,
     IdempotencyMismatch,
     InvalidRequest,
+    PathwayChanged,
     PathwayError,
     StoreBusy,
     StoreError,
@@ -42,6 +43,7 @@ TITLES: dict[str, str] = {
     "store-busy": "Store busy",
     "store-read-only": "Store cannot be written",
     "store-error": "Store error",
+    "pathway-changed": "The store's open cases need migrating to this pathway definition",
     "internal": "Internal error",
 }
 """Each problem type's title (the same for every occurrence of the type, as RFC 9457 asks)."""
@@ -97,6 +99,13 @@ def from_library(exc: PathwayError) -> Problem:
         )  # fmt: skip
     if isinstance(exc, InvalidRequest):
         return Problem(400, "invalid-request", str(exc))
+    if isinstance(exc, PathwayChanged):  # the service's definition, not the request, is at fault
+        return Problem(
+            503, "pathway-changed",
+            f"the pathway definition changed and {len(exc.stranded)} open case(s) have no place "
+            "in it: an administrator moves them with `pathway migrate-cases` (docs/versioning.md)",
+            stranded=[str(case) for case in exc.stranded[:10]],
+        )  # fmt: skip
     if isinstance(exc, StoreBusy):
         return Problem(503, "store-busy", str(exc), headers={"Retry-After": "1"})
     if isinstance(exc, StoreReadOnly):

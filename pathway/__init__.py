@@ -84,8 +84,8 @@ SUBMODULES = frozenset(
     {
         "audit", "builtin_guards", "canonical", "dashboard", "definition", "diagram", "engine",
         "errors", "flow", "funding_guards", "guards", "helped", "hookspecs", "importer", "migrate",
-        "model", "passes", "periods", "placement_import", "placements", "plugins", "render",
-        "reports", "serialize", "store", "timeutil",
+        "model", "passes", "periods", "placement_import", "placements", "plugins", "privacy",
+        "render", "reports", "sealing", "serialize", "store", "timeutil", "tokens", "versioning",
     }
 )  # fmt: skip
 """The library's public modules, each reachable as ``pathway.NAME`` (imported when first used)."""

@@ -42,7 +42,7 @@ from .guards import (
 )
 from .hookspecs import hookimpl
 from .model import Actor, AuditEvent, Case, Decision, GuardCheck, Person
-from .store import Store, open_store
+from .store import CaseQuery, HistoryQuery, Page, Store, open_store
 
 __version__ = "0.1.0"
 
@@ -53,6 +53,7 @@ __all__ = [
     "Case",
     "CaseExists",
     "CaseNotFound",
+    "CaseQuery",
     "Checkpoint",
     "ConcurrencyConflict",
     "Decision",
@@ -63,9 +64,11 @@ __all__ = [
     "GuardRegistry",
     "GuardResult",
     "GuardSpec",
+    "HistoryQuery",
     "IdempotencyMismatch",
     "InvalidRequest",
     "MissingExtra",
+    "Page",
     "Pathway",
     "PathwayError",
     "Person",

@@ -70,10 +70,12 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("DROP TABLE placement_periods")  # and what version 3 added
         conn.execute("DROP INDEX cases_open_by_team")  # and version 4
         conn.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and version 6
+        for index in ("cases_by_state", "cases_by_team", "cases_by_change", "cases_open"):
+            conn.execute(f"DROP INDEX {index}")  # and the case query indexes
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
     conn = store.connection
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     lengths = conn.execute(
         "SELECT seconds, end_at - start_at FROM closed_episodes ORDER BY case_id, n"
     ).fetchall()
@@ -84,6 +86,10 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         "closed_episodes_by_team",
         "handoffs_by_pair",
         "cases_open_by_team",
+        "cases_by_state",
+        "cases_by_team",
+        "cases_by_change",
+        "cases_open",
     } <= indexes
     after = [
         handoffs_report(conn, scope).to_json(),

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from json.encoder import encode_basestring as _quote
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -21,7 +21,10 @@ from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..timeutil import format_instant, parse_instant
 from .placementrows import PlacementChange
 
-SCHEMA_VERSION = 6
+if TYPE_CHECKING:
+    from .query import CaseQuery, HistoryQuery, Page
+
+SCHEMA_VERSION = 7
 
 
 @attrs.frozen
@@ -119,6 +122,9 @@ class Store(Protocol):
     def history(self, case_id: str) -> list[AuditEvent]: ...
     def events(self) -> Iterator[AuditEvent]: ...
     def stream(self, query: str) -> Iterator[tuple[Any, ...]]: ...
+    def query_cases(self, query: CaseQuery) -> Page[Case]: ...
+    def query_history(self, query: HistoryQuery) -> Page[AuditEvent]: ...
+    def reader(self) -> AbstractContextManager[Any]: ...
     def person(self, case_id: str) -> Person | None: ...
     def idempotency(self, key: str) -> IdempotencyRecord | None: ...
     def erase_person(self, case_id: str) -> bool: ...

@@ -227,7 +227,7 @@ def test_pages_neither_repeat_nor_skip_while_cases_change(
         engine.open_case(f"A{n:03d}", HUB)
         n += 1
         for case in store.cases():
-            if case.state == "brief_enablement" and case.id not in seen | moved:
+            if case.state == "brief_enablement" and case.id not in {*seen, *moved}:
                 engine.fire(case.id, "complete_enablement", LETS)
                 moved.add(case.id)
                 break

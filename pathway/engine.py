@@ -135,6 +135,10 @@ class Engine:
     before the case's newest event, nor more than ``max_clock_skew`` (default five minutes) past
     the engine's clock: one event dated in the future (a sending system's clock set to 2099)
     would put every later call on the case "before its newest event".
+
+    An engine keeps no state between calls (``observer_failures`` aside, which is only appended
+    to), so one engine may serve many threads when its store may be shared: a SQLite store on a
+    file or a PostgreSQL store (docs/embedding.md, "Threads and connections").
     """
 
     def __init__(

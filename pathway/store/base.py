@@ -112,7 +112,12 @@ class StoreTransaction(Protocol):
 
 @runtime_checkable
 class Store(Protocol):
-    """A case store: SQLite (embedded default) or a server backend."""
+    """A case store: SQLite (embedded default) or a server backend.
+
+    ``query_cases`` and ``query_history`` answer the queries of :mod:`pathway.store.query` a
+    page at a time; ``reader()`` lends a connection of its own, in one read snapshot, for
+    reports (whatever is written on it is refused or rolled back).
+    """
 
     location: str
 

@@ -70,7 +70,13 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("DROP TABLE placement_periods")  # and what version 3 added
         conn.execute("DROP INDEX cases_open_by_team")  # and version 4
         conn.execute("ALTER TABLE idempotency DROP COLUMN fingerprint")  # and version 6
-        for index in ("cases_by_state", "cases_by_team", "cases_by_change", "cases_open"):
+        for index in (
+            "cases_by_state",
+            "cases_by_team",
+            "cases_by_change",
+            "cases_open",
+            "cases_open_by_team_id",
+        ):
             conn.execute(f"DROP INDEX {index}")  # and the case query indexes
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
@@ -90,6 +96,7 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         "cases_by_team",
         "cases_by_change",
         "cases_open",
+        "cases_open_by_team_id",
     } <= indexes
     after = [
         handoffs_report(conn, scope).to_json(),

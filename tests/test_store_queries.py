@@ -286,7 +286,7 @@ def test_bad_cursors_are_refused(engine: pathway.Engine) -> None:
 def test_the_queries_read_their_indexes_on_sqlite(tmp_path: Any) -> None:
     """SQLite's plan for each page: an index range, no table scan and no sort of the whole
     answer (what keeps a page's cost flat as the store grows; benchmarks/bench_queries.py)."""
-    from pathway.store.query import case_page_sql
+    from pathway.store.query import _BY_CHANGE, _encode, case_page_sql
 
     with pathway.open_store(tmp_path / "plan.db") as store:
         conn = store.connection
@@ -294,6 +294,14 @@ def test_the_queries_read_their_indexes_on_sqlite(tmp_path: Any) -> None:
             (CaseQuery(state="referred"), "cases_by_state"),
             (CaseQuery(team="lets"), "cases_by_team"),
             (CaseQuery(open=True), "cases_open"),
+            (CaseQuery(team="cmht", open=True), "cases_open_by_team_id"),
+            (
+                CaseQuery(
+                    changed_since=datetime(2026, 1, 1, tzinfo=UTC),
+                    after=_encode([_BY_CHANGE, "2026-02-01T00:00:00.000000+00:00", "C1"]),
+                ),
+                "cases_by_change",
+            ),
             (CaseQuery(changed_since=datetime(2026, 1, 1, tzinfo=UTC)), "cases_by_change"),
         ):
             sql, params = case_page_sql(query)

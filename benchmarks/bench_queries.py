@@ -20,6 +20,10 @@ medians of per-call times. Two ratios are reported: library ÷ baseline on the s
 linear in the store's size). The script exits 1 if a page's answer differs from the same page
 read by the baseline SQL (the pages are checked before timing).
 
+What the indexes cost the writers (``--fire-rounds``, 0 to skip): ``engine.fire`` on
+``bench_core.py``'s loop pathway on two new stores of the same backend, one with the query
+indexes and one with them dropped, alternately; the figure is fires/s with ÷ without.
+
 Usage::
 
     python benchmarks/bench_queries.py --json bench-queries.json       # 10k and 100k cases
@@ -47,6 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_core
 import generate_log
 
 import pathway
@@ -56,8 +61,24 @@ from pathway.store.base import CASE_COLUMNS, EVENT_COLUMNS
 from pathway.store.query import _BY_CHANGE, _BY_ID, _encode
 
 SIZES = {
-    "full": {"cases": 100_000, "small_cases": 10_000, "rounds": 5, "calls": 200},
-    "quick": {"cases": 400, "small_cases": 100, "rounds": 2, "calls": 20},
+    "full": {
+        "cases": 100_000,
+        "small_cases": 10_000,
+        "rounds": 5,
+        "calls": 200,
+        "fire_rounds": 5,
+        "fire_cases": 200,
+        "fires": 3000,
+    },
+    "quick": {
+        "cases": 400,
+        "small_cases": 100,
+        "rounds": 2,
+        "calls": 20,
+        "fire_rounds": 1,
+        "fire_cases": 20,
+        "fires": 100,
+    },
 }
 PAGE = 100
 EVENTS_PAGE = (
@@ -233,24 +254,71 @@ def measure_store(location: str, rounds: int, calls: int, seed: int) -> dict[str
         store.close()
 
 
+QUERY_INDEXES = (
+    "cases_by_state", "cases_by_team", "cases_by_change", "cases_open", "cases_open_by_team_id",
+)  # fmt: skip
+
+
+def measure_fire_cost(
+    locate: Callable[[str], str], work: Path, rounds: int, cases: int, fires: int
+) -> dict[str, Any]:
+    """fires/s with the query indexes ÷ without them, on two new stores, alternately."""
+    loop = work / "loop.yaml"
+    loop.write_text(bench_core.LOOP_YAML, encoding="utf-8")
+    engines = {}
+    for side in ("with", "without"):
+        location = locate(f"fire_{side}")
+        engine, store = bench_core._engine_setup(location, loop, cases)
+        if side == "without":
+            raw = Raw(location)
+            for name in QUERY_INDEXES:
+                raw.conn.execute(f"DROP INDEX {name}")
+            raw.close()
+        engines[side] = (engine, store)
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    for r in range(rounds):
+        order = ["with", "without"] if r % 2 == 0 else ["without", "with"]
+        for side in order:
+            seconds = bench_core._engine_run(engines[side][0], cases, fires)
+            rates[side].append(fires / seconds)
+    for _engine, store in engines.values():
+        store.close()
+    per_round = [a / b for a, b in zip(rates["with"], rates["without"], strict=True)]
+    return {
+        "fires_per_s_with": statistics.median(rates["with"]),
+        "fires_per_s_without": statistics.median(rates["without"]),
+        "ratio": statistics.median(per_round),
+        "ratio_per_round": per_round,
+    }
+
+
 def _table(results: dict[str, Any]) -> str:
     lines = []
     for backend, sizes in results["stores"].items():
-        small, big = sizes["small"], sizes["big"]
-        lines.append(
-            f"\n{backend}: {small['events']:,} and {big['events']:,} events "
-            f"({small['cases']:,} and {big['cases']:,} cases); a page of {PAGE}"
-        )
-        lines.append(
-            f"{'query':<24}{'small ms':>10}{'big ms':>10}{'big/small':>11}"
-            f"{'base ms':>10}{'lib/base':>10}"
-        )
-        for name, figure in big["queries"].items():
-            before = small["queries"][name]
+        lines.append(f"\n{backend}:")
+        if "big" in sizes:
+            small, big = sizes["small"], sizes["big"]
             lines.append(
-                f"{name:<24}{before['library_ms']:>10.3f}{figure['library_ms']:>10.3f}"
-                f"{figure['library_ms'] / before['library_ms']:>11.2f}"
-                f"{figure['baseline_ms']:>10.3f}{figure['ratio']:>10.2f}"
+                f"{small['events']:,} and {big['events']:,} events "
+                f"({small['cases']:,} and {big['cases']:,} cases); a page of {PAGE}"
+            )
+            lines.append(
+                f"{'query':<24}{'small ms':>10}{'big ms':>10}{'big/small':>11}"
+                f"{'base ms':>10}{'lib/base':>10}"
+            )
+            for name, figure in big["queries"].items():
+                before = small["queries"][name]
+                lines.append(
+                    f"{name:<24}{before['library_ms']:>10.3f}{figure['library_ms']:>10.3f}"
+                    f"{figure['library_ms'] / before['library_ms']:>11.2f}"
+                    f"{figure['baseline_ms']:>10.3f}{figure['ratio']:>10.2f}"
+                )
+        fire = sizes.get("fire")
+        if fire:
+            lines.append(
+                f"engine.fire with the query indexes / without: {fire['ratio']:.3f} "
+                f"({fire['fires_per_s_with']:.0f} vs {fire['fires_per_s_without']:.0f} fires/s; "
+                f"rounds {', '.join(f'{x:.3f}' for x in fire['ratio_per_round'])})"
             )
     return "\n".join(lines)
 
@@ -263,6 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--calls", type=int, help="pages timed per query per round")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fire-rounds", type=int, help="rounds of the fire cost (0: skip)")
+    parser.add_argument(
+        "--queries",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the pages (--no-queries: the fire cost only)",
+    )
     parser.add_argument("--url", help="a PostgreSQL server (default: $PATHWAY_TEST_POSTGRES)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--dir", type=Path, help="directory for the temporary files")
@@ -270,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     sizes = dict(SIZES[mode])
-    for key in ("cases", "small_cases", "rounds", "calls"):
+    for key in ("cases", "small_cases", "rounds", "calls", "fire_rounds"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
     url = None if args.no_postgres else (args.url or os.environ.get("PATHWAY_TEST_POSTGRES"))
@@ -306,6 +381,14 @@ def main(argv: list[str] | None = None) -> int:
             backends.append(("postgresql", pg_location))
         for backend, locate in backends:
             entry: dict[str, Any] = {}
+            if sizes["fire_rounds"]:
+                entry["fire"] = measure_fire_cost(
+                    locate, work, sizes["fire_rounds"], sizes["fire_cases"], sizes["fires"]
+                )
+                print(f"{backend} fire cost: {entry['fire']['ratio']:.3f}", flush=True)
+            results["stores"][backend] = entry
+            if not args.queries:
+                continue
             for label, cases in (("small", sizes["small_cases"]), ("big", sizes["cases"])):
                 location = locate(label)
                 seconds, events = build(logs[label], location)
@@ -318,7 +401,6 @@ def main(argv: list[str] | None = None) -> int:
                     "import_s": seconds,
                     "queries": measure_store(location, sizes["rounds"], sizes["calls"], args.seed),
                 }
-            results["stores"][backend] = entry
         print(_table(results))
         if args.json:
             args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -31,4 +31,8 @@ def test_bench_queries_quick_writes_every_figure(tmp_path: Path) -> None:
             for key in ("library_ms", "baseline_ms", "ratio"):
                 assert figure[key] > 0
             assert len(figure["ratio_per_round"]) == 1
+    fire = sqlite["fire"]
+    for key in ("fires_per_s_with", "fires_per_s_without", "ratio"):
+        assert fire[key] > 0
+    assert len(fire["ratio_per_round"]) == 1
     assert not list(tmp_path.glob("pathway-bench-*"))  # its temporary files are removed

@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--url", help="a PostgreSQL server (default: $PATHWAY_TEST_POSTGRES)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--dir", type=Path, help="directory for the temporary files")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -368,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         for label, cases in (("small", sizes["small_cases"]), ("big", sizes["cases"])):
             logs[label] = work / f"{label}.csv"
             generate_log.write_log(logs[label], cases, args.seed)
-        backends = [("sqlite", lambda label: str(work / f"{label}.db"))]
+        backends: list[tuple[str, Callable[[str], str]]] = []
+        if not args.no_sqlite:
+            backends.append(("sqlite", lambda label: str(work / f"{label}.db")))
         if url:
             from pathway.store.postgres import with_schema
 

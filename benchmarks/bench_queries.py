@@ -262,7 +262,12 @@ QUERY_INDEXES = (
 def measure_fire_cost(
     locate: Callable[[str], str], work: Path, rounds: int, cases: int, fires: int
 ) -> dict[str, Any]:
-    """fires/s with the query indexes ÷ without them, on two new stores, alternately."""
+    """fires/s with the query indexes ÷ without them, on two new stores, alternately.
+
+    ``fires`` must be an even multiple of ``cases``: every case then ends a round where it began.
+    """
+    if fires % (2 * cases):
+        raise SystemExit("the fire cost needs --fires to be a multiple of twice the cases")
     loop = work / "loop.yaml"
     loop.write_text(bench_core.LOOP_YAML, encoding="utf-8")
     engines = {}

@@ -68,7 +68,7 @@ SIZES = {
         "calls": 200,
         "fire_rounds": 5,
         "fire_cases": 200,
-        "fires": 3000,
+        "fires": 2400,
     },
     "quick": {
         "cases": 400,
@@ -77,7 +77,7 @@ SIZES = {
         "calls": 20,
         "fire_rounds": 1,
         "fire_cases": 20,
-        "fires": 100,
+        "fires": 80,
     },
 }
 PAGE = 100

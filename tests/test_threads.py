@@ -190,3 +190,29 @@ def test_a_closed_store_has_no_reader(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(pathway.StoreUnusable, match="closed"), store.reader():
         pass
+
+
+def test_a_connection_outlives_the_store_object_it_came_from(tmp_path: Path) -> None:
+    """``report(open_store(path).connection, ...)``: the store object goes at once, its
+    connection must not close under the caller (a regression: a finaliser once closed it)."""
+    import gc
+
+    path = tmp_path / "c.db"
+    pathway.open_store(path).close()
+    conn = pathway.open_store(path).connection
+    gc.collect()
+    assert conn.execute("SELECT count(*) FROM cases").fetchone() == (0,)
+
+
+def test_a_thread_connection_goes_when_the_thread_ends(tmp_path: Path) -> None:
+    import gc
+
+    store = pathway.open_store(tmp_path / "c.db")
+    try:
+        thread = threading.Thread(target=lambda: list(store.cases()))
+        thread.start()
+        thread.join()
+        gc.collect()
+        assert len(store._held) == 1  # the opening thread's only
+    finally:
+        store.close()

@@ -273,8 +273,10 @@ class SqliteTransaction(SqlTransaction):
 
 
 class _Held:
-    """A thread's connection to a store, kept in the store's ``threading.local``: when the thread
-    ends, the holder goes and a finaliser closes the connection."""
+    """A thread's connection to a store, kept in the store's ``threading.local``. When the thread
+    ends (or the store object goes), the holder goes with it, and the connection closes once
+    nothing else holds it: not before, since a caller may still be using ``store.connection``
+    of a store it no longer keeps (``report(open_store(path).connection, ...)``)."""
 
     __slots__ = ("__weakref__", "conn")
 
@@ -339,7 +341,6 @@ class SqliteStore:
 
     def _hold(self, conn: sqlite3.Connection) -> None:
         held = _Held(conn)
-        weakref.finalize(held, _close_quietly, conn)
         self._local.held = held
         with self._lock:
             self._held.add(held)

@@ -53,7 +53,7 @@ from .guards import (
 )
 from .hookspecs import hookimpl
 from .model import Actor, AuditEvent, Case, Decision, GuardCheck, Person
-from .store import Store, open_store
+from .store import CaseQuery, HistoryQuery, Page, Store, open_store
 
 if TYPE_CHECKING:
     from . import audit as audit
@@ -107,6 +107,7 @@ __all__ = [
     "Case",
     "CaseExists",
     "CaseNotFound",
+    "CaseQuery",
     "Checkpoint",
     "ConcurrencyConflict",
     "Decision",
@@ -117,11 +118,13 @@ __all__ = [
     "GuardRegistry",
     "GuardResult",
     "GuardSpec",
+    "HistoryQuery",
     "IdempotencyMismatch",
     "InstantOutOfRange",
     "InvalidRequest",
     "MissingExtra",
     "NaiveInstantRefused",
+    "Page",
     "Pathway",
     "PathwayChanged",
     "PathwayError",

@@ -42,7 +42,7 @@ from .model import Actor, Decision
 from .placements import parse_pence
 from .render import FORMATS, render_record, render_rows
 from .serialize import to_dict
-from .store import open_store, remove_store, store_exists, url_display
+from .store import CaseQuery, open_store, remove_store, store_exists, url_display
 from .timeutil import NAIVE_TIME_ENV, NaiveTime, parse_instant
 from .workspace import DEFAULT_PATHWAY, PATHWAY_META_KEY, init_store, open_engine, store_pathway
 from .yamlsource import read_limited_text
@@ -536,6 +536,67 @@ def history(case_id: str, db: str, fmt: str) -> None:
     with library_errors(), open_store(db, create=False) as store:
         events = store.history(case_id)
     click.echo(render_rows([to_dict(e) for e in events], HISTORY_COLUMNS, fmt))
+
+
+CASE_LIST_COLUMNS = (
+    "id", "state", "team", "organisation", "worker", "version", "opened_at", "closed_at",
+    "state_entered_at",
+)  # fmt: skip
+
+
+@case.command("list")
+@click.option("--state", "states", multiple=True, help="Only cases in this state (repeatable).")
+@click.option("--team", "teams", multiple=True, help="Only cases this team holds (repeatable).")
+@click.option(
+    "--organisation", "organisations", multiple=True, help="Only this organisation's (repeatable)."
+)
+@click.option(
+    "--open/--closed",
+    "is_open",
+    default=None,
+    help="Only open, or only closed, cases (default both).",
+)
+@click.option(
+    "--changed-since",
+    callback=parse_at,
+    metavar="WHEN",
+    help="Only cases whose newest event happened at or after WHEN (ISO 8601; naive is UTC), "
+    "listed in the order of that event.",
+)
+@click.option("--limit", type=int, default=100, show_default=True, help="Cases a page (1 to 1000).")
+@click.option("--after", metavar="CURSOR", help="The cursor the previous page gave.")
+@db_option
+@format_option("table", "json", "csv")
+def list_(
+    states: tuple[str, ...],
+    teams: tuple[str, ...],
+    organisations: tuple[str, ...],
+    is_open: bool | None,
+    changed_since: datetime | None,
+    limit: int,
+    after: str | None,
+    db: str,
+    fmt: str,
+) -> None:
+    """List cases a page at a time, in id order (filters combine; docs/embedding.md, "Queries").
+
+    JSON gives {"cases": [...], "next_cursor": ...}; table and csv print the cases on stdout and,
+    when another page follows, the --after to ask for it on stderr.
+    """
+    with library_errors():
+        query = CaseQuery(
+            state=states or None, team=teams or None, organisation=organisations or None,
+            open=is_open, changed_since=changed_since, limit=limit, after=after,
+        )  # fmt: skip
+        with closing(open_store(db, create=False)) as store:
+            page = store.query_cases(query)
+    rows = [to_dict(found) for found in page.items]
+    if fmt == "json":
+        click.echo(json.dumps({"cases": rows, "next_cursor": page.next_cursor}, indent=2))
+        return
+    click.echo(render_rows(rows, CASE_LIST_COLUMNS, fmt))
+    if page.next_cursor is not None:
+        click.echo(f"next page: --after {page.next_cursor}", err=True)
 
 
 def _decision_row(decision: Decision) -> dict[str, Any]:

@@ -150,6 +150,10 @@ class Engine:
     ``"refuse"``); None (the default) takes the policy in force at each call
     (``$PATHWAY_NAIVE_TIME``, else UTC; see :mod:`pathway.timeutil`). An ``at`` with ``tzinfo``
     is never affected.
+
+    An engine keeps no state between calls (``observer_failures`` aside, which is only appended
+    to), so one engine may serve many threads when its store may be shared: a SQLite store on a
+    file or a PostgreSQL store (docs/embedding.md, "Threads and connections").
     """
 
     def __init__(

@@ -74,6 +74,14 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         conn.execute("DROP INDEX handoffs_by_case")
         conn.execute("DROP TABLE free_text")  # and the free-text version
         conn.execute("DROP TABLE redactions")
+        for index in (
+            "cases_by_state",
+            "cases_by_team",
+            "cases_by_change",
+            "cases_open",
+            "cases_open_by_team_id",
+        ):
+            conn.execute(f"DROP INDEX {index}")  # and the case query indexes
         conn.execute("PRAGMA user_version = 1")
     store = pathway.open_store(path)
     conn = store.connection
@@ -90,6 +98,11 @@ def test_a_version_1_store_is_migrated_and_its_reports_do_not_change(tmp_path: P
         "cases_open_by_team",
         "closed_episodes_by_case",
         "handoffs_by_case",
+        "cases_by_state",
+        "cases_by_team",
+        "cases_by_change",
+        "cases_open",
+        "cases_open_by_team_id",
     } <= indexes
     after = [
         handoffs_report(conn, scope).to_json(),

@@ -103,8 +103,9 @@ def test_the_busy_wait_comes_from_the_argument_then_the_environment_then_30_s(
         assert store.connection.execute("PRAGMA busy_timeout").fetchone()[0] == 0
 
 
-def test_a_store_used_from_another_thread_says_so(tmp_path: Path) -> None:
-    store = pathway.open_store(tmp_path / "cases.db")
+def test_an_in_memory_store_used_from_another_thread_says_so() -> None:
+    """An in-memory store lives in its one connection: another thread's call is StoreUnusable."""
+    store = pathway.open_store(":memory:")
     engine = pathway.Engine(pathway.load_pathway(MINIMAL), store)
     engine.open_case("C1", HUB, at=T0)
     caught: list[BaseException] = []
@@ -131,6 +132,31 @@ def test_a_store_used_from_another_thread_says_so(tmp_path: Path) -> None:
         assert "opened in another thread" in str(exc) and "one store per thread" in str(exc)
     assert [c.id for c in store.cases()] == ["C1"]  # the owning thread still uses it
     store.close()
+
+
+def test_a_file_store_serves_another_thread_on_a_connection_of_its_own(tmp_path: Path) -> None:
+    """A file store may be shared: another thread reads and writes on its own connection,
+    which is closed when the thread ends; close() closes every thread's connection."""
+    store = pathway.open_store(tmp_path / "cases.db")
+    engine = pathway.Engine(pathway.load_pathway(MINIMAL), store)
+    engine.open_case("C1", HUB, at=T0)
+    seen: list[object] = []
+
+    def other() -> None:
+        seen.append([c.id for c in store.cases()])
+        engine.open_case("C2", HUB, at=T0)
+        seen.append(store.connection)
+        seen.append(store.verify().ok)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen[0] == ["C1"] and seen[2] is True
+    assert seen[1] is not store.connection  # the other thread had a connection of its own
+    assert [c.id for c in store.cases()] == ["C1", "C2"]
+    store.close()
+    with pytest.raises(StoreUnusable, match="closed"):
+        store.case("C1")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from .base import Store, StoreTransaction
+from .query import CaseQuery, HistoryQuery, Page
 from .sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -125,6 +126,9 @@ def remove_store(location: str | Path) -> None:
 __all__ = [
     "BUSY_TIMEOUT_ENV",
     "DEFAULT_BUSY_TIMEOUT_S",
+    "CaseQuery",
+    "HistoryQuery",
+    "Page",
     "SqliteStore",
     "Store",
     "StoreTransaction",

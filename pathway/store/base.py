@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from json.encoder import encode_basestring as _quote
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -21,7 +21,10 @@ from ..model import AuditEvent, Case, Outcome, Person, ReturnPoint
 from ..periods import PlacementChange
 from ..timeutil import format_instant, parse_instant
 
-SCHEMA_VERSION = 9
+if TYPE_CHECKING:
+    from .query import CaseQuery, HistoryQuery, Page
+
+SCHEMA_VERSION = 10
 
 
 @attrs.frozen
@@ -154,8 +157,12 @@ class Store(Protocol):
     Open one with :func:`pathway.open_store`. Reads see committed data; every write is one
     transaction. No ``sqlite3`` or ``psycopg`` exception leaves these methods: each becomes a
     :class:`~pathway.errors.StoreError` (``StoreBusy``, ``StoreReadOnly``, ``StoreUnusable``).
-    A SQLite store is for the thread that opened it; a PostgreSQL store holds a connection pool
-    and may be shared by threads.
+    Threads may share a store: a SQLite store on a file keeps one connection per thread (an
+    in-memory one is for the thread that opened it); a PostgreSQL store holds a connection pool.
+
+    ``query_cases`` and ``query_history`` answer the queries of :mod:`pathway.store.query` a
+    page at a time; ``reader()`` lends a connection of its own, in one read snapshot, for
+    reports (whatever is written on it is refused or rolled back).
     """
 
     location: str
@@ -231,6 +238,21 @@ class Store(Protocol):
 
     def integrity_check(self) -> str:
         """The database's own check of its files: ``"ok"`` when sound."""
+        ...
+
+    def query_cases(self, query: CaseQuery) -> Page[Case]:
+        """One page of the cases ``query`` selects (:class:`~pathway.store.query.CaseQuery`),
+        in id order, with the cursor of the next page."""
+        ...
+
+    def query_history(self, query: HistoryQuery) -> Page[AuditEvent]:
+        """One page of audit events: one case's by ``seq``, or the store's by chain position
+        (:class:`~pathway.store.query.HistoryQuery`), with the cursor of the next page."""
+        ...
+
+    def reader(self) -> AbstractContextManager[Any]:
+        """A connection of its own for reports, in one read snapshot, for the ``with`` block
+        (docs/embedding.md, "Threads and connections")."""
         ...
 
     @property

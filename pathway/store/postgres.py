@@ -22,7 +22,9 @@ Guarantees (docs/postgres.md says why each is so, and what a database administra
   advisory lock so processes opening a new store at once create it once.
 
 A store object holds a psycopg connection pool, so one store can be shared by the threads of an
-embedding application; each transaction borrows a connection for its duration.
+embedding application; each transaction and each read borrows a connection for its duration, and
+``reader()`` lends reports one of their own, in one snapshot. ``connection`` is one connection
+kept for the store's life (the CLI's reports and imports), for one thread at a time.
 """
 
 from __future__ import annotations
@@ -73,6 +75,14 @@ from .common import (
     verify_chain,
 )
 from .pgconn import PgConnection, configure
+from .query import (
+    QUERY_INDEXES_SQL,
+    CaseQuery,
+    HistoryQuery,
+    Page,
+    read_case_page,
+    read_history_page,
+)
 
 DEFAULT_SCHEMA = "pathway"
 DEFAULT_BUSY_TIMEOUT_S = 30.0
@@ -339,6 +349,10 @@ def _reseal_v9(conn: psycopg.Connection[Any]) -> None:
 DATA_MIGRATIONS: dict[int, Callable[[psycopg.Connection[Any]], None]] = {9: _reseal_v9}
 """Schema version -> a Python step run after that version's SQL, in the same transaction."""
 
+# --- migration: the case query indexes (issue 18, pathway.store.query) ------------------------
+_SCHEMA_V10 = QUERY_INDEXES_SQL
+"""The indexes case queries read their pages from (:data:`pathway.store.query.QUERY_INDEXES_SQL`)."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -349,6 +363,7 @@ MIGRATIONS: dict[int, str] = {
     7: _SCHEMA_V7,
     8: _schema_derived_rows_by_case(),
     9: _SCHEMA_V9,
+    10: _SCHEMA_V10,
 }
 """Schema version -> the SQL that brings a store from the version before to it (as for SQLite).
 
@@ -789,12 +804,50 @@ class PostgresStore:
         with self.transaction() as tx:
             tx.connection.execute(META_UPSERT, (key, value))
 
+    def query_cases(self, query: CaseQuery) -> Page[Case]:
+        """One page of the cases ``query`` selects (:class:`pathway.store.query.CaseQuery`)."""
+        with self._read() as conn:
+            return read_case_page(conn, query)
+
+    def query_history(self, query: HistoryQuery) -> Page[AuditEvent]:
+        """One page of a case's or the store's audit events
+        (:class:`pathway.store.query.HistoryQuery`)."""
+        with self._read() as conn:
+            return read_history_page(conn, query)
+
+    @contextmanager
+    def reader(self) -> Iterator[PgConnection]:
+        """A connection of its own from the pool for reports and other long reads, inside one
+        ``REPEATABLE READ`` transaction: every statement sees the store as it was when the
+        first one ran, and writers on the pool's other connections carry on meanwhile. The
+        transaction is rolled back at the end of the block, so nothing done on it is kept (a
+        report's temporary tables included; PostgreSQL's ``READ ONLY`` would refuse those).
+        Waits up to the pool's timeout for a free connection (``pool_max`` in the URL).
+        """
+        try:
+            with self._pool.connection() as raw:
+                conn = PgConnection(raw)
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        raw.execute("ROLLBACK")
+        except PoolTimeout:
+            raise StoreBusy(
+                f"{self.location}: no free connection in the pool for a reader (pool_max "
+                f"{self._where.pool_max}); try again or raise pool_max"
+            ) from None
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+
     @property
     def connection(self) -> PgConnection:
         """A connection of the store's own, for reports and other reads running their own SQL.
 
         It takes the library's SQL as written for sqlite3 (see :mod:`pathway.store.pgconn`);
-        it is in autocommit mode and, like a SQLite store's connection, for one thread.
+        it is in autocommit mode and, like a SQLite store's connection, for one thread at a
+        time: threads sharing the store use ``reader()`` instead.
         """
         if self._pinned is None:
             try:

@@ -9,18 +9,24 @@ Guarantees (see docs/architecture.md in the repository for why each setting is w
 * Optimistic concurrency: ``UPDATE cases ... WHERE id = ? AND version = ?`` and the row count is
   checked; ``UNIQUE(case_id, seq)`` on events is the backstop.
 
-A store object wraps one connection and is for the thread that opened it (another thread's call
-is a ``StoreUnusable`` saying so); open one per thread or process. Every ``sqlite3`` error is
+A store object may be shared by the threads of a process: each thread gets a connection of its
+own, opened on its first call and closed when the thread ends or the store is closed (SQLite
+serialises the writers, each waiting up to the busy timeout). An in-memory store (``":memory:"``)
+lives in its one connection and is for the thread that opened it (another thread's call is a
+``StoreUnusable`` saying so). ``reader()`` gives reports a read-only connection of their own,
+seeing one snapshot of the store. Every ``sqlite3`` error is
 raised as a ``StoreError``: ``StoreBusy`` when the write lock stayed taken for the whole busy wait,
 ``StoreReadOnly`` when the file or its folder cannot be written, ``StoreUnusable`` otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +54,14 @@ from .common import (
     read_meta,
     read_person,
     verify_chain,
+)
+from .query import (
+    QUERY_INDEXES_SQL,
+    CaseQuery,
+    HistoryQuery,
+    Page,
+    read_case_page,
+    read_history_page,
 )
 
 BUSY_TIMEOUT_MS = 30_000
@@ -292,6 +306,10 @@ def _reseal_v9(conn: sqlite3.Connection) -> None:
 DATA_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {9: _reseal_v9}
 """Schema version -> a Python step run after that version's SQL, in the same transaction."""
 
+# --- migration: the case query indexes (issue 18, pathway.store.query) ------------------------
+_SCHEMA_V10 = QUERY_INDEXES_SQL
+"""The indexes case queries read their pages from (:data:`pathway.store.query.QUERY_INDEXES_SQL`)."""
+
 MIGRATIONS: dict[int, str] = {
     1: _SCHEMA_V1,
     2: _SCHEMA_V2,
@@ -302,6 +320,7 @@ MIGRATIONS: dict[int, str] = {
     7: _SCHEMA_V7,
     8: _schema_derived_rows_by_case(),
     9: _SCHEMA_V9,
+    10: _SCHEMA_V10,
 }
 """Schema version -> the SQL that brings a store from the version before to it."""
 
@@ -317,6 +336,23 @@ class SqliteTransaction(SqlTransaction):
         return isinstance(exc, sqlite3.IntegrityError)
 
 
+class _Held:
+    """A thread's connection to a store, kept in the store's ``threading.local``. When the thread
+    ends (or the store object goes), the holder goes with it, and the connection closes once
+    nothing else holds it: not before, since a caller may still be using ``store.connection``
+    of a store it no longer keeps (``report(open_store(path).connection, ...)``)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):  # closing a connection another thread still uses
+        conn.close()
+
+
 class SqliteStore:
     """A case store in one SQLite file (created, and migrated to the current schema, on open)."""
 
@@ -327,18 +363,26 @@ class SqliteStore:
         self.busy_timeout = BUSY_TIMEOUT_MS / 1000 if busy_timeout is None else busy_timeout
         """Seconds a write waits for another process's write lock before ``StoreBusy``."""
         self._thread = threading.get_ident()
+        self._memory = self.location == ":memory:"
+        self._local = threading.local()
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._ready = False
+        """Whether the first connection has set the file up (WAL, schema): later ones need not."""
         if not create and self.location != ":memory:" and not Path(path).exists():
             raise StoreError(f"{self.location}: no such store (run `pathway init` to create one)")
         try:
-            conn = sqlite3.connect(self.location, isolation_level=None, timeout=self.busy_timeout)
+            conn = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.location}: cannot open as a SQLite database: {exc}") from None
-        self._conn = conn
+        self._hold(conn)
         try:
             if not create and self.location != ":memory:":
                 self._refuse_non_store()
             self._configure()
             self._migrate()
+            self._ready = True
         except sqlite3.DatabaseError as exc:
             conn.close()
             error = self._error(exc)
@@ -348,6 +392,39 @@ class SqliteStore:
         except StoreError:
             conn.close()
             raise
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False only so that close() (or a thread's end) may close it from
+        # another thread: each connection is used by the thread it was opened for.
+        return sqlite3.connect(
+            self.location,
+            isolation_level=None,
+            timeout=self.busy_timeout,
+            check_same_thread=self._memory,
+        )
+
+    def _hold(self, conn: sqlite3.Connection) -> None:
+        held = _Held(conn)
+        self._local.held = held
+        with self._lock:
+            self._held.add(held)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The calling thread's connection, opened (and set up) on its first call."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            return held.conn
+        if self._closed:
+            raise StoreUnusable(f"{self.location}: the store is closed")
+        self._check_thread()  # an in-memory store has its one connection only
+        try:
+            conn = self._connect()
+            self._hold(conn)
+            self._configure()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        return conn
 
     def _refuse_non_store(self) -> None:
         """Opening without ``create`` (every read command): refuse, before anything is written
@@ -374,9 +451,12 @@ class SqliteStore:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, sqlite3.ProgrammingError) and "thread" in text:
             return StoreUnusable(
-                f"{self.location}: this store was opened in another thread, and a SQLite store "
-                "is for the thread that opened it: open one store per thread"
+                f"{self.location}: this store was opened in another thread, and an in-memory "
+                "SQLite store is for the thread that opened it: open one store per thread, or "
+                "use a file"
             )
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text:
+            return StoreUnusable(f"{self.location}: the store is closed")
         if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
             primary is None and "locked" in text
         ):
@@ -404,13 +484,13 @@ class SqliteStore:
             raise self._error(exc) from None
 
     def _check_thread(self) -> None:
-        if threading.get_ident() != self._thread:
+        if self._memory and threading.get_ident() != self._thread:
             raise self._error(sqlite3.ProgrammingError("used from another thread"))
 
     def _configure(self) -> None:
         self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        if self.location != ":memory:":
-            self._enable_wal()
+        if self.location != ":memory:" and not self._ready:
+            self._enable_wal()  # (persistent in the file: a migrated store is in WAL already)
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA foreign_keys = ON")
 
@@ -457,8 +537,9 @@ class SqliteStore:
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
-        """A sqlite-utils ``Database`` over the store's connection, for reading it ad hoc (write
-        only through the engine: the audit chain and the derived rows must move together).
+        """A sqlite-utils ``Database`` over the connection of the thread that first asks for it,
+        for reading the store ad hoc in that thread (write only through the engine: the audit
+        chain and the derived rows must move together).
         sqlite-utils is imported on first use; the CLI's start-up does not pay for it."""
         import sqlite_utils
 
@@ -597,17 +678,72 @@ class SqliteStore:
         with self._immediate() as conn:
             conn.execute(META_UPSERT, (key, value))
 
+    def query_cases(self, query: CaseQuery) -> Page[Case]:
+        """One page of the cases ``query`` selects (:class:`pathway.store.query.CaseQuery`)."""
+        with self._guarded():
+            return read_case_page(self._conn, query)
+
+    def query_history(self, query: HistoryQuery) -> Page[AuditEvent]:
+        """One page of a case's or the store's audit events
+        (:class:`pathway.store.query.HistoryQuery`)."""
+        with self._guarded():
+            return read_history_page(self._conn, query)
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own (SQLite ``mode=ro``) for reports and other long
+        reads, inside one read transaction: every statement sees the store as it was when the
+        first one ran, and writers (other threads, other processes) carry on meanwhile. Reports
+        may make temporary tables on it; nothing else can be written, and the transaction is
+        rolled back and the connection closed at the end of the block.
+
+        An in-memory store has no file to open again: its reader is the store's own connection
+        (for the thread that opened it), in a transaction rolled back at the end.
+        """
+        if self._memory:
+            conn = self._conn
+            if conn.in_transaction:
+                raise StoreError("a store transaction is already open on this connection")
+        else:
+            if self._closed:
+                raise StoreUnusable(f"{self.location}: the store is closed")
+            uri = Path(self.location).resolve().as_uri() + "?mode=ro"
+            try:
+                conn = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, timeout=self.busy_timeout
+                )
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
+        try:
+            with self._guarded():
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                conn.execute("BEGIN")
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
+        finally:
+            if self._memory:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            else:
+                _close_quietly(conn)  # closing rolls the read transaction back
+
     @property
     def connection(self) -> sqlite3.Connection:
-        """The store's connection, for reports and bulk imports (which run their own SQL).
-
-        Only for the thread that opened the store (``StoreUnusable`` from any other)."""
-        self._check_thread()
+        """The calling thread's connection to the store, for reports and bulk imports (which
+        run their own SQL); a thread's first call opens it. An in-memory store's is for the
+        thread that opened the store (``StoreUnusable`` from any other)."""
         return self._conn
 
     def close(self) -> None:
+        """Close every thread's connection. Call it once no thread is using the store."""
+        with self._lock:
+            self._closed = True
+            held = list(self._held)
         with self._guarded():
-            self._conn.close()
+            for each in held:
+                each.conn.close()
 
     def __enter__(self) -> SqliteStore:
         return self

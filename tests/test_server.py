@@ -299,9 +299,13 @@ def test_triggers_history_and_case_pages(service: Service) -> None:
         assert [e["seq"] for e in rest["events"]] == [3] and rest["next_after"] is None
         _problem(http.get("/cases/P0/history", params={"limit": 0}), 400, "bad-request")
         first = http.get("/cases", params={"limit": 2}).json()
-        assert [c["id"] for c in first["cases"]] == ["P0", "P1"] and first["next_after"] == "P1"
-        second = http.get("/cases", params={"limit": 2, "after": "P1"}).json()
+        assert [c["id"] for c in first["cases"]] == ["P0", "P1"] and first["next_after"]
+        after = first["next_after"]
+        second = http.get("/cases", params={"limit": 2, "after": after}).json()
         assert [c["id"] for c in second["cases"]] == ["P2", "P3"]
+        last = http.get("/cases", params={"limit": 2, "after": second["next_after"]}).json()
+        assert [c["id"] for c in last["cases"]] == ["P4"] and last["next_after"] is None
+        _problem(http.get("/cases", params={"after": "not-a-cursor"}), 400, "invalid-request")
         offered = http.get("/cases", params={"state": "offered_to_lets"}).json()
         assert [(c["id"], c["team"]) for c in offered["cases"]] == [("P0", "hub")]
         referral = http.get("/cases", params={"state": "referral"}).json()["cases"]

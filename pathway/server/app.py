@@ -33,7 +33,7 @@ from ..packaged import data_folder
 from ..reports import REPORTS
 from ..serialize import to_dict
 from ..store.base import SCHEMA_VERSION
-from ..timeutil import format_instant, parse_instant
+from ..timeutil import parse_instant
 from ..workspace import open_engine
 from .auth import OidcSettings, OidcValidator, Principal, principal_from_header
 from .problems import PROBLEM_JSON, Problem, etag, from_library, parse_if_match
@@ -447,18 +447,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
         ] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> dict[str, Any]:
-        store = pool.engine().store
-        store.case(case_id)  # 404 for an unknown case
-        events = [e for e in store.history(case_id) if e.seq > after][: limit + 1]
-        page, more = events[:limit], len(events) > limit
+        from ..store.query import HistoryQuery
+
+        page = pool.engine().store.query_history(
+            HistoryQuery(case_id=case_id, after=str(after), limit=limit)
+        )  # an unknown case is a 404 (CaseNotFound)
         return {
             "case_id": case_id,
-            "events": [to_dict(e) for e in page],
-            "next_after": page[-1].seq if more and page else None,
+            "events": [to_dict(e) for e in page.items],
+            "next_after": int(page.next_cursor) if page.next_cursor is not None else None,
         }
 
     @app.get(
-        "/cases", tags=["cases"], summary="Cases, filtered, a page at a time (ordered by id)",
+        "/cases", tags=["cases"], summary="Cases, filtered, a page at a time (by id; by last change with changed_since)",
         responses={200: _page("Case", "cases", "string"), **_problems(400, 401)},
     )  # fmt: skip
     def list_cases(
@@ -467,19 +468,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
         team: str | None = None,
         organisation: str | None = None,
         status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
-        changed_since: Annotated[str | None, Query(description="ISO 8601")] = None,
-        after: Annotated[str | None, Query(description="The last id of the previous page")] = None,
+        changed_since: Annotated[
+            str | None,
+            Query(description="ISO 8601: cases whose newest event is at or after it, in its order"),
+        ] = None,
+        after: Annotated[
+            str | None, Query(max_length=2000, description="The previous page's next_after")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     ) -> dict[str, Any]:
-        since = _instant(changed_since, "/changed_since")
-        page, more = _case_page(
-            pool.engine().store, state=state, team=team, organisation=organisation,
-            status=status, changed_since=since, after=after, limit=limit,
+        from ..store.query import CaseQuery
+
+        query = CaseQuery(
+            state=state, team=team, organisation=organisation,
+            open={"open": True, "closed": False}.get(status or ""),
+            changed_since=_instant(changed_since, "/changed_since"), after=after, limit=limit,
         )  # fmt: skip
-        return {
-            "cases": [to_dict(c) for c in page],
-            "next_after": page[-1].id if more and page else None,
-        }
+        page = pool.engine().store.query_cases(query)
+        return {"cases": [to_dict(c) for c in page.items], "next_after": page.next_cursor}
 
     # -- the dashboard --
 
@@ -521,35 +527,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _case_page(
-    store: Any, *, state: str | None, team: str | None, organisation: str | None,
-    status: str | None, changed_since: datetime | None, after: str | None, limit: int,
-) -> tuple[list[Any], bool]:  # fmt: skip
-    """One page of cases by id (keyset: ``after`` the previous page's last id), and if more follow."""
-    from ..store.base import case_from_row
-    from ..store.common import CASE_SELECT
-
-    where, params = [], []
-    for column, value in (("state", state), ("team", team), ("organisation", organisation)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if status == "open":
-        where.append("closed_at IS NULL")
-    elif status == "closed":
-        where.append("closed_at IS NOT NULL")
-    if changed_since is not None:
-        where.append("last_at >= ?")
-        params.append(format_instant(changed_since))
-    if after is not None:
-        where.append("id > ?")
-        params.append(after)
-    sql = CASE_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id LIMIT ?"
-    rows = store.connection.execute(sql, (*params, limit + 1)).fetchall()
-    cases = [case_from_row(r) for r in rows]
-    return cases[:limit], len(cases) > limit
 
 
 SCOPE_PARAMETERS = frozenset({"as_of", "since", "until", "team"})

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Backend
+from conftest import HUB, MINIMAL, Backend
 
 import pathway
 from pathway.reports import Scope, handoffs_report
@@ -135,7 +135,6 @@ def _counts(conn: Any) -> tuple[int, int]:
 def test_a_reader_writes_nothing_and_reports_agree(store_factory: Backend) -> None:
     """``store.reader()``: the reports give the same figures as on the store's connection; it
     sees the snapshot of its first read while others write; nothing written on it stays."""
-    from conftest import HUB, MINIMAL
 
     from pathway.reports import holding_report
 
@@ -174,7 +173,6 @@ def test_a_reader_writes_nothing_and_reports_agree(store_factory: Backend) -> No
 
 
 def test_an_in_memory_store_reader_is_its_own_connection() -> None:
-    from conftest import HUB, MINIMAL
 
     with pathway.open_store(":memory:") as store:
         pathway.Engine(pathway.load_pathway(MINIMAL), store).open_case("C1", HUB)

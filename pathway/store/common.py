@@ -47,6 +47,38 @@ from .dialect import begin_snapshot, stream
 from .flowrows import FLOW_COLUMNS, flow_from_values, flow_values
 from .privacyrows import check_free_text, read_history_texts, write_free_text
 
+# --- schema shared by both SQL stores (each store's MIGRATIONS names them) ----------------------
+
+API_TOKENS_SQL = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    team TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    label TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT,
+    revoked_by TEXT
+);
+"""
+"""Schema version 7: the API tokens of the HTTP service (``pathway serve``), each bound to a
+worker, a team and roles. Only a SHA-256 digest of the secret is kept, so a copy of the store
+gives no one a usable token; a revoked token keeps its row (who revoked it, when) and is refused."""
+
+DERIVED_BY_CASE_SQL = """
+CREATE INDEX IF NOT EXISTS closed_episodes_by_case ON closed_episodes (case_id, n);
+CREATE INDEX IF NOT EXISTS handoffs_by_case ON handoffs (case_id, n);
+"""
+"""Schema version 8: each case's closed episodes and handoffs indexed in fold order,
+``(case_id, n)``. ``audit verify`` rebuilds the derived rows from the events case by case and
+reads the stored ones beside them in that order (``ORDER BY case_id, n``): with these indexes
+that is an ordered scan instead of a sort of every row of both tables. The writers insert each
+case's rows in ``n`` order, so the indexes grow at their ends for imports and cost one small
+insert for a fire."""
+
 
 class Cursor(Protocol):
     """What the shared code needs of a cursor (sqlite3's and psycopg's both have it)."""

@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 from .common import (
+    API_TOKENS_SQL,
     CASE_SELECT,
+    DERIVED_BY_CASE_SQL,
     EVENT_SELECT,
     META_UPSERT,
     VIEWS_SQL,
@@ -246,41 +248,6 @@ ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;
 key reused for a different request is refused. Keys recorded before have none (NULL) and keep
 comparing their case and trigger only."""
 
-_SCHEMA_V7 = """
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id TEXT PRIMARY KEY,
-    digest TEXT NOT NULL,
-    worker TEXT NOT NULL,
-    team TEXT NOT NULL,
-    roles TEXT NOT NULL,
-    label TEXT,
-    created_at TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    expires_at TEXT,
-    revoked_at TEXT,
-    revoked_by TEXT
-);
-"""
-"""API tokens of the HTTP service (``pathway serve``): each bound to a worker, a team and roles.
-Only a SHA-256 digest of the secret is kept, so a copy of the store gives no one a usable token;
-a revoked token keeps its row (who revoked it, when) and is refused."""
-
-# --- Migration: derived rows by case (issue 16: audit verify within 1.5x of the chain alone) ---
-
-
-def _schema_derived_rows_by_case() -> str:
-    """Index each case's closed episodes and handoffs in fold order, ``(case_id, n)``.
-
-    ``audit verify`` rebuilds the derived rows from the events case by case and reads the stored
-    ones beside them in that order (``ORDER BY case_id, n``): with these indexes that is an ordered
-    scan instead of a sort of every row of both tables. The writers insert each case's rows in
-    ``n`` order, so the indexes grow at their ends for imports and cost one small insert for a
-    fire."""
-    return """
-CREATE INDEX IF NOT EXISTS closed_episodes_by_case ON closed_episodes (case_id, n);
-CREATE INDEX IF NOT EXISTS handoffs_by_case ON handoffs (case_id, n);
-"""
-
 
 # --- schema 9: free text outside the audit chain (issue 21) ----------------------------------
 
@@ -317,8 +284,8 @@ MIGRATIONS: dict[int, str] = {
     4: _SCHEMA_V4,
     5: _SCHEMA_V5,
     6: _SCHEMA_V6,
-    7: _SCHEMA_V7,
-    8: _schema_derived_rows_by_case(),
+    7: API_TOKENS_SQL,
+    8: DERIVED_BY_CASE_SQL,
     9: _SCHEMA_V9,
     10: _SCHEMA_V10,
 }

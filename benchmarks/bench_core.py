@@ -219,6 +219,38 @@ def _baseline_run(conn: sqlite3.Connection, cases: int, fires: int) -> float:
     return time.perf_counter() - start
 
 
+def _baseline_rate(location: str, cases: int, fires: int) -> float:
+    """The plain loop's transitions a second, on a new database at ``location``."""
+    conn = _baseline_setup(location, cases)
+    try:
+        return fires / _baseline_run(conn, cases, fires)
+    finally:
+        conn.close()
+
+
+def _alternated(round_no: int, library: Callable[[], None], baseline: Callable[[], None]) -> None:
+    """Run one round, the side that goes first swapping every round, so drift in the machine's
+    load hits both alike."""
+    for run in (library, baseline) if round_no % 2 == 0 else (baseline, library):
+        run()
+
+
+def _fire_figures(engine_rates: list[float], base_rates: list[float]) -> dict[str, Any]:
+    """The medians, the median of the per-round ratios and the per-round figures of a fire
+    measure."""
+    ratios = [e / b for e, b in zip(engine_rates, base_rates, strict=True)]
+    return {
+        "fires_per_s": statistics.median(engine_rates),
+        "baseline_per_s": statistics.median(base_rates),
+        "us_per_fire": 1e6 / statistics.median(engine_rates),
+        "us_per_baseline": 1e6 / statistics.median(base_rates),
+        "ratio": statistics.median(ratios),
+        "ratio_per_round": ratios,
+        "fires_per_s_per_round": engine_rates,
+        "baseline_per_s_per_round": base_rates,
+    }
+
+
 # --- the shipped pathway -----------------------------------------------------------------------
 
 
@@ -296,29 +328,15 @@ def measure_fire_shipped(work: Path, cases: int, fires: int, rounds: int) -> dic
                 store.close()
 
         def run_baseline(round_dir: Path = round_dir) -> None:
-            conn = _baseline_setup(str(round_dir / "baseline.db"), cases)
-            try:
-                base_rates.append(fires / _baseline_run(conn, cases, fires))
-            finally:
-                conn.close()
+            base_rates.append(_baseline_rate(str(round_dir / "baseline.db"), cases, fires))
 
-        order = (run_engine, run_baseline) if r % 2 == 0 else (run_baseline, run_engine)
-        for run in order:
-            run()
-    ratios = [e / b for e, b in zip(engine_rates, base_rates, strict=True)]
+        _alternated(r, run_engine, run_baseline)
     return {
         "store": "file (WAL, synchronous=FULL), shipped barnet-enablement pathway",
         "fires": fires,
         "rounds": rounds,
         "refused_per_round": refusals,
-        "fires_per_s": statistics.median(engine_rates),
-        "baseline_per_s": statistics.median(base_rates),
-        "us_per_fire": 1e6 / statistics.median(engine_rates),
-        "us_per_baseline": 1e6 / statistics.median(base_rates),
-        "ratio": statistics.median(ratios),
-        "ratio_per_round": ratios,
-        "fires_per_s_per_round": engine_rates,
-        "baseline_per_s_per_round": base_rates,
+        **_fire_figures(engine_rates, base_rates),
     }
 
 
@@ -347,30 +365,15 @@ def measure_fire(
                 store.close()
 
         def run_baseline(base_loc: str = base_loc) -> None:
-            conn = _baseline_setup(base_loc, cases)
-            try:
-                base_rates.append(fires / _baseline_run(conn, cases, fires))
-            finally:
-                conn.close()
+            base_rates.append(_baseline_rate(base_loc, cases, fires))
 
-        # Alternate which side goes first, so drift in machine load hits both alike.
-        order = (run_engine, run_baseline) if r % 2 == 0 else (run_baseline, run_engine)
-        for run in order:
-            run()
-    ratios = [e / b for e, b in zip(engine_rates, base_rates, strict=True)]
+        _alternated(r, run_engine, run_baseline)
     return {
         "store": "file (WAL, synchronous=FULL)" if kind == "file" else ":memory:",
         "cases": cases,
         "fires": fires,
         "rounds": rounds,
-        "fires_per_s": statistics.median(engine_rates),
-        "baseline_per_s": statistics.median(base_rates),
-        "us_per_fire": 1e6 / statistics.median(engine_rates),
-        "us_per_baseline": 1e6 / statistics.median(base_rates),
-        "ratio": statistics.median(ratios),
-        "ratio_per_round": ratios,
-        "fires_per_s_per_round": engine_rates,
-        "baseline_per_s_per_round": base_rates,
+        **_fire_figures(engine_rates, base_rates),
     }
 
 

@@ -261,3 +261,21 @@ def test_options_after_name_moves_only_leading_options() -> None:
     assert options_after_name(["s75", "--db", "x"]) == ["s75", "--db", "x"]
     assert options_after_name(["--help"]) == ["--help"]
     assert options_after_name(["--db", "x"]) == ["--db", "x"]
+
+
+def test_an_option_given_as_text_is_checked_as_the_command_line_checks_it() -> None:
+    """``ReportOption.parse``: what the HTTP service reads a report's query parameters with."""
+    import pytest
+
+    from pathway.reports.registry import BUILTIN_REPORTS
+
+    threshold = BUILTIN_REPORTS["s75"].option("threshold")
+    assert threshold.parse("5") == 5
+    for bad in ("-1", "٣", "1_0", "2.5", ""):
+        with pytest.raises(ValueError, match="whole number"):
+            threshold.parse(bad)
+    budget = BUILTIN_REPORTS["funding"].option("budget_pence")
+    assert budget.parse("£11,500,000.00") == 1_150_000_000 and budget.parse("1000") == 100_000
+    with pytest.raises(ValueError):
+        budget.parse("1,2,3")
+    assert BUILTIN_REPORTS["waits"].option("milestone").parse("review") == "review"

@@ -69,6 +69,24 @@ class ReportOption:
         """The option as typed: ``--threshold``, ``--unit-costs``."""
         return self.flag or "--" + self.name.replace("_", "-")
 
+    def parse(self, text: str) -> Any:
+        """The value of the option given as ``text`` (a query parameter, a form field), checked
+        as the command line checks it: a ``count`` in the ASCII digits 0-9, at least
+        ``minimum``; an ``amount`` in pounds (``11500000``, ``£11,500,000.00``) as integer
+        pence; a ``file`` loaded from the path; ``text`` as given. ValueError says what is
+        wrong."""
+        if self.kind == "count":
+            if not text.isascii() or not text.isdigit() or int(text) < self.minimum:
+                raise ValueError(f"a whole number of at least {self.minimum}")
+            return int(text)
+        if self.kind == "amount":
+            from ..placements import parse_pence
+
+            return parse_pence(text.strip().removeprefix("£"), self.name, grouped=True)
+        if self.kind == "file":
+            return self.load(Path(text)) if self.load is not None else Path(text)
+        return text
+
 
 def _check_options(
     instance: ReportSpec, attribute: attrs.Attribute[Any], value: tuple[ReportOption, ...]

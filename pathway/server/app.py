@@ -540,8 +540,6 @@ def _report_options(spec: Any, query: Mapping[str, str]) -> dict[str, Any]:
     ``budget_pence`` as pounds); a file option (an activity plan, unit costs) cannot be given over
     HTTP, so the report uses its default.
     """
-    from ..placements import parse_pence
-
     options: dict[str, Any] = {}
     known = {o.name: o for o in spec.options if o.kind != "file"}
     for name, raw in query.items():
@@ -555,14 +553,7 @@ def _report_options(spec: Any, query: Mapping[str, str]) -> dict[str, Any]:
                 errors=[{"pointer": f"/{name}", "message": "unknown parameter"}],
             )  # fmt: skip
         try:
-            if option.kind == "count":
-                if not raw.isascii() or not raw.isdigit() or int(raw) < option.minimum:
-                    raise ValueError(f"a whole number of at least {option.minimum}")
-                options[name] = int(raw)
-            elif option.kind == "amount":
-                options[name] = parse_pence(raw.strip().removeprefix("£"), name, grouped=True)
-            else:
-                options[name] = raw
+            options[name] = option.parse(raw)
         except ValueError as exc:
             raise Problem(
                 400, "bad-request", f"{name}: {exc}",

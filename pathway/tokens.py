@@ -41,6 +41,8 @@ TOKEN_COLUMNS = (
 )  # fmt: skip
 """The columns of the store's ``api_tokens`` table."""
 
+_SELECT_BY_ID = f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens WHERE id = ?"
+
 _ID_BYTES = 6
 _SECRET_BYTES = 32
 _TOKEN_RE = re.compile(r"^cpt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -168,9 +170,7 @@ def revoke_token(
     _check_name("revoked_by", revoked_by)
     when = format_instant(now or datetime.now(UTC))
     with store.transaction() as tx:
-        row = tx.connection.execute(
-            f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens WHERE id = ?", (token_id,)
-        ).fetchone()
+        row = tx.connection.execute(_SELECT_BY_ID, (token_id,)).fetchone()
         if row is None:
             raise InvalidRequest(f"no API token {token_id!r} in the store (pathway token list)")
         if row[TOKEN_COLUMNS.index("revoked_at")] is None:
@@ -183,9 +183,7 @@ def revoke_token(
 
 def token(store: Store, token_id: str) -> ApiToken:
     """The token with this id (InvalidRequest if there is none)."""
-    row = store.connection.execute(
-        f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens WHERE id = ?", (token_id,)
-    ).fetchone()
+    row = store.connection.execute(_SELECT_BY_ID, (token_id,)).fetchone()
     if row is None:
         raise InvalidRequest(f"no API token {token_id!r} in the store (pathway token list)")
     return _from_row(row)
@@ -209,9 +207,7 @@ def authenticate(store: Store, presented: str, now: datetime | None = None) -> A
     if found is None:
         return None
     token_id, secret = found.groups()
-    row = store.connection.execute(
-        f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens WHERE id = ?", (token_id,)
-    ).fetchone()
+    row = store.connection.execute(_SELECT_BY_ID, (token_id,)).fetchone()
     if row is None:
         return None
     if not hmac.compare_digest(str(row[1]), _digest(secret)):

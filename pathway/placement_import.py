@@ -174,6 +174,11 @@ def _parse_row(
             problems.append(Problem(source, field, f"empty {field.replace('_', ' ')}", line))
         return value or None
 
+    def flag(field: str) -> bool:
+        """An optional yes/no column: empty (or absent) is no."""
+        value = values.get(field, "").strip()
+        return bool(check(field, pl.parse_flag, value)) if value else False
+
     case_id, pid = text("case_id"), text("placement_id")
     care_type = text("care_type")
     if care_type is not None and care_type not in pl.CARE_TYPES:
@@ -219,16 +224,7 @@ def _parse_row(
             Problem(source, "agreed_by", f"{agreed_by!r} is not an organisation of pathway "
                     f"{pathway.id} ({', '.join(pathway.organisations)})", line)
         )  # fmt: skip
-    s117 = (
-        check("s117", pl.parse_flag, values["s117"].strip())
-        if values.get("s117", "").strip()
-        else False
-    )
-    s117_person = (
-        check("s117_person", pl.parse_flag, values["s117_person"].strip())
-        if values.get("s117_person", "").strip()
-        else False
-    )
+    s117, s117_person = flag("s117"), flag("s117_person")
     checklist = text("chc_checklist", required=False)
     if checklist is not None and checklist not in pl.CHC_OUTCOMES:
         problems.append(
@@ -263,13 +259,13 @@ def _parse_row(
             nhs_bp=nhs,
             person_bp=person,
             agreed_by=agreed_by,
-            s117=bool(s117),
+            s117=s117,
             eligibility=dated["eligibility_date"],
             health_screen=dated["health_screen_date"],
             provider=text("provider", required=False),
             urgent_reason=urgent,
             chc_checklist=checklist,
-            s117_person=bool(s117_person),
+            s117_person=s117_person,
         ),
         [],
     )
